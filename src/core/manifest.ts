@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/** Format tag written by the model kit; bump when the package layout changes incompatibly. */
+export const MODEL_FORMAT = 'koclip-model/1';
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha256');
+const RelativePath = z
+  .string()
+  .min(1)
+  .refine(
+    (p) => !p.startsWith('/') && !p.split('/').includes('..'),
+    'must be a relative path inside the package',
+  );
+
+const Rgb = z.tuple([z.number(), z.number(), z.number()]);
+
+export const ModelManifestSchema = z.object({
+  format: z.literal(MODEL_FORMAT),
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'model id: lowercase letters, digits, . _ -'),
+  version: z.string().min(1),
+  description: z.string().default(''),
+  projection_dim: z.number().int().positive(),
+  /** Raw learned scalar: logits = exp(logit_scale) * cosine. */
+  logit_scale: z.number().finite(),
+  prompt_template: z.string().includes('{}').default('이것은 {} 이다.'),
+  tokenizer: z.object({
+    file: RelativePath,
+    pad_token_id: z.number().int().nonnegative(),
+    cls_token_id: z.number().int().nonnegative(),
+    sep_token_id: z.number().int().nonnegative(),
+    unk_token_id: z.number().int().nonnegative(),
+  }),
+  text: z.object({
+    placement: z.enum(['edge', 'function']),
+    max_length: z.number().int().min(2),
+    position_id_offset: z.number().int().nonnegative(),
+    files: z.object({ fp32: RelativePath.optional(), int8: RelativePath.optional() }),
+    default_variant: z.enum(['fp32', 'int8']),
+    architecture: z.record(z.string(), z.unknown()).default({}),
+  }),
+  image: z.object({
+    file: RelativePath,
+    size: z.number().int().positive(),
+    resize: z.literal('shortest_edge'),
+    interpolation: z.literal('bicubic'),
+    crop: z.literal('center'),
+    mean: Rgb,
+    std: Rgb,
+    architecture: z.record(z.string(), z.unknown()).default({}),
+  }),
+  files: z.record(RelativePath, z.object({ sha256: Sha256, bytes: z.number().int().nonnegative() })),
+  golden: z.object({ tokens: RelativePath, text: RelativePath, image: RelativePath }).optional(),
+  demo: z.object({ index: RelativePath, embeddings: RelativePath }).optional(),
+  training: z.record(z.string(), z.unknown()).default({}),
+  evaluation: z.record(z.string(), z.unknown()).default({}),
+});
+
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+
+/** Parses a manifest, throwing an Error that names every invalid field. */
+export function parseManifest(json: unknown): ModelManifest {
+  const result = ModelManifestSchema.safeParse(json);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`invalid model manifest: ${issues.join('; ')}`);
+  }
+  const manifest = result.data;
+  if (!manifest.text.files[manifest.text.default_variant]) {
+    throw new Error(`invalid model manifest: text.files has no ${manifest.text.default_variant} file`);
+  }
+  return manifest;
+}
+
+/** The ONNX file of the text tower for a variant (the manifest's default when omitted). */
+export function textTowerFile(manifest: ModelManifest, variant = manifest.text.default_variant): string {
+  const file = manifest.text.files[variant];
+  if (!file) throw new Error(`model ${manifest.id} has no ${variant} text tower`);
+  return file;
+}

@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: code that runs inside workerd (edge Worker, core) goes through the Workers
+// vitest plugin; the encoder function and the model package checks run on Node.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['test/encoder/**/*.test.ts', 'test/model/**/*.test.ts', 'test/node/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
