@@ -1,0 +1,1 @@
+"""KoCLIP model kit: synthetic data, tokenizer, training, ONNX export, evaluation, packaging."""

@@ -1,0 +1,128 @@
+"""ONNX export of both towers and the kit's own int8 quantiser for the text tower.
+
+onnxruntime's Python quantiser is not available here, so the kit rewrites the graph itself,
+the way onnxruntime's dynamic quantisation does: every MatMul/Gemm with a constant weight
+becomes DynamicQuantizeLinear (uint8 activations) + MatMulInteger with per-output-column int8
+weights, and embedding tables become int8 rows with a per-row scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from .model import ImageTower, KoCLIP, TextTower
+
+OPSET = 17
+
+
+def export_text(model: KoCLIP, path: str) -> None:
+    ids = torch.tensor([[0, 5, 6, 2, 1], [0, 7, 2, 1, 1]], dtype=torch.int64)
+    mask = (ids != 1).to(torch.int64)
+    torch.onnx.export(
+        TextTower(model).eval(), (ids, mask), path, input_names=["input_ids", "attention_mask"],
+        output_names=["text_embeds"], opset_version=OPSET, do_constant_folding=True,
+        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                      "text_embeds": {0: "batch"}},
+    )
+
+
+def export_image(model: KoCLIP, path: str) -> None:
+    size = model.config.vision.image_size
+    px = torch.zeros(2, 3, size, size)
+    torch.onnx.export(
+        ImageTower(model).eval(), (px,), path, input_names=["pixel_values"], output_names=["image_embeds"],
+        opset_version=OPSET, do_constant_folding=True,
+        dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
+    )
+
+
+def _quant_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scale = np.abs(w).max(axis=0) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+    return q, scale.astype(np.float32)
+
+
+def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict:
+    """Writes an int8 copy of a text tower; returns counts of what was quantised."""
+    m = onnx.load(src)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    used_fp32: set[str] = set()
+    new_inits: list[TensorProto] = []
+    nodes = []
+    stats = {"matmul": 0, "gemm": 0, "gather": 0}
+
+    def const(name: str, arr: np.ndarray) -> str:
+        new_inits.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def int_matmul(a: str, w: np.ndarray, out: str, base: str) -> list:
+        q, s = _quant_columns(w)
+        wq, ws = const(base + "_wq", q), const(base + "_ws", s)
+        return [
+            helper.make_node("DynamicQuantizeLinear", [a], [base + "_aq", base + "_as", base + "_azp"],
+                             name=base + "_dql"),
+            helper.make_node("MatMulInteger", [base + "_aq", wq, base + "_azp"], [base + "_yi"],
+                             name=base + "_mmi"),
+            helper.make_node("Cast", [base + "_yi"], [base + "_yf"], to=TensorProto.FLOAT, name=base + "_cast"),
+            helper.make_node("Mul", [base + "_as", ws], [base + "_s"], name=base + "_scale"),
+            helper.make_node("Mul", [base + "_yf", base + "_s"], [out], name=base + "_mul"),
+        ]
+
+    for k, node in enumerate(g.node):
+        base = f"q{k}"
+        if node.op_type == "MatMul" and node.input[1] in inits:
+            w = numpy_helper.to_array(inits[node.input[1]])
+            if w.ndim == 2:
+                nodes += int_matmul(node.input[0], w, node.output[0], base)
+                used_fp32.add(node.input[1])
+                stats["matmul"] += 1
+                continue
+        if node.op_type == "Gemm" and node.input[1] in inits:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if attrs.get("transA", 0) == 0 and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0:
+                w = numpy_helper.to_array(inits[node.input[1]])
+                if attrs.get("transB", 0):
+                    w = w.T
+                has_bias = len(node.input) > 2 and node.input[2]
+                out = base + "_nobias" if has_bias else node.output[0]
+                nodes += int_matmul(node.input[0], np.ascontiguousarray(w), out, base)
+                if has_bias:
+                    nodes.append(helper.make_node("Add", [out, node.input[2]], [node.output[0]], name=base + "_bias"))
+                used_fp32.add(node.input[1])
+                stats["gemm"] += 1
+                continue
+        if node.op_type == "Gather" and node.input[0] in inits:
+            table = numpy_helper.to_array(inits[node.input[0]])
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if table.ndim == 2 and table.size >= min_embedding_elems and attrs.get("axis", 0) == 0:
+                scale = np.abs(table).max(axis=1, keepdims=True) / 127.0
+                scale[scale == 0] = 1.0
+                q = np.clip(np.round(table / scale), -127, 127).astype(np.int8)
+                tq, ts = const(base + "_tq", q), const(base + "_ts", scale.astype(np.float32))
+                idx = node.input[1]
+                nodes += [
+                    helper.make_node("Gather", [tq, idx], [base + "_rows"], axis=0, name=base + "_gq"),
+                    helper.make_node("Cast", [base + "_rows"], [base + "_rowsf"], to=TensorProto.FLOAT,
+                                     name=base + "_cast"),
+                    helper.make_node("Gather", [ts, idx], [base + "_rs"], axis=0, name=base + "_gs"),
+                    helper.make_node("Mul", [base + "_rowsf", base + "_rs"], [node.output[0]], name=base + "_mul"),
+                ]
+                used_fp32.add(node.input[0])
+                stats["gather"] += 1
+                continue
+        nodes.append(node)
+
+    still_used = {i for n in nodes for i in n.input}
+    keep = [i for i in g.initializer if i.name not in used_fp32 or i.name in still_used]
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.initializer[:]
+    g.initializer.extend(keep + new_inits)
+    onnx.checker.check_model(m)
+    onnx.save(m, dst)
+    return stats

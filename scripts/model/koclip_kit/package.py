@@ -1,0 +1,290 @@
+"""Writes a model package (docs/model-package.md): ONNX towers, tokenizer, golden vectors, demo
+set, evaluation numbers and a manifest with every file's sha256. Everything is written into a
+temporary folder beside the target and moved into place only when every check passed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import data
+from .evaluate import PROMPT, evaluate, gallery, targets
+from .model import KoCLIP
+from .onnx_export import export_image, export_text, quantize_text
+from .preprocess import MEAN, STD, normalise, pixels
+from .tokenizer import CLS_ID, PAD_ID, SEP_ID, UNK_ID, WordPiece
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+RUNNER = os.path.join(REPO, "scripts", "model", "onnx-run.mjs")
+
+GOLDEN_STRINGS = [
+    "빨간 원", "파란 별 두 개", "흰 배경에 큰 빨간 원이 두 개 있다.", "이것은 노란 삼각형 이다.",
+    "  작은   초록색   네모  ", "붉은 동그라미, 세모!", "별 3개?", "red circle", "Two BLUE stars",
+    "보라색 마름모 😀", "🙂", "", "ABC-123 테스트", "가운데에 큰 갈색 별이 하나 있다.",
+    "고양이가 소파 위에서 잔다", "\t탭과\n줄바꿈\u00a0공백",
+    " ".join(["큰 빨간 원 두 개"] * 20),
+]
+GOLDEN_CAPTIONS = ["빨간 원", "파란 별 두 개", "큰 초록색 사각형 세 개", "흰 배경에 작은 노란 삼각형이 한 개 있다.",
+                   "이것은 분홍색 마름모 이다.", "two purple circles"]
+
+
+class KitError(Exception):
+    """A failure the user can act on; the CLI prints it without a traceback."""
+
+
+def node_bin() -> str:
+    local = os.path.join(REPO, "node_modules", ".bin", "node")
+    return local if os.path.exists(local) else "node"
+
+
+def run_node(*args: str) -> None:
+    res = subprocess.run([node_bin(), RUNNER, *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise KitError(f"onnx-run {args[0]} failed: {res.stderr.strip() or res.stdout.strip()}")
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+class Towers:
+    """PyTorch reference and the exported ONNX files, embedding the same inputs."""
+
+    def __init__(self, model: KoCLIP, tok: WordPiece, max_length: int, tmp: str):
+        self.model, self.tok, self.max_length, self.tmp = model, tok, max_length, tmp
+
+    def ids(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        return self.tok.batch(texts, self.max_length)
+
+    def torch_text(self, texts: list[str]) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), 256):
+                ids, mask = self.ids(texts[i:i + 256])
+                e = self.model.text_features(torch.tensor(ids), torch.tensor(mask))
+                out.append(torch.nn.functional.normalize(e, dim=-1).numpy())
+        return np.concatenate(out)
+
+    def onnx_text(self, onnx_path: str, texts: list[str]) -> np.ndarray:
+        ids, mask = self.ids(texts)
+        src, dst = os.path.join(self.tmp, "batch.json"), os.path.join(self.tmp, "emb.f32")
+        with open(src, "w") as f:
+            json.dump({"input_ids": ids, "attention_mask": mask}, f)
+        run_node("text", "--model", onnx_path, "--in", src, "--out", dst)
+        return np.fromfile(dst, dtype=np.float32).reshape(len(texts), -1)
+
+    def torch_image(self, px: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(px), 64):
+                e = self.model.image_features(torch.from_numpy(px[i:i + 64]))
+                out.append(torch.nn.functional.normalize(e, dim=-1).numpy())
+        return np.concatenate(out)
+
+    def onnx_image(self, onnx_path: str, px: np.ndarray) -> np.ndarray:
+        src, dst = os.path.join(self.tmp, "px.f32"), os.path.join(self.tmp, "img.f32")
+        np.ascontiguousarray(px, dtype=np.float32).tofile(src)
+        run_node("image", "--model", onnx_path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
+        return np.fromfile(dst, dtype=np.float32).reshape(len(px), -1)
+
+
+def _golden_images(out: str, size: int, towers: Towers) -> dict:
+    """A few images in different sizes and formats, their reference pixels and embeddings."""
+    os.makedirs(os.path.join(out, "golden", "images"), exist_ok=True)
+    os.makedirs(os.path.join(out, "golden", "pixels"), exist_ok=True)
+    rng = random.Random(7)
+    specs = [("square-224", "png", (224, 224)), ("wide-320x240", "png", (320, 240)),
+             ("tall-300x400", "jpg", (300, 400)), ("alpha-256x200", "png", (256, 200))]
+    cases, pix = [], []
+    for name, ext, (w, h) in specs:
+        scene = data.sample_scene(rng, "test")
+        img = data.render(scene).resize((w, h), Image.BICUBIC)
+        if name.startswith("alpha"):
+            a = Image.new("L", (w, h), 255)
+            a.paste(96, (0, 0, w // 3, h))  # left third semi-transparent
+            img = img.convert("RGBA")
+            img.putalpha(a)
+        rel = f"golden/images/{name}.{ext}"
+        if ext == "jpg":
+            img.save(os.path.join(out, rel), quality=92)
+        else:
+            img.save(os.path.join(out, rel))
+        p = pixels(Image.open(os.path.join(out, rel)), size)
+        prel = f"golden/pixels/{name}.f32"
+        p.astype("<f4").tofile(os.path.join(out, prel))
+        pix.append(p)
+        cases.append({"file": rel, "width": w, "height": h, "pixels": prel, "attributes": scene.attrs()})
+    emb = towers.torch_image(np.stack(pix))
+    for c, e in zip(cases, emb):
+        c["embedding"] = [round(float(x), 7) for x in e]
+    return {"cases": cases, "pixels_shape": [3, size, size], "pixels_dtype": "float32-le",
+            "provenance": "PIL 9 decode + koclip_kit.preprocess (bicubic short side, centre crop, CLIP mean/std); "
+                          "embedding = PyTorch image tower on those pixels"}
+
+
+def _demo(out: str, n: int, model_id: str, version: str, towers: Towers, image_onnx: str) -> dict:
+    os.makedirs(os.path.join(out, "demo", "images"), exist_ok=True)
+    rng = random.Random(11)
+    items, pix = [], []
+    for i in range(n):
+        scene = data.sample_scene(rng, "test")
+        rel = f"demo/images/demo-{i:04d}.png"
+        data.render(scene, noise=False).save(os.path.join(out, rel), optimize=True)
+        pix.append(pixels(Image.open(os.path.join(out, rel)), 224))
+        items.append({"id": f"demo-{i:04d}", "file": rel, "caption": data.full_caption(scene, rng)[0],
+                      "metadata": scene.attrs()})
+    emb = towers.onnx_image(image_onnx, np.stack(pix))
+    emb.astype("<f4").tofile(os.path.join(out, "demo", "embeddings.f32"))
+    with open(os.path.join(out, "demo", "index.json"), "w", encoding="utf-8") as f:
+        json.dump({"model": model_id, "version": version, "dim": int(emb.shape[1]), "items": items}, f,
+                  ensure_ascii=False, indent=1)
+    return {"index": "demo/index.json", "embeddings": "demo/embeddings.f32"}
+
+
+def _check_tokenizer(tok: WordPiece, tokenizer_path: str, texts: list[str], max_length: int, tmp: str) -> None:
+    """The kit's encoder must agree with the maintained JS tokenizer on every string."""
+    src, dst = os.path.join(tmp, "texts.json"), os.path.join(tmp, "ids.json")
+    with open(src, "w", encoding="utf-8") as f:
+        json.dump(texts, f, ensure_ascii=False)
+    run_node("tokenize", "--tokenizer", tokenizer_path, "--max-length", str(max_length), "--in", src, "--out", dst)
+    with open(dst) as f:
+        js = json.load(f)
+    for t, ids in zip(texts, js):
+        if tok.encode(t, max_length) != ids:
+            raise KitError(f"tokenizer mismatch with @huggingface/tokenizers for {t!r}: "
+                           f"kit {tok.encode(t, max_length)} vs js {ids}")
+
+
+def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_dir: str, target: str, *,
+          model_id: str, version: str, max_length: int, gallery_size: int, demo_size: int,
+          eval_seed: int = 3, require_targets: bool = False) -> dict:
+    model = checkpoint_model.eval()
+    parent = os.path.dirname(os.path.abspath(target)) or "."
+    os.makedirs(parent, exist_ok=True)
+    out = tempfile.mkdtemp(prefix=f".{model_id}.tmp-", dir=parent)
+    os.chmod(out, 0o755)
+    tmp = tempfile.mkdtemp(prefix="koclip-kit-")
+    try:
+        started = time.time()
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(tokenizer_dir, name), os.path.join(out, name))
+        text32, text8, image32 = (os.path.join(out, f) for f in ("text-fp32.onnx", "text-int8.onnx", "image-fp32.onnx"))
+        export_text(model, text32)
+        export_image(model, image32)
+        qstats = quantize_text(text32, text8)
+        towers = Towers(model, tok, max_length, tmp)
+
+        # golden tokens and text embeddings
+        os.makedirs(os.path.join(out, "golden"), exist_ok=True)
+        scenes = gallery(gallery_size, eval_seed)
+        rng = random.Random(eval_seed)
+        eval_texts = [data.full_caption(s, rng)[0] for s in scenes[:300]]
+        _check_tokenizer(tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + eval_texts, max_length, tmp)
+        with open(os.path.join(out, "golden", "tokens.json"), "w", encoding="utf-8") as f:
+            json.dump({"max_length": max_length, "cases": [{"text": t, "input_ids": tok.encode(t, max_length)}
+                                                          for t in GOLDEN_STRINGS],
+                       "provenance": "koclip_kit.tokenizer, cross-checked against @huggingface/tokenizers at export"},
+                      f, ensure_ascii=False, indent=1)
+        ref = towers.torch_text(GOLDEN_CAPTIONS)
+        with open(os.path.join(out, "golden", "text.json"), "w", encoding="utf-8") as f:
+            json.dump({"cases": [{"text": t, "input_ids": tok.encode(t, max_length),
+                                  "embedding": [round(float(x), 7) for x in e]}
+                                 for t, e in zip(GOLDEN_CAPTIONS, ref)],
+                       "tolerance": {"fp32_min_cosine": 0.9999, "int8_min_cosine": 0.99},
+                       "provenance": "PyTorch text tower (fp32) at export"}, f, ensure_ascii=False, indent=1)
+        golden_image = _golden_images(out, model.config.vision.image_size, towers)
+        with open(os.path.join(out, "golden", "image.json"), "w", encoding="utf-8") as f:
+            json.dump(golden_image, f, indent=1)
+
+        # parity of the ONNX files with PyTorch
+        ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + eval_texts
+        t_ref = towers.torch_text(ptexts)
+        parity = {"text_fp32_min_cosine": float(_cos(t_ref, towers.onnx_text(text32, ptexts)).min()),
+                  "text_int8_min_cosine": float(_cos(t_ref, towers.onnx_text(text8, ptexts)).min())}
+        px = np.stack([normalise(np.asarray(data.render(s))) for s in scenes[:64]] +
+                      [np.fromfile(os.path.join(out, c["pixels"]), dtype="<f4").reshape(3, 224, 224)
+                       for c in golden_image["cases"]])
+        parity["image_fp32_min_cosine"] = float(_cos(towers.torch_image(px), towers.onnx_image(image32, px)).min())
+        parity = {k: round(v, 6) for k, v in parity.items()}
+        if parity["text_fp32_min_cosine"] < 0.9999 or parity["image_fp32_min_cosine"] < 0.9999 \
+                or parity["text_int8_min_cosine"] < 0.99:
+            raise KitError(f"ONNX parity below tolerance: {parity}")
+
+        # evaluation: one image gallery, three text towers
+        img = towers.torch_image(np.stack([normalise(np.asarray(data.render(s))) for s in scenes]))
+        evaluation = {"split": "test (balanced synthetic, seed %d)" % eval_seed, "parity": parity,
+                      "prompt_template": PROMPT, "image_tower": "PyTorch fp32 (ONNX parity above)"}
+        for name, fn in (("pytorch_fp32", towers.torch_text),
+                         ("onnx_fp32", lambda t: towers.onnx_text(text32, t)),
+                         ("onnx_int8", lambda t: towers.onnx_text(text8, t))):
+            evaluation[name] = evaluate(fn, img, scenes, eval_seed)
+        evaluation["targets_int8"] = targets(evaluation["onnx_int8"])
+        evaluation["int8_minus_fp32_max_abs"] = round(max(
+            abs(evaluation["onnx_int8"][k] - evaluation["onnx_fp32"][k])
+            for k in evaluation["onnx_fp32"] if isinstance(evaluation["onnx_fp32"][k], float)), 4)
+        if require_targets and not all(evaluation["targets_int8"].values()):
+            raise KitError(f"targets not met: {evaluation['targets_int8']}")
+
+        demo = _demo(out, demo_size, model_id, version, towers, image32) if demo_size else None
+        cfg = model.config
+        manifest = {
+            "format": "koclip-model/1", "id": model_id, "version": version,
+            "description": "Embedded default: KoCLIP architecture at a small size (RoBERTa text tower, small "
+                           "convolutional image tower), trained by scripts/model on synthetic Korean shape captions.",
+            "projection_dim": cfg.projection_dim, "logit_scale": round(float(model.logit_scale.item()), 6),
+            "prompt_template": PROMPT,
+            "tokenizer": {"file": "tokenizer.json", "pad_token_id": PAD_ID, "cls_token_id": CLS_ID,
+                          "sep_token_id": SEP_ID, "unk_token_id": UNK_ID},
+            "text": {"placement": "edge", "max_length": max_length,
+                     "position_id_offset": cfg.text.position_id_offset,
+                     "files": {"fp32": "text-fp32.onnx", "int8": "text-int8.onnx"}, "default_variant": "int8",
+                     "architecture": {"type": "roberta", **{k: v for k, v in vars(cfg.text).items()},
+                                      "pooler": "tanh(dense(h[:,0]))", "int8": qstats}},
+            "image": {"file": "image-fp32.onnx", "size": cfg.vision.image_size, "resize": "shortest_edge",
+                      "interpolation": "bicubic", "crop": "center", "mean": list(MEAN), "std": list(STD),
+                      "architecture": {"type": "conv", **{k: v for k, v in vars(cfg.vision).items()}}},
+            "golden": {"tokens": "golden/tokens.json", "text": "golden/text.json", "image": "golden/image.json"},
+            **({"demo": demo} if demo else {}),
+            "training": training,
+            "evaluation": {**evaluation, "seconds": round(time.time() - started, 1)},
+        }
+        files = {}
+        for root, _, names in os.walk(out):
+            for n in sorted(names):
+                p = os.path.join(root, n)
+                rel = os.path.relpath(p, out)
+                files[rel] = {"sha256": sha256(p), "bytes": os.path.getsize(p)}
+        manifest["files"] = dict(sorted(files.items()))
+        with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=2)
+            f.write("\n")
+        if os.path.exists(target):
+            old = target + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(out, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(out, target)
+        return manifest
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,192 @@
+"""BERT-style WordPiece tokenizer: vocabulary builder, tokenizer.json writer and an encoder.
+
+The encoder here mirrors Hugging Face's BertNormalizer (no lower-casing, no accent stripping) +
+BertPreTokenizer + WordPiece, so that training needs no extra library. The build cross-checks
+it against the maintained JavaScript implementation (@huggingface/tokenizers) on every run
+(scripts/model/onnx-run.mjs), and the TypeScript tests check the golden ids again.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import unicodedata
+from collections import Counter
+
+from .korean import PARTICLES
+
+SPECIALS = ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]  # KoCLIP's ids 0..4
+CLS_ID, PAD_ID, SEP_ID, UNK_ID, MASK_ID = range(5)
+MAX_CHARS_PER_WORD = 100
+
+
+def _is_punctuation(ch: str) -> bool:
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def _is_whitespace(ch: str) -> bool:
+    if ch in (" ", "\t", "\n", "\r"):
+        return True
+    return unicodedata.category(ch) == "Zs"
+
+
+def _is_control(ch: str) -> bool:
+    if ch in ("\t", "\n", "\r"):
+        return False
+    return unicodedata.category(ch) in ("Cc", "Cf")
+
+
+def _is_cjk(cp: int) -> bool:
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
+            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
+            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+
+
+def normalize(text: str) -> str:
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD or _is_control(ch):
+            continue
+        if _is_whitespace(ch):
+            out.append(" ")
+        elif _is_cjk(cp):
+            out.append(f" {ch} ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def pre_tokenize(text: str) -> list[str]:
+    words, cur = [], []
+    for ch in text:
+        if _is_whitespace(ch):
+            if cur:
+                words.append("".join(cur))
+                cur = []
+        elif _is_punctuation(ch):
+            if cur:
+                words.append("".join(cur))
+                cur = []
+            words.append(ch)
+        else:
+            cur.append(ch)
+    if cur:
+        words.append("".join(cur))
+    return words
+
+
+def build_vocab(captions: list[str]) -> list[str]:
+    """Specials, ASCII characters, every corpus character (plain and ##), word stems and
+    ##particles (a word that is a known stem + particle is split, not stored whole)."""
+    counts = Counter(w for c in captions for w in pre_tokenize(normalize(c)))
+    words = set(counts)
+    pieces: list[str] = []
+    seen = set()
+
+    def add(tok: str) -> None:
+        if tok not in seen:
+            seen.add(tok)
+            pieces.append(tok)
+
+    for tok in SPECIALS:
+        add(tok)
+    ascii_chars = [c for c in string.printable if not c.isspace()]
+    for c in ascii_chars:
+        add(c)
+    for c in string.ascii_letters + string.digits:
+        add("##" + c)
+    chars = sorted({ch for w in words for ch in w})
+    for ch in chars:
+        add(ch)
+        add("##" + ch)
+    stems = set()
+    for w in sorted(words):
+        for p in sorted(PARTICLES, key=len, reverse=True):
+            if w.endswith(p) and len(w) > len(p) and w[: -len(p)] in words:
+                stems.add(w[: -len(p)])
+                add("##" + p)
+                break
+        else:
+            stems.add(w)
+    for w in sorted(stems, key=lambda s: (-counts.get(s, 0), s)):
+        add(w)
+    return pieces
+
+
+class WordPiece:
+    def __init__(self, vocab: list[str]):
+        self.vocab = {t: i for i, t in enumerate(vocab)}
+        self.tokens = list(vocab)
+
+    def _word(self, word: str) -> list[int]:
+        if len(word) > MAX_CHARS_PER_WORD:
+            return [UNK_ID]
+        ids, start = [], 0
+        while start < len(word):
+            end, found = len(word), None
+            while start < end:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.vocab:
+                    found = self.vocab[piece]
+                    break
+                end -= 1
+            if found is None:
+                return [UNK_ID]
+            ids.append(found)
+            start = end
+        return ids
+
+    def encode(self, text: str, max_length: int) -> list[int]:
+        """[CLS] + pieces cut to max_length - 2 + [SEP] (the package's tokenisation rule)."""
+        ids = [i for w in pre_tokenize(normalize(text)) for i in self._word(w)]
+        return [CLS_ID] + ids[: max_length - 2] + [SEP_ID]
+
+    def batch(self, texts: list[str], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
+        enc = [self.encode(t, max_length) for t in texts]
+        width = max(len(e) for e in enc)
+        ids = [e + [PAD_ID] * (width - len(e)) for e in enc]
+        mask = [[1] * len(e) + [0] * (width - len(e)) for e in enc]
+        return ids, mask
+
+
+def tokenizer_json(vocab: list[str], max_length: int) -> dict:
+    special = lambda tok: {"id": vocab.index(tok), "content": tok, "single_word": False,  # noqa: E731
+                           "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    tmpl = lambda tok: {"SpecialToken": {"id": tok, "type_id": 0}}  # noqa: E731
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [special(t) for t in SPECIALS],
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                       "strip_accents": False, "lowercase": False},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [tmpl("[CLS]"), {"Sequence": {"id": "A", "type_id": 0}}, tmpl("[SEP]")],
+            "pair": [tmpl("[CLS]"), {"Sequence": {"id": "A", "type_id": 0}}, tmpl("[SEP]"),
+                     {"Sequence": {"id": "B", "type_id": 0}}, tmpl("[SEP]")],
+            "special_tokens": {t: {"id": t, "ids": [vocab.index(t)], "tokens": [t]}
+                               for t in ("[CLS]", "[SEP]")},
+        },
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": MAX_CHARS_PER_WORD,
+                  "vocab": {t: i for i, t in enumerate(vocab)}},
+    }
+
+
+def tokenizer_config(max_length: int) -> dict:
+    return {"tokenizer_class": "BertTokenizer", "do_lower_case": False, "model_max_length": max_length,
+            "cls_token": "[CLS]", "pad_token": "[PAD]", "sep_token": "[SEP]", "unk_token": "[UNK]",
+            "mask_token": "[MASK]"}
+
+
+def load(path: str) -> WordPiece:
+    with open(path, encoding="utf-8") as f:
+        vocab = json.load(f)["model"]["vocab"]
+    return WordPiece([t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])])
