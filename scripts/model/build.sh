@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Rebuilds a model package from scratch with the model kit.
+#   scripts/model/build.sh                 full run: tokenizer, ~70 min CPU training, export to models/koclip-tiny
+#   scripts/model/build.sh --smoke [DIR]   toy run (a few steps, tiny towers) into DIR (default: a temp dir)
+# Extra environment: KIT_MINUTES (training budget), KIT_DEVICE (cpu|cuda), KIT_OUT (package folder).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=/usr/bin/python3
+if ! "$PY" -c 'import torch, onnx, numpy, PIL' 2>/dev/null; then
+  echo "model kit needs Debian's Python packages:" >&2
+  echo "  apt-get install -y python3-torch python3-onnx python3-numpy python3-msgpack python3-pil libopenblas0-pthread" >&2
+  exit 1
+fi
+KIT="$PY scripts/model/kit.py"
+if [[ "${1:-}" == "--smoke" ]]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  out="${2:-$work/koclip-smoke}"
+  $KIT tokenizer --out "$work/tok" --corpus-size 2000
+  $KIT train --tokenizer "$work/tok" --out "$work/ckpt" --steps 3 --batch-size 16 --smoke
+  $KIT export --checkpoint "$work/ckpt/checkpoint.pt" --tokenizer "$work/tok" --out "$out" \
+    --id koclip-smoke --gallery 240 --demo 8 --version smoke
+  echo "smoke package written to $out"
+  exit 0
+fi
+mkdir -p build
+$KIT tokenizer --out build/tok
+$KIT train --tokenizer build/tok --out build/tiny --minutes "${KIT_MINUTES:-70}" --device "${KIT_DEVICE:-cpu}" \
+  2>&1 | tee build/tiny-train.log
+$KIT export --checkpoint build/tiny/checkpoint.pt --tokenizer build/tok --out "${KIT_OUT:-models/koclip-tiny}" \
+  --id koclip-tiny
