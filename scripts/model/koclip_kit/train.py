@@ -98,9 +98,12 @@ def train(out_dir: str, tokenizer_path: str, *, seed: int, batch_size: int, step
     params = list(model.named_parameters()) + list(aux_img.named_parameters()) + \
         list(aux_txt.named_parameters())
     decay = [p for n, p in params if p.ndim >= 2]
-    no_decay = [p for n, p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.02},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    no_decay = [p for n, p in params if p.ndim < 2 and n != "logit_scale"]
+    # the temperature starts at KoCLIP's 1.0; a larger step lets it reach a useful sharpness
+    # within a short CPU run (Adam moves a parameter by about lr per step)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.02, "lr_mult": 1.0},
+                             {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
+                             {"params": [model.logit_scale], "weight_decay": 0.0, "lr_mult": 10.0}], lr=lr)
     workers = {} if smoke else {"num_workers": 1, "prefetch_factor": 4}
     loader = torch.utils.data.DataLoader(Batches(0, seed, batch_size, tok, max_length), batch_size=None, **workers)
     started = time.time()
@@ -119,7 +122,7 @@ def train(out_dir: str, tokenizer_path: str, *, seed: int, batch_size: int, step
         frac = step / total if total else 0.0
         cur_lr = lr * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
-            g["lr"] = cur_lr
+            g["lr"] = cur_lr * g["lr_mult"]
         b = next(it)
         ids, mask = b["input_ids"].to(device), b["attention_mask"].to(device)
         pix, match = b["pixel_values"].to(device), b["match"].to(device)
