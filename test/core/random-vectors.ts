@@ -1,0 +1,34 @@
+/** Deterministic random unit vectors for tests (mulberry32 + Box-Muller). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(next: () => number): number {
+  const u = Math.max(next(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+}
+
+/** `n` unit vectors of `dim` components; `clusters` > 0 draws them around that many centres. */
+export function randomUnitVectors(n: number, dim: number, seed: number, clusters = 0): Float32Array[] {
+  const next = rng(seed);
+  const centres = Array.from({ length: clusters }, () => Array.from({ length: dim }, () => gaussian(next)));
+  return Array.from({ length: n }, (_, i) => {
+    const centre = centres[i % Math.max(clusters, 1)];
+    const v = new Float32Array(dim);
+    let s = 0;
+    for (let j = 0; j < dim; j++) {
+      v[j] = (centre ? (centre[j] as number) : 0) + gaussian(next) * (centre ? 0.6 : 1);
+      s += (v[j] as number) ** 2;
+    }
+    const norm = Math.sqrt(s);
+    for (let j = 0; j < dim; j++) v[j] = (v[j] as number) / norm;
+    return v;
+  });
+}
