@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
+      // Workers project (its own file; vitest only auto-detects names starting with "vitest").
+      { extends: './test/workers.vitest.config.ts' },
       {
         test: {
           name: 'node',

@@ -1,0 +1,10 @@
+// Module types of the files wrangler's rules bundle (see wrangler.toml [[rules]]).
+declare module '*.wasm' {
+  const module: WebAssembly.Module;
+  export default module;
+}
+
+declare module '*.onnx' {
+  const bytes: ArrayBuffer;
+  export default bytes;
+}

@@ -1,0 +1,27 @@
+import { fileURLToPath } from 'node:url';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+// The edge Worker and the runtime-free core run inside workerd with the real local R2/KV/Cache
+// bindings of wrangler.toml (miniflare). The first test of a file compiles ORT's 14 MB wasm.
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: fileURLToPath(new URL('../wrangler.toml', import.meta.url)) },
+      miniflare: {
+        bindings: {
+          ADMIN_TOKEN: 'test-admin-token',
+          ENCODER_TOKEN: 'test-encoder-token',
+          ENCODER_URL: 'http://encoder.test',
+          DEBUG_ROUTES: '1',
+        },
+      },
+    }),
+  ],
+  test: {
+    name: 'workers',
+    include: ['test/edge/**/*.test.ts', 'test/core/**/*.test.ts'],
+    testTimeout: 90_000,
+    hookTimeout: 120_000,
+  },
+});
