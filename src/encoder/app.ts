@@ -1,0 +1,161 @@
+/**
+ * The encoder's HTTP app (notes/encoder-contract.md): bearer auth on /v1, thin routes that parse
+ * the request, call the Embedder and shape `{ model, version, dim, data }`, metrics on every
+ * request and one error path with the `{ error: { code, message } }` envelope.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import type { EncoderConfig } from './config';
+import type { Embedder } from './embedder';
+import { asEncoderError, EncoderError, errorBody } from './errors';
+import { parseGrid, readImageRequest } from './image-request';
+import type { EncoderMetrics } from './metrics';
+import type { RuntimeInfo } from './runtime';
+
+const ROUTES = new Set(['/v1/embed/image', '/v1/embed/text', '/healthz', '/metrics']);
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Bearer-token check in constant time (401 unauthorized for a missing or wrong token). */
+function bearerAuth(token: string): MiddlewareHandler {
+  const expected = digest(token);
+  return async function checkBearer(c, next) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
+    if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) {
+      throw new EncoderError(401, 'unauthorized', 'a valid bearer token is required');
+    }
+    await next();
+  };
+}
+
+function observe(metrics: EncoderMetrics): MiddlewareHandler {
+  return async function recordMetrics(c, next) {
+    const started = performance.now();
+    await next();
+    const route = ROUTES.has(c.req.path) ? c.req.path : 'other';
+    metrics.requests.inc({ route, status: String(c.res.status) });
+    metrics.latency.observe({ route }, (performance.now() - started) / 1000);
+  };
+}
+
+export interface AppDeps {
+  config: EncoderConfig;
+  embedder: Embedder;
+  metrics: EncoderMetrics;
+  runtime: RuntimeInfo;
+  startedAt: Date;
+}
+
+export function createApp({ config, embedder, metrics, runtime, startedAt }: AppDeps): Hono {
+  const app = new Hono();
+  const TextsSchema = z
+    .object({
+      texts: z
+        .array(z.string().max(config.limits.textChars, `at most ${config.limits.textChars} characters`))
+        .min(1)
+        .max(config.limits.texts),
+    })
+    .strict();
+
+  app.use('*', observe(metrics));
+  app.use('/v1/*', bearerAuth(config.token));
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: config.limits.bodyBytes,
+      onError: () => {
+        throw new EncoderError(
+          413,
+          'body_too_large',
+          `the body is larger than ${config.limits.bodyBytes} bytes`,
+        );
+      },
+    }),
+  );
+  if (config.metricsAuth) app.use('/metrics', bearerAuth(config.token));
+
+  app.get('/healthz', (c) =>
+    c.json({
+      status: 'ok',
+      models: [...embedder.models.values()].map((m) => ({
+        id: m.id,
+        version: m.version,
+        dim: m.dim,
+        text_variant: m.textVariant,
+        default: m.id === embedder.defaultModel,
+      })),
+      provider: runtime.active,
+      provider_requested: runtime.requested,
+      ...(runtime.fallbackReason ? { provider_fallback_reason: runtime.fallbackReason } : {}),
+      onnxruntime: runtime.onnxruntime,
+      batch: { max_size: config.batchSize, max_wait_ms: config.maxWaitMs },
+      uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    }),
+  );
+
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }),
+  );
+
+  app.post('/v1/embed/image', async (c) => {
+    const model = embedder.model(c.req.query('model'));
+    const grid = parseGrid(c.req.query('grid'));
+    const sources = await readImageRequest(c, {
+      imageBytes: config.limits.imageBytes,
+      images: config.limits.images,
+    });
+    if (grid && sources.length !== 1) throw new EncoderError(400, 'bad_grid', 'grid needs exactly one image');
+    const items = await embedder.embedImages(model, sources, grid);
+    const first = items[0];
+    if (sources.length === 1 && first && 'error' in first) {
+      // One image: its error is the answer (already counted in encoder_errors_total).
+      return c.json(errorBody(first.error.code, first.error.message), first.status as ContentfulStatusCode);
+    }
+    const data = items.map((item) => ('error' in item ? { index: item.index, error: item.error } : item));
+    return c.json({ model: model.id, version: model.version, dim: model.dim, data });
+  });
+
+  app.post('/v1/embed/text', async (c) => {
+    const model = embedder.model(c.req.query('model'));
+    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new EncoderError(415, 'unsupported_media_type', 'send application/json { "texts": [...] }');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(await c.req.text());
+    } catch {
+      throw new EncoderError(400, 'bad_json', 'the body is not valid JSON');
+    }
+    const parsed = TextsSchema.safeParse(json);
+    if (!parsed.success) {
+      const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      throw new EncoderError(400, 'bad_request', `expected { "texts": ["..."] } (${detail})`);
+    }
+    const data = await embedder.embedTexts(model, parsed.data.texts);
+    return c.json({ model: model.id, version: model.version, dim: model.dim, data });
+  });
+
+  app.notFound((c) => {
+    metrics.errors.inc({ code: 'not_found' });
+    return c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404);
+  });
+
+  app.onError((error, c) => {
+    const e =
+      error instanceof HTTPException && !(error instanceof EncoderError)
+        ? new EncoderError(error.status, 'bad_request', error.message || 'bad request')
+        : asEncoderError(error);
+    if (e.status >= 500) console.error(`encoder: ${c.req.method} ${c.req.path} failed:`, error);
+    metrics.errors.inc({ code: e.code });
+    return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode);
+  });
+
+  return app;
+}

@@ -1,0 +1,66 @@
+/**
+ * Dynamic batching: items submitted while the model is busy, or within `maxWaitMs` of the first
+ * item of an idle period, run together as one batch of at most `maxBatch`. Runs never overlap,
+ * so under load batches fill up on their own and throughput grows with concurrency; when idle a
+ * lone item waits at most `maxWaitMs`.
+ */
+export interface BatcherOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  /** Called after every run with its size and duration. */
+  onBatch?: (size: number, seconds: number, failed: boolean) => void;
+}
+
+interface Pending<I, O> {
+  item: I;
+  resolve: (value: O) => void;
+  reject: (error: unknown) => void;
+}
+
+export class DynamicBatcher<I, O> {
+  #run: (items: I[]) => Promise<O[]>;
+  #options: BatcherOptions;
+  #pending: Pending<I, O>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  constructor(run: (items: I[]) => Promise<O[]>, options: BatcherOptions) {
+    this.#run = run;
+    this.#options = options;
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (this.#running) return;
+      if (this.#pending.length >= this.#options.maxBatch || this.#options.maxWaitMs === 0) this.#flush();
+      else this.#timer ??= setTimeout(() => this.#flush(), this.#options.maxWaitMs);
+    });
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#running || this.#pending.length === 0) return;
+    this.#running = true;
+    const batch = this.#pending.splice(0, this.#options.maxBatch);
+    const started = performance.now();
+    let failed = false;
+    this.#run(batch.map((p) => p.item))
+      .then((results) => {
+        if (results.length !== batch.length)
+          throw new Error(`batch returned ${results.length} of ${batch.length}`);
+        for (const [i, p] of batch.entries()) p.resolve(results[i] as O);
+      })
+      .catch((error: unknown) => {
+        failed = true;
+        for (const p of batch) p.reject(error);
+      })
+      .finally(() => {
+        this.#options.onBatch?.(batch.length, (performance.now() - started) / 1000, failed);
+        this.#running = false;
+        // Whatever arrived during the run has already waited: run it now.
+        if (this.#pending.length > 0) this.#flush();
+      });
+  }
+}

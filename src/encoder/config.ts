@@ -1,0 +1,116 @@
+/**
+ * Encoder settings, read once from the environment and parsed with zod. Every limit has a
+ * default that suits the embedded koclip-tiny on a small CPU host.
+ */
+import { z } from 'zod';
+
+const MIB = 1024 * 1024;
+
+const int = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+const list = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
+const bool = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((v) => v === 'true' || v === '1');
+
+export const EnvSchema = z.object({
+  ENCODER_HOST: z.string().min(1).default('127.0.0.1'),
+  ENCODER_PORT: int(0, 65_535, 8788),
+  ENCODER_TOKEN: z.string().min(8, 'ENCODER_TOKEN must be set (at least 8 characters)'),
+  ENCODER_MODELS_DIR: z.string().min(1).default('models'),
+  /** Model ids to load (folders of ENCODER_MODELS_DIR); empty = every folder with a manifest. */
+  ENCODER_MODELS: list,
+  ENCODER_DEFAULT_MODEL: z.string().min(1).default('koclip-tiny'),
+  ENCODER_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  ENCODER_CUDA_DEVICE: int(0, 64, 0),
+  /** onnxruntime intra-op threads; 0 = onnxruntime's default (all cores). */
+  ENCODER_THREADS: int(0, 256, 0),
+  /** Text tower variant on this host; empty = the manifest's default_variant. */
+  ENCODER_TEXT_VARIANT: z.enum(['fp32', 'int8', '']).default(''),
+  ENCODER_BATCH_SIZE: int(1, 1024, 32),
+  ENCODER_MAX_WAIT_MS: int(0, 1000, 5),
+  ENCODER_MAX_IMAGE_BYTES: int(1, 1024 * MIB, 20 * MIB),
+  ENCODER_MAX_BODY_BYTES: int(1, 4096 * MIB, 64 * MIB),
+  ENCODER_MAX_PIXELS: int(1, 1_000_000_000, 40_000_000),
+  ENCODER_MAX_IMAGES: int(1, 1024, 64),
+  ENCODER_MAX_TEXTS: int(1, 4096, 256),
+  ENCODER_MAX_TEXT_CHARS: int(1, 100_000, 2_000),
+  ENCODER_FETCH_TIMEOUT_MS: int(1, 120_000, 10_000),
+  ENCODER_FETCH_MAX_REDIRECTS: int(0, 20, 5),
+  /** CIDRs (10.0.0.0/8, ::1/128), addresses or host names that URL fetching may reach despite being private. */
+  ENCODER_URL_ALLOWLIST: list,
+  /** Ask for the bearer token on /metrics too (default: /metrics is open, like /healthz). */
+  ENCODER_METRICS_AUTH: bool,
+});
+
+export interface EncoderConfig {
+  host: string;
+  port: number;
+  token: string;
+  modelsDir: string;
+  models: string[];
+  defaultModel: string;
+  provider: 'cpu' | 'cuda';
+  cudaDevice: number;
+  threads: number;
+  textVariant: 'fp32' | 'int8' | undefined;
+  batchSize: number;
+  maxWaitMs: number;
+  limits: {
+    imageBytes: number;
+    bodyBytes: number;
+    pixels: number;
+    images: number;
+    texts: number;
+    textChars: number;
+  };
+  fetch: { timeoutMs: number; maxRedirects: number; allowList: string[] };
+  metricsAuth: boolean;
+}
+
+/** Parses the environment, throwing one Error that names every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): EncoderConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid encoder configuration: ${issues.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    host: e.ENCODER_HOST,
+    port: e.ENCODER_PORT,
+    token: e.ENCODER_TOKEN,
+    modelsDir: e.ENCODER_MODELS_DIR,
+    models: e.ENCODER_MODELS,
+    defaultModel: e.ENCODER_DEFAULT_MODEL,
+    provider: e.ENCODER_PROVIDER,
+    cudaDevice: e.ENCODER_CUDA_DEVICE,
+    threads: e.ENCODER_THREADS,
+    textVariant: e.ENCODER_TEXT_VARIANT || undefined,
+    batchSize: e.ENCODER_BATCH_SIZE,
+    maxWaitMs: e.ENCODER_MAX_WAIT_MS,
+    limits: {
+      imageBytes: e.ENCODER_MAX_IMAGE_BYTES,
+      bodyBytes: e.ENCODER_MAX_BODY_BYTES,
+      pixels: e.ENCODER_MAX_PIXELS,
+      images: e.ENCODER_MAX_IMAGES,
+      texts: e.ENCODER_MAX_TEXTS,
+      textChars: e.ENCODER_MAX_TEXT_CHARS,
+    },
+    fetch: {
+      timeoutMs: e.ENCODER_FETCH_TIMEOUT_MS,
+      maxRedirects: e.ENCODER_FETCH_MAX_REDIRECTS,
+      allowList: e.ENCODER_URL_ALLOWLIST,
+    },
+    metricsAuth: e.ENCODER_METRICS_AUTH,
+  };
+}

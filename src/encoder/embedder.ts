@@ -1,0 +1,179 @@
+/**
+ * The encoder's domain: images (bytes or URLs) and texts in, embeddings out. Each item is fetched,
+ * decoded and preprocessed on its own, then joins its model's dynamic batch; a failure of one
+ * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
+ */
+import { createHash } from 'node:crypto';
+import { DynamicBatcher } from './batcher';
+import { EncoderError } from './errors';
+import { type FetchLimits, fetchImage } from './fetch-image';
+import { decodeImage } from './image-decode';
+import type { EncoderMetrics } from './metrics';
+import type { LoadedModel } from './model-package';
+import { gridPixelValues, pixelValues } from './pixel-tensor';
+import type { Embeddings } from './runtime';
+import type { UrlGuard } from './url-guard';
+
+/** An image to embed; `error` is an item the request reader already refused (e.g. too large). */
+export type ImageSource =
+  | { kind: 'bytes'; bytes: Uint8Array }
+  | { kind: 'url'; url: string }
+  | { kind: 'error'; error: EncoderError };
+
+export type ImageItem =
+  | { index: number; embedding: number[]; sha256: string; width: number; height: number }
+  | { index: number; error: { code: string; message: string }; status: number };
+
+export interface TextItem {
+  index: number;
+  embedding: number[];
+  truncated?: true;
+}
+
+export interface EmbedderOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  maxPixels: number;
+  fetch: FetchLimits;
+}
+
+function rows(out: Embeddings, count: number): Float32Array[] {
+  if (out.rows !== count) throw new Error(`model returned ${out.rows} rows for ${count} inputs`);
+  return Array.from({ length: count }, (_, i) => out.data.slice(i * out.dim, (i + 1) * out.dim));
+}
+
+/** Batchers of one loaded model. */
+class ModelBatchers {
+  readonly image: DynamicBatcher<Float32Array, Float32Array>;
+  readonly text: DynamicBatcher<number[], Float32Array>;
+
+  constructor(model: LoadedModel, options: EmbedderOptions, metrics: EncoderMetrics) {
+    const size = model.manifest.image.size;
+    const observe = (tower: 'image' | 'text') => (n: number, seconds: number) => {
+      metrics.batchSize.observe({ model: model.id, tower }, n);
+      metrics.modelSeconds.observe({ model: model.id, tower }, seconds);
+    };
+    const batching = { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs };
+    this.image = new DynamicBatcher(
+      async (tensors) => {
+        const plane = 3 * size * size;
+        const input = new Float32Array(tensors.length * plane);
+        for (const [i, t] of tensors.entries()) input.set(t, i * plane);
+        return rows(await model.image.runImage(input, tensors.length, size), tensors.length);
+      },
+      { ...batching, onBatch: observe('image') },
+    );
+    this.text = new DynamicBatcher(
+      async (sequences) => {
+        const length = Math.max(...sequences.map((s) => s.length));
+        const ids = new BigInt64Array(sequences.length * length).fill(BigInt(model.tokenizer.padId));
+        const mask = new BigInt64Array(sequences.length * length);
+        for (const [i, s] of sequences.entries()) {
+          for (const [j, id] of s.entries()) {
+            ids[i * length + j] = BigInt(id);
+            mask[i * length + j] = 1n;
+          }
+        }
+        return rows(await model.text.runText(ids, mask, sequences.length, length), sequences.length);
+      },
+      { ...batching, onBatch: observe('text') },
+    );
+  }
+}
+
+export class Embedder {
+  readonly models: ReadonlyMap<string, LoadedModel>;
+  readonly defaultModel: string;
+  #batchers = new Map<string, ModelBatchers>();
+  #options: EmbedderOptions;
+  #metrics: EncoderMetrics;
+  #guard: UrlGuard;
+
+  constructor(
+    models: ReadonlyMap<string, LoadedModel>,
+    defaultModel: string,
+    options: EmbedderOptions,
+    metrics: EncoderMetrics,
+    guard: UrlGuard,
+  ) {
+    if (!models.has(defaultModel)) throw new Error(`default model ${defaultModel} is not loaded`);
+    this.models = models;
+    this.defaultModel = defaultModel;
+    this.#options = options;
+    this.#metrics = metrics;
+    this.#guard = guard;
+    for (const [id, model] of models) this.#batchers.set(id, new ModelBatchers(model, options, metrics));
+  }
+
+  /** The model a request asks for (404 when it is not loaded here). */
+  model(id: string | undefined): LoadedModel {
+    const model = this.models.get(id ?? this.defaultModel);
+    if (!model) throw new EncoderError(404, 'unknown_model', `model ${id} is not loaded by this encoder`);
+    return model;
+  }
+
+  #batchersOf(model: LoadedModel): ModelBatchers {
+    return this.#batchers.get(model.id) as ModelBatchers;
+  }
+
+  async #bytesOf(source: ImageSource): Promise<Uint8Array> {
+    if (source.kind === 'bytes') return source.bytes;
+    if (source.kind === 'error') throw source.error;
+    const started = performance.now();
+    try {
+      return await fetchImage(source.url, this.#guard, this.#options.fetch);
+    } finally {
+      this.#metrics.fetchSeconds.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  /** Fetches and decodes one image into the model's input tensors (one, or one per grid cell). */
+  async #prepare(model: LoadedModel, source: ImageSource, grid?: { rows: number; cols: number }) {
+    const bytes = await this.#bytesOf(source);
+    const started = performance.now();
+    const image = await decodeImage(bytes, { pixels: this.#options.maxPixels });
+    const spec = model.manifest.image;
+    const tensors = grid ? gridPixelValues(image, spec, grid.rows, grid.cols) : [pixelValues(image, spec)];
+    this.#metrics.decodeSeconds.observe((performance.now() - started) / 1000);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    return { tensors, sha256, width: image.width, height: image.height };
+  }
+
+  /** Embeds images; with `grid` (one image only) every cell of the grid, row-major. */
+  async embedImages(
+    model: LoadedModel,
+    sources: readonly ImageSource[],
+    grid?: { rows: number; cols: number },
+  ): Promise<ImageItem[]> {
+    const batcher = this.#batchersOf(model).image;
+    const perSource = await Promise.all(
+      sources.map(async (source, index): Promise<ImageItem[]> => {
+        try {
+          const { tensors, ...info } = await this.#prepare(model, source, grid);
+          const embeddings = await Promise.all(tensors.map((t) => batcher.submit(t)));
+          return embeddings.map((e, cell) => ({
+            index: grid ? cell : index,
+            embedding: Array.from(e),
+            ...info,
+          }));
+        } catch (error) {
+          if (!(error instanceof EncoderError)) throw error;
+          this.#metrics.errors.inc({ code: error.code });
+          return [{ index, error: { code: error.code, message: error.message }, status: error.status }];
+        }
+      }),
+    );
+    return perSource.flat();
+  }
+
+  async embedTexts(model: LoadedModel, texts: readonly string[]): Promise<TextItem[]> {
+    const batcher = this.#batchersOf(model).text;
+    return Promise.all(
+      texts.map(async (text, index) => {
+        const { ids, truncated } = model.tokenizer.encode(text);
+        const embedding = Array.from(await batcher.submit(ids));
+        return truncated ? { index, embedding, truncated: true as const } : { index, embedding };
+      }),
+    );
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Starts the encoder function: configuration from the environment, the onnxruntime execution
+ * provider, every model package, then the HTTP server. `npm run encoder`.
+ */
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { createApp } from './app';
+import { loadConfig } from './config';
+import { Embedder } from './embedder';
+import { EncoderMetrics } from './metrics';
+import {
+  type LoadedModel,
+  listPackages,
+  loadModelPackage,
+  readImageTower,
+  readManifest,
+} from './model-package';
+import { OnnxRuntime } from './runtime';
+import { UrlGuard } from './url-guard';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const ids = config.models.length > 0 ? config.models : await listPackages(config.modelsDir);
+  if (!ids.includes(config.defaultModel)) ids.unshift(config.defaultModel);
+  const defaultDir = join(config.modelsDir, config.defaultModel);
+  const probe = await readImageTower(defaultDir, await readManifest(defaultDir));
+  const runtime = await OnnxRuntime.create(
+    { provider: config.provider, cudaDevice: config.cudaDevice, threads: config.threads },
+    probe,
+  );
+  const models = new Map<string, LoadedModel>();
+  for (const id of ids) {
+    const model = await loadModelPackage(join(config.modelsDir, id), runtime, {
+      textVariant: config.textVariant,
+    });
+    if (model.id !== id) throw new Error(`models/${id}: manifest id is ${model.id}`);
+    models.set(id, model);
+    console.log(`encoder: loaded ${model.id} ${model.version} (dim ${model.dim}, text ${model.textVariant})`);
+  }
+  const metrics = new EncoderMetrics();
+  const embedder = new Embedder(
+    models,
+    config.defaultModel,
+    {
+      maxBatch: config.batchSize,
+      maxWaitMs: config.maxWaitMs,
+      maxPixels: config.limits.pixels,
+      fetch: { ...config.fetch, maxBytes: config.limits.imageBytes },
+    },
+    metrics,
+    new UrlGuard(config.fetch.allowList),
+  );
+  const app = createApp({ config, embedder, metrics, runtime: runtime.info, startedAt: new Date() });
+  const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+    // The line tests and the benchmark wait for (the port matters when ENCODER_PORT=0).
+    console.log(`encoder: listening on http://${config.host}:${info.port} (provider ${runtime.info.active})`);
+  });
+  const stop = () => {
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(`encoder: failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
