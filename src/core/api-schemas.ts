@@ -139,7 +139,15 @@ export const ScoreResponseSchema = z.object({
   }),
   prompt_template: z.string().nullable(),
   logit_scale: z.number(),
-  results: z.array(z.object({ caption: z.string(), text: z.string(), logit: z.number(), prob: z.number() })),
+  results: z.array(
+    z.object({
+      caption: z.string(),
+      text: z.string(),
+      logit: z.number(),
+      prob: z.number(),
+      truncated: z.boolean(),
+    }),
+  ),
   probs: z.array(z.number()),
   logits: z.array(z.number()),
   best: z.number().int(),
@@ -162,6 +170,7 @@ export const PatchesResponseSchema = z.object({
   model: z.string(),
   version: z.string(),
   text: z.string(),
+  truncated: z.boolean(),
   rows: z.number().int(),
   cols: z.number().int(),
   /** rows x cols cosine similarities, row-major. */

@@ -22,6 +22,8 @@ export const CatalogueSchema = z.object({
   generation: z.number().int().nonnegative(),
   count: z.number().int().nonnegative(),
   segments: z.array(SegmentEntrySchema),
+  /** The previous generation's segments, kept for readers still holding its catalogue. */
+  retired: z.array(SegmentEntrySchema).default([]),
   updated_at: z.string(),
 });
 export type Catalogue = z.infer<typeof CatalogueSchema>;

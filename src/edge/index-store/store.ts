@@ -83,19 +83,32 @@ export class IndexStore {
 
   /** The stored (dequantised) vector of an indexed image with its record, or null if unknown. */
   async vector(id: string): Promise<{ record: IndexRecord; vector: Float32Array } | null> {
-    const catalogue = await this.catalogue();
-    const record = await this.record(id);
-    if (!catalogue || !record || record.generation !== catalogue.generation) return null;
+    const [catalogue, record] = await Promise.all([this.catalogue(), this.record(id)]);
+    if (!catalogue || !record) return null;
     const entry = catalogue.segments.find((s) => s.id === record.segment);
-    if (!entry) throw new IndexCorruptError(`record ${id} points at missing segment ${record.segment}`);
-    const segment = await this.segment(entry, catalogue);
-    if (segment.ids[record.row] !== id) throw new IndexCorruptError(`record ${id} points at the wrong row`);
-    return { record, vector: rowVector(segment, record.row) };
+    if (entry) {
+      const segment = await this.segment(entry, catalogue);
+      if (segment.ids[record.row] === id) return { record, vector: rowVector(segment, record.row) };
+    }
+    // The record belongs to another generation than this catalogue (a write in between): find
+    // the id in this generation's segments instead.
+    for (const other of catalogue.segments) {
+      const segment = await this.segment(other, catalogue);
+      const row = segment.ids.indexOf(id);
+      if (row >= 0) {
+        const attrs = segment.attrs[row] as { metadata: ItemMetadata; caption?: string };
+        const found = { id, segment: other.id, row, generation: catalogue.generation, ...attrs };
+        return { record: found, vector: rowVector(segment, row) };
+      }
+    }
+    return null;
   }
 
   /**
    * Replaces the whole index with `items`: writes new segments, then records, then the catalogue
-   * (so readers switch at once), then removes the previous generation's leftovers.
+   * (so readers switch at once). The previous generation's segments stay (as `retired`) for
+   * readers that still hold its catalogue; the generation before that is deleted. One writer at a
+   * time per index (the webhook writer serialises writes).
    */
   async replace(
     items: readonly IndexItem[],
@@ -145,13 +158,13 @@ export class IndexStore {
       generation,
       count: items.length,
       segments: entries,
+      retired: previous?.segments ?? [],
       updated_at: new Date().toISOString(),
     };
     await this.bindings.kv.put(catalogueKey(this.space), JSON.stringify(catalogue));
-    if (previous)
-      await this.bindings.bucket.delete(
-        previous.segments.map((s) => s.key).filter((k) => !entries.some((e) => e.key === k)),
-      );
+    const keep = new Set([...catalogue.segments, ...catalogue.retired].map((s) => s.key));
+    const expired = (previous?.retired ?? []).map((s) => s.key).filter((k) => !keep.has(k));
+    if (expired.length > 0) await this.bindings.bucket.delete(expired);
     await this.deleteStaleRecords(new Set(records.map((r) => r.id)));
     return catalogue;
   }
