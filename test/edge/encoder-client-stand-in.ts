@@ -18,7 +18,9 @@ export type StandInMode =
   | 'wrong-version'
   | 'wrong-dim'
   | 'unauthorized'
-  | 'slow-body';
+  | 'slow-body'
+  | 'wrong-count'
+  | 'item-error';
 
 export interface StandInOptions {
   baseUrl: string;
@@ -96,6 +98,15 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
     }
     const version = state.mode === 'wrong-version' ? `${options.model.version}-other` : options.model.version;
     const dim = state.mode === 'wrong-dim' ? options.model.dim + 1 : options.model.dim;
+    if (state.mode === 'wrong-count') vectors = [...vectors, ...vectors];
+    if (state.mode === 'item-error') {
+      return json({
+        model: options.model.id,
+        version,
+        dim,
+        data: [{ index: 0, error: { code: 'truncated_image', message: 'cut short' } }],
+      });
+    }
     const body = JSON.stringify({
       model: options.model.id,
       version,
