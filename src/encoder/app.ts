@@ -154,7 +154,9 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
         : asEncoderError(error);
     if (e.status >= 500) console.error(`encoder: ${c.req.method} ${c.req.path} failed:`, error);
     metrics.errors.inc({ code: e.code });
-    return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode);
+    // The rest of an oversized body is never read: close the connection rather than reuse it.
+    const headers: Record<string, string> = e.code === 'body_too_large' ? { connection: 'close' } : {};
+    return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode, headers);
   });
 
   return app;

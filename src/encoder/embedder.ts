@@ -4,6 +4,7 @@
  * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
  */
 import { createHash } from 'node:crypto';
+import { padBatch } from '../core/tokenizer';
 import { DynamicBatcher } from './batcher';
 import { EncoderError } from './errors';
 import { type FetchLimits, fetchImage } from './fetch-image';
@@ -65,16 +66,14 @@ class ModelBatchers {
     );
     this.text = new DynamicBatcher(
       async (sequences) => {
-        const length = Math.max(...sequences.map((s) => s.length));
-        const ids = new BigInt64Array(sequences.length * length).fill(BigInt(model.tokenizer.padId));
-        const mask = new BigInt64Array(sequences.length * length);
-        for (const [i, s] of sequences.entries()) {
-          for (const [j, id] of s.entries()) {
-            ids[i * length + j] = BigInt(id);
-            mask[i * length + j] = 1n;
-          }
-        }
-        return rows(await model.text.runText(ids, mask, sequences.length, length), sequences.length);
+        const { inputIds, attentionMask, length } = padBatch(
+          sequences,
+          model.manifest.tokenizer.pad_token_id,
+        );
+        return rows(
+          await model.text.runText(inputIds, attentionMask, sequences.length, length),
+          sequences.length,
+        );
       },
       { ...batching, onBatch: observe('text') },
     );

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ModelManifest, parseManifest, textTowerFile } from '../core/manifest';
+import { TextTokenizer } from '../core/tokenizer';
 import type { OnnxRuntime, OnnxSession } from './runtime';
-import { TextTokenizer } from './text-tokenizer';
 
 export interface LoadedModel {
   id: string;
@@ -60,13 +60,11 @@ export async function loadModelPackage(
     verifiedFile(dir, manifest, textTowerFile(manifest, textVariant)),
     verifiedFile(dir, manifest, manifest.tokenizer.file),
   ]);
-  let tokenizerConfig: Record<string, unknown> = {};
-  if (manifest.files['tokenizer_config.json']) {
-    tokenizerConfig = JSON.parse(
-      (await verifiedFile(dir, manifest, 'tokenizer_config.json')).toString('utf8'),
-    );
-  }
-  const tokenizer = new TextTokenizer(JSON.parse(tokenizerBytes.toString('utf8')), tokenizerConfig, manifest);
+  const tokenizer = new TextTokenizer(
+    JSON.parse(tokenizerBytes.toString('utf8')),
+    manifest.tokenizer,
+    manifest.text.max_length,
+  );
   const image = await runtime.load(imageBytes);
   const text = await runtime.load(textBytes);
   return {

@@ -1,6 +1,6 @@
-// Lets Node run this repository's TypeScript as is: Node strips the types, and this hook
+// Lets Node run this repository's TypeScript as is: Node transforms the types away, and this hook
 // resolves the extension-less relative imports that tsc (moduleResolution Bundler) wants.
-// Usage: node --import ./src/encoder/ts-hooks.mjs src/encoder/main.ts
+// Usage: node --experimental-transform-types --import ./src/encoder/ts-hooks.mjs src/encoder/main.ts
 import { registerHooks } from 'node:module';
 
 registerHooks({
