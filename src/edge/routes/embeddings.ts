@@ -92,7 +92,8 @@ app.openapi(route, async (c) => {
   if (texts.length === 0) throw new ApiError(400, 'invalid_request', 'input: must not be empty');
   const blank = texts.findIndex((t) => t.length === 0);
   if (blank >= 0) throw new ApiError(400, 'invalid_request', `input[${blank}]: must not be an empty string`);
-  const modelId = body.model ?? readConfig(c.env).defaultModel;
+  const config = readConfig(c.env);
+  const modelId = body.model ?? config.defaultModel;
   const model = await getModel(c.env, modelId);
   if (body.dimensions !== undefined && body.dimensions !== model.projection_dim) {
     throw new ApiError(
@@ -101,7 +102,12 @@ app.openapi(route, async (c) => {
       `model ${model.id} only returns ${model.projection_dim} dimensions`,
     );
   }
+  const started = performance.now();
   const result = await embedTexts(c.env, modelId, texts);
+  // Only with debug routes on: deployed Workers freeze clocks during compute, so it reads 0 there.
+  if (config.debugRoutes) {
+    c.header('Server-Timing', `text-tower;dur=${(performance.now() - started).toFixed(2)}`);
+  }
   const truncated = result.truncated.flatMap((t, i) => (t ? [i] : []));
   if (truncated.length > 0) c.header('X-Truncated-Inputs', truncated.join(','));
   c.header('X-Model-Version', result.model.version);
