@@ -42,6 +42,7 @@ function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Pr
   const key = sessionKey(manifest, variant);
   let session = sessions.get(key);
   if (!session) {
+    releaseOtherVersions(manifest, variant);
     session = (async () => {
       const bytes = await getTextTowerBytes(env, manifest, variant);
       return loadOrt().InferenceSession.create(bytes, {
@@ -54,6 +55,17 @@ function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Pr
     session.catch(() => sessions.delete(key));
   }
   return session;
+}
+
+/** A model republished under a new version no longer needs the old version's session. */
+function releaseOtherVersions(manifest: ModelManifest, variant: TextVariant): void {
+  for (const [key, stale] of sessions) {
+    if (key.startsWith(`${manifest.id}@`) && key.endsWith(`:${variant}`)) {
+      sessions.delete(key);
+      // Released after the runs already queued on it.
+      serialised(async () => (await stale).release()).catch(() => undefined);
+    }
+  }
 }
 
 /** Runs `task` after every run queued before it. */

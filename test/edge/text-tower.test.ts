@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import goldenText from '../../models/koclip-tiny/golden/text.json';
 import manifestJson from '../../models/koclip-tiny/manifest.json';
 import textFp32 from '../../models/koclip-tiny/text-fp32.onnx';
@@ -33,10 +33,11 @@ async function sha256(bytes: ArrayBuffer): Promise<string> {
 }
 
 /** Publishes a copy of koclip-tiny under another id to MODELS_BUCKET (the path larger models take). */
-async function publishCopy(id: string, fp32: ArrayBuffer = textFp32): Promise<void> {
+async function publishCopy(id: string, fp32: ArrayBuffer = textFp32, version = tiny.version): Promise<void> {
   const tokenizerBytes = new TextEncoder().encode(JSON.stringify(tokenizerJson)).buffer as ArrayBuffer;
   const manifest = structuredClone(tiny);
   manifest.id = id;
+  manifest.version = version;
   manifest.files['tokenizer.json'] = {
     sha256: await sha256(tokenizerBytes),
     bytes: tokenizerBytes.byteLength,
@@ -149,5 +150,28 @@ describe('text tower, model packages in R2', () => {
       status: 422,
       code: 'text_tower_not_at_edge',
     });
+  });
+});
+
+describe('text tower sessions', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('replaces the session of a model republished under a new version', async () => {
+    await publishCopy('koclip-versioned');
+    await embedTexts(env, 'koclip-versioned', ['빨간 원']);
+    const old = `koclip-versioned@${tiny.version}:int8`;
+    expect(textTowerStats().sessions).toContain(old);
+
+    await publishCopy('koclip-versioned', textFp32, `${tiny.version}-next`);
+    // The registry trusts an R2 manifest for a minute before reading it again.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 61_000);
+    const result = await embedTexts(env, 'koclip-versioned', ['빨간 원']);
+    expect(result.model.version).toBe(`${tiny.version}-next`);
+    const sessions = textTowerStats().sessions;
+    expect(sessions).toContain(`koclip-versioned@${tiny.version}-next:int8`);
+    expect(sessions).not.toContain(old);
   });
 });
