@@ -30,7 +30,7 @@ export interface StandInOptions {
   images: Map<string, Float32Array>;
   /** Embedding per image URL the stand-in "fetches". */
   urls: Map<string, Float32Array>;
-  /** Cell embeddings (row-major) per sha256 of an image, for `?grid=RxC`. */
+  /** Cell embeddings (row-major) per sha256 of an image or per URL, for `?grid=RxC`. */
   grids?: Map<string, Float32Array[]>;
 }
 
@@ -79,7 +79,8 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
       const target = body.urls?.[0] ?? '';
       const known = options.urls.get(target);
       if (!known) return error(502, 'fetch_failed', `could not fetch ${target}`);
-      vectors = [known];
+      const cells = url.searchParams.get('grid') ? options.grids?.get(target) : undefined;
+      vectors = cells ?? [known];
     } else {
       const bytes = new Uint8Array(await request.arrayBuffer());
       sha = await sha256Hex(bytes);

@@ -53,7 +53,10 @@ export async function installDemoEncoder(): Promise<StandIn> {
   const images = new Map<string, Float32Array>();
   for (const [id, bytes] of Object.entries(demoImages)) images.set(await sha256Hex(bytes), demoVector(id));
   const urls = new Map(demo.items.map((i) => [demoUrl(i.id), i.vector as Float32Array]));
-  const grids = new Map([[await sha256Hex(demo0013), GRID_CELLS.map(demoVector)]]);
+  const grids = new Map([
+    [await sha256Hex(demo0013), GRID_CELLS.map(demoVector)],
+    [demoUrl('demo-0013'), GRID_CELLS.map(demoVector)],
+  ]);
   return installEncoderStandIn({
     baseUrl: ENCODER_BASE,
     token: ENCODER_TOKEN,

@@ -3,7 +3,7 @@
  * docs/model-package.md) into index items. Shared by the seed script and the tests.
  */
 import { z } from 'zod';
-import { ItemMetadataSchema } from '../../core/segment';
+import { type ItemMetadata, ItemMetadataSchema } from '../../core/segment';
 import type { IndexItem } from './store';
 
 export const DemoIndexSchema = z.object({
@@ -25,7 +25,7 @@ export type DemoIndex = z.infer<typeof DemoIndexSchema>;
 export function demoItems(
   indexJson: unknown,
   embeddings: ArrayBuffer | Uint8Array,
-): { index: DemoIndex; items: IndexItem[] } {
+): { index: DemoIndex; items: (IndexItem & { metadata: ItemMetadata; vector: Float32Array })[] } {
   const index = DemoIndexSchema.parse(indexJson);
   const bytes = embeddings instanceof Uint8Array ? embeddings : new Uint8Array(embeddings);
   const expected = index.items.length * index.dim * 4;
