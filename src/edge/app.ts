@@ -22,7 +22,7 @@ app.use(
   cors({
     origin: '*',
     allowHeaders: ['Authorization', 'Content-Type'],
-    exposeHeaders: ['X-Truncated-Inputs'],
+    exposeHeaders: ['X-Truncated-Inputs', 'X-Model-Version', 'X-Cache', 'X-Cache-Tier'],
   }),
 );
 app.use('/v1/embeddings', limitBody(EMBEDDING_LIMITS.bodyBytes));

@@ -64,9 +64,13 @@ function fromBundle(id: string): Loaded | undefined {
 async function fromBucket(env: Env, id: string): Promise<Loaded | undefined> {
   const object = await env.MODELS_BUCKET.get(modelManifestKey(id));
   if (!object) return undefined;
-  const manifest = parseManifest(await object.json());
-  if (manifest.id !== id) throw new Error(`R2 manifest of ${id} has id ${manifest.id}`);
-  return { manifest, source: 'r2', loadedAt: Date.now() };
+  try {
+    const manifest = parseManifest(JSON.parse(await object.text()));
+    if (manifest.id !== id) throw new Error(`R2 manifest of ${id} has id ${manifest.id}`);
+    return { manifest, source: 'r2', loadedAt: Date.now() };
+  } catch (cause) {
+    throw new ApiError(503, 'model_unavailable', `the package of model ${id} is invalid`, { cause });
+  }
 }
 
 async function load(env: Env, id: string): Promise<Loaded> {

@@ -1,9 +1,11 @@
 import { env, exports } from 'cloudflare:workers';
+import { Hono } from 'hono';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import goldenText from '../../models/koclip-tiny/golden/text.json';
 import manifestJson from '../../models/koclip-tiny/manifest.json';
 import { parseManifest } from '../../src/core/manifest';
+import { toErrorResponse } from '../../src/edge/errors';
 import { EMBEDDING_LIMITS } from '../../src/edge/limits';
 
 const tiny = parseManifest(manifestJson);
@@ -119,6 +121,15 @@ describe('POST /v1/embeddings over plain fetch', () => {
     expect(res.headers.get('x-truncated-inputs')).toBeNull();
   });
 
+  it('embeds odd but valid text: lone surrogates, control characters, one very long word', async () => {
+    const input = ['\ud800 빨간', 'a\u0000b\u0007c', '가'.repeat(500), '   ', '🙂🙂🙂'];
+    const res = await post(JSON.stringify({ input }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: { embedding: number[] }[] };
+    expect(body.data).toHaveLength(input.length);
+    for (const d of body.data) expect(d.embedding.every(Number.isFinite)).toBe(true);
+  });
+
   const tooMany = Array.from({ length: EMBEDDING_LIMITS.inputs + 1 }, () => 'a');
   const badBodies: [string, unknown, number, string][] = [
     ['a token array', { input: [1, 2, 3] }, 400, 'invalid_request'],
@@ -182,13 +193,25 @@ describe('error envelope', () => {
     await expectError(await exports.default.fetch(`${BASE}/v2/nothing`), 404, 'not_found');
   });
 
-  it('answers a broken model package in R2 with a generic 500, not its internals', async () => {
+  it('answers a broken model package in R2 with 503 model_unavailable', async () => {
     await env.MODELS_BUCKET.put(
       'models/koclip-broken/manifest.json',
       '{"format": "koclip-model/1", "id": 5}',
     );
-    const res = await post(JSON.stringify({ input: 'a', model: 'koclip-broken' }));
-    const message = await expectError(res, 500, 'internal_error');
+    await expectError(
+      await post(JSON.stringify({ input: 'a', model: 'koclip-broken' })),
+      503,
+      'model_unavailable',
+    );
+  });
+
+  it('turns an unexpected exception into a generic 500 that hides its message', async () => {
+    const probe = new Hono();
+    probe.get('/boom', () => {
+      throw new Error('secret internals: /srv/keys');
+    });
+    probe.onError((err, c) => toErrorResponse(c, err));
+    const message = await expectError(await probe.request('/boom'), 500, 'internal_error');
     expect(message).toBe('internal error');
   });
 });
