@@ -2,11 +2,16 @@
  * Dynamic batching: items submitted while the model is busy, or within `maxWaitMs` of the first
  * item of an idle period, run together as one batch of at most `maxBatch`. Runs never overlap,
  * so under load batches fill up on their own and throughput grows with concurrency; when idle a
- * lone item waits at most `maxWaitMs`.
+ * lone item waits at most `maxWaitMs`, and not at all when no other item is on its way.
  */
 export interface BatcherOptions {
   maxBatch: number;
   maxWaitMs: number;
+  /**
+   * How many more items are on their way (e.g. being decoded). When none are, a lone item runs
+   * at once instead of waiting `maxWaitMs` for company that is not coming.
+   */
+  expected?: () => number;
   /** Called after every run with its size and duration. */
   onBatch?: (size: number, seconds: number, failed: boolean) => void;
 }
@@ -33,7 +38,8 @@ export class DynamicBatcher<I, O> {
     return new Promise<O>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
       if (this.#running) return;
-      if (this.#pending.length >= this.#options.maxBatch || this.#options.maxWaitMs === 0) this.#flush();
+      const full = this.#pending.length >= this.#options.maxBatch;
+      if (full || this.#options.maxWaitMs === 0 || this.#options.expected?.() === 0) this.#flush();
       else this.#timer ??= setTimeout(() => this.#flush(), this.#options.maxWaitMs);
     });
   }

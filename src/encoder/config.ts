@@ -2,6 +2,7 @@
  * Encoder settings, read once from the environment and parsed with zod. Every limit has a
  * default that suits the embedded koclip-tiny on a small CPU host.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const MIB = 1024 * 1024;
@@ -34,6 +35,8 @@ export const EnvSchema = z.object({
   ENCODER_CUDA_DEVICE: int(0, 64, 0),
   /** onnxruntime intra-op threads; 0 = onnxruntime's default (all cores). */
   ENCODER_THREADS: int(0, 256, 0),
+  /** Worker threads that decode and preprocess images; 0 = on the main thread. */
+  ENCODER_DECODE_THREADS: int(0, 64, availableParallelism()),
   /** Text tower variant on this host; empty = the manifest's default_variant. */
   ENCODER_TEXT_VARIANT: z.enum(['fp32', 'int8', '']).default(''),
   ENCODER_BATCH_SIZE: int(1, 1024, 32),
@@ -62,6 +65,7 @@ export interface EncoderConfig {
   provider: 'cpu' | 'cuda';
   cudaDevice: number;
   threads: number;
+  decodeThreads: number;
   textVariant: 'fp32' | 'int8' | undefined;
   batchSize: number;
   maxWaitMs: number;
@@ -95,6 +99,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     provider: e.ENCODER_PROVIDER,
     cudaDevice: e.ENCODER_CUDA_DEVICE,
     threads: e.ENCODER_THREADS,
+    decodeThreads: e.ENCODER_DECODE_THREADS,
     textVariant: e.ENCODER_TEXT_VARIANT || undefined,
     batchSize: e.ENCODER_BATCH_SIZE,
     maxWaitMs: e.ENCODER_MAX_WAIT_MS,

@@ -6,12 +6,11 @@
 import { createHash } from 'node:crypto';
 import { padBatch } from '../core/tokenizer';
 import { DynamicBatcher } from './batcher';
+import type { DecodePool } from './decode-pool';
 import { EncoderError } from './errors';
 import { type FetchLimits, fetchImage } from './fetch-image';
-import { decodeImage } from './image-decode';
 import type { EncoderMetrics } from './metrics';
 import type { LoadedModel } from './model-package';
-import { gridPixelValues, pixelValues } from './pixel-tensor';
 import type { Embeddings } from './runtime';
 import type { UrlGuard } from './url-guard';
 
@@ -36,6 +35,8 @@ export interface EmbedderOptions {
   maxWaitMs: number;
   maxPixels: number;
   fetch: FetchLimits;
+  /** Where images are decoded and preprocessed (worker threads, or in-process with size 0). */
+  pool: DecodePool;
 }
 
 function rows(out: Embeddings, count: number): Float32Array[] {
@@ -47,6 +48,9 @@ function rows(out: Embeddings, count: number): Float32Array[] {
 class ModelBatchers {
   readonly image: DynamicBatcher<Float32Array, Float32Array>;
   readonly text: DynamicBatcher<number[], Float32Array>;
+
+  /** Images of this model being fetched or decoded right now (they will join a batch soon). */
+  preparing = 0;
 
   constructor(model: LoadedModel, options: EmbedderOptions, metrics: EncoderMetrics) {
     const size = model.manifest.image.size;
@@ -62,7 +66,7 @@ class ModelBatchers {
         for (const [i, t] of tensors.entries()) input.set(t, i * plane);
         return rows(await model.image.runImage(input, tensors.length, size), tensors.length);
       },
-      { ...batching, onBatch: observe('image') },
+      { ...batching, onBatch: observe('image'), expected: () => this.preparing },
     );
     this.text = new DynamicBatcher(
       async (sequences) => {
@@ -127,15 +131,21 @@ export class Embedder {
   }
 
   /** Fetches and decodes one image into the model's input tensors (one, or one per grid cell). */
-  async #prepare(model: LoadedModel, source: ImageSource, grid?: { rows: number; cols: number }) {
+  private async prepare(model: LoadedModel, source: ImageSource, grid?: { rows: number; cols: number }) {
     const bytes = await this.#bytesOf(source);
-    const started = performance.now();
-    const image = await decodeImage(bytes, { pixels: this.#options.maxPixels });
-    const spec = model.manifest.image;
-    const tensors = grid ? gridPixelValues(image, spec, grid.rows, grid.cols) : [pixelValues(image, spec)];
-    this.#metrics.decodeSeconds.observe((performance.now() - started) / 1000);
+    const { tensors, width, height, seconds } = await this.#options.pool.prepare({
+      bytes,
+      spec: {
+        size: model.manifest.image.size,
+        mean: model.manifest.image.mean,
+        std: model.manifest.image.std,
+      },
+      maxPixels: this.#options.maxPixels,
+      ...(grid ? { grid } : {}),
+    });
+    this.#metrics.decodeSeconds.observe(seconds);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    return { tensors, sha256, width: image.width, height: image.height };
+    return { tensors, sha256, width, height };
   }
 
   /** Embeds images; with `grid` (one image only) every cell of the grid, row-major. */
@@ -144,11 +154,19 @@ export class Embedder {
     sources: readonly ImageSource[],
     grid?: { rows: number; cols: number },
   ): Promise<ImageItem[]> {
-    const batcher = this.#batchersOf(model).image;
+    const batchers = this.#batchersOf(model);
+    const batcher = batchers.image;
     const perSource = await Promise.all(
       sources.map(async (source, index): Promise<ImageItem[]> => {
         try {
-          const { tensors, ...info } = await this.#prepare(model, source, grid);
+          batchers.preparing++;
+          let prepared: Awaited<ReturnType<Embedder['prepare']>>;
+          try {
+            prepared = await this.prepare(model, source, grid);
+          } finally {
+            batchers.preparing--;
+          }
+          const { tensors, ...info } = prepared;
           const embeddings = await Promise.all(tensors.map((t) => batcher.submit(t)));
           return embeddings.map((e, cell) => ({
             index: grid ? cell : index,

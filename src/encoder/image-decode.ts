@@ -47,9 +47,12 @@ function decodeFailure(error: unknown, stage: 'header' | 'pixels'): EncoderError
 /** Decodes one image to 8-bit RGB, refusing what the limits or the accepted formats forbid. */
 export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedImage> {
   if (bytes.length === 0) throw new EncoderError(400, 'empty_image', 'the image is empty (0 bytes)');
+  // One instance: the header read by metadata() is not parsed twice. First frame only (pages: 1);
+  // libvips refuses anything past the pixel limit on its own as well.
+  const input = sharp(bytes, { pages: 1, limitInputPixels: limits.pixels, failOn: 'truncated' });
   let meta: Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    meta = await input.metadata();
   } catch (error) {
     throw decodeFailure(error, 'header');
   }
@@ -72,10 +75,7 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   }
   const format = meta.format;
   try {
-    // First frame only (pages: 1); libvips refuses anything past the pixel limit on its own too.
-    const pipeline = sharp(bytes, { pages: 1, limitInputPixels: limits.pixels, failOn: 'truncated' })
-      .autoOrient()
-      .toColourspace('srgb');
+    const pipeline = input.autoOrient().toColourspace('srgb');
     const hasAlpha = meta.hasAlpha === true;
     const { data, info } = await (hasAlpha ? pipeline.ensureAlpha() : pipeline.removeAlpha())
       .raw({ depth: 'uchar' })

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from './app';
 import { loadConfig } from './config';
+import { DecodePool } from './decode-pool';
 import { Embedder } from './embedder';
 import { EncoderMetrics } from './metrics';
 import {
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     console.log(`encoder: loaded ${model.id} ${model.version} (dim ${model.dim}, text ${model.textVariant})`);
   }
   const metrics = new EncoderMetrics();
+  const pool = new DecodePool(config.decodeThreads);
   const embedder = new Embedder(
     models,
     config.defaultModel,
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
       maxWaitMs: config.maxWaitMs,
       maxPixels: config.limits.pixels,
       fetch: { ...config.fetch, maxBytes: config.limits.imageBytes },
+      pool,
     },
     metrics,
     new UrlGuard(config.fetch.allowList),
@@ -53,10 +56,13 @@ async function main(): Promise<void> {
   const app = createApp({ config, embedder, metrics, runtime: runtime.info, startedAt: new Date() });
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     // The line tests and the benchmark wait for (the port matters when ENCODER_PORT=0).
-    console.log(`encoder: listening on http://${config.host}:${info.port} (provider ${runtime.info.active})`);
+    console.log(
+      `encoder: listening on http://${config.host}:${info.port} (provider ${runtime.info.active}, ` +
+        `${pool.size} decode threads, batch ${config.batchSize}, wait ${config.maxWaitMs} ms)`,
+    );
   });
   const stop = () => {
-    server.close(() => process.exit(0));
+    server.close(() => void pool.close().then(() => process.exit(0)));
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.once('SIGTERM', stop);

@@ -122,11 +122,12 @@ export function resizeBicubicWindow(
         let s1 = HALF;
         let s2 = HALF;
         let p = rowBase + xmin * 3;
+        // int32 arithmetic throughout: Pillow's sums fit in 32 bits by design (PRECISION_BITS).
         for (let x = 0; x < xmax; x++, p += 3) {
           const w = weights[kb + x] as number;
-          s0 += (data[p] as number) * w;
-          s1 += (data[p + 1] as number) * w;
-          s2 += (data[p + 2] as number) * w;
+          s0 = (s0 + Math.imul(data[p] as number, w)) | 0;
+          s1 = (s1 + Math.imul(data[p + 1] as number, w)) | 0;
+          s2 = (s2 + Math.imul(data[p + 2] as number, w)) | 0;
         }
         const o = outBase + xo * 3;
         temp[o] = clip8(s0);
@@ -143,22 +144,25 @@ export function resizeBicubicWindow(
   }
   if (!vert) return { width: winW, height: winH, data: temp };
 
-  // Vertical pass over the window's rows.
+  // Vertical pass over the window's rows, a whole row at a time (contiguous reads).
   const out = new Uint8Array(winW * winH * 3);
   const { ksize, bounds, weights } = vert;
   const stride = winW * 3;
+  const acc = new Int32Array(stride);
   for (let yo = 0; yo < winH; yo++) {
     const yy = yo + window.top;
     const ymin = (bounds[yy * 2] as number) - rowFirst;
     const ymax = bounds[yy * 2 + 1] as number;
     const kb = yy * ksize;
-    const outBase = yo * stride;
-    for (let i = 0; i < stride; i++) {
-      let s = HALF;
-      let p = ymin * stride + i;
-      for (let y = 0; y < ymax; y++, p += stride) s += (temp[p] as number) * (weights[kb + y] as number);
-      out[outBase + i] = clip8(s);
+    acc.fill(HALF);
+    for (let y = 0; y < ymax; y++) {
+      const w = weights[kb + y] as number;
+      const rowBase = (ymin + y) * stride;
+      for (let i = 0; i < stride; i++)
+        acc[i] = ((acc[i] as number) + Math.imul(temp[rowBase + i] as number, w)) | 0;
     }
+    const outBase = yo * stride;
+    for (let i = 0; i < stride; i++) out[outBase + i] = clip8(acc[i] as number);
   }
   return { width: winW, height: winH, data: out };
 }

@@ -134,6 +134,8 @@ function sessionOptions(options: RuntimeOptions, provider: Provider): ort.Infere
   return {
     executionProviders,
     graphOptimizationLevel: 'all',
+    // No busy-waiting between runs: on a small CPU host the decode threads need those cycles.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     ...(options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
   };
 }

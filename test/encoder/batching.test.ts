@@ -88,6 +88,30 @@ describe('DynamicBatcher', () => {
     expect(sizes).toEqual([1]);
   });
 
+  it('does not wait for company when no other item is on its way', async () => {
+    let expected = 0;
+    const sizes: number[] = [];
+    const batcher = new DynamicBatcher<number, number>(
+      async (items) => {
+        sizes.push(items.length);
+        return items;
+      },
+      { maxBatch: 8, maxWaitMs: 1000, expected: () => expected },
+    );
+    const started = performance.now();
+    await batcher.submit(1);
+    expect(performance.now() - started).toBeLessThan(500);
+    // With two more on their way, the first waits and the three share one run.
+    expected = 2;
+    const first = batcher.submit(2);
+    expected = 1;
+    const second = batcher.submit(3);
+    expected = 0;
+    const third = batcher.submit(4);
+    expect(await Promise.all([first, second, third])).toEqual([2, 3, 4]);
+    expect(sizes).toEqual([1, 3]);
+  });
+
   it('a failing run rejects only the items of that run', async () => {
     let calls = 0;
     const batcher = new DynamicBatcher<number, number>(
