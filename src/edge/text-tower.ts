@@ -45,10 +45,13 @@ function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Pr
     releaseOtherVersions(manifest, variant);
     session = (async () => {
       const bytes = await getTextTowerBytes(env, manifest, variant);
-      return loadOrt().InferenceSession.create(bytes, {
-        executionProviders: ['wasm'],
-        graphOptimizationLevel: 'all',
-      });
+      // Created in the queue too: the single wasm instance never interleaves two operations.
+      return serialised(() =>
+        loadOrt().InferenceSession.create(bytes, {
+          executionProviders: ['wasm'],
+          graphOptimizationLevel: 'all',
+        }),
+      );
     })();
     sessions.set(key, session);
     // A failed load is not cached: the next call tries again.

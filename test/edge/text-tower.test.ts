@@ -119,6 +119,21 @@ describe('text tower, model packages in R2', () => {
     ).toBeGreaterThanOrEqual(0.999);
   });
 
+  it('creates sessions for two variants while runs are going on', async () => {
+    await publishCopy('koclip-concurrent');
+    const calls = await Promise.all([
+      embedTexts(env, 'koclip-concurrent', [texts[0] as string]),
+      embedTexts(env, 'koclip-concurrent', [texts[0] as string], { variant: 'fp32' }),
+      embedTexts(env, 'koclip-tiny', [texts[0] as string]),
+      embedTexts(env, 'koclip-concurrent', [texts[0] as string]),
+    ]);
+    for (const call of calls) {
+      expect(
+        cosine(call.embeddings[0] as Float32Array, goldenText.cases[0]?.embedding ?? []),
+      ).toBeGreaterThanOrEqual(0.999);
+    }
+  });
+
   it('refuses a tower whose bytes fail the manifest checksum (503)', async () => {
     const corrupt = textFp32.slice(0);
     const view = new Uint8Array(corrupt);
