@@ -84,6 +84,8 @@ def cmd_export(a) -> None:
     model, training = load_checkpoint(a.checkpoint)
     if training.get("partial"):
         print("[export] warning: checkpoint is an intermediate save of a run still in progress", file=sys.stderr)
+    if a.train_log:
+        training = {**training, **_log_summary(a.train_log)}
     tok = load(os.path.join(a.tokenizer, "tokenizer.json"))
     max_length = model.config.text.max_position_embeddings
     version = a.version or datetime.datetime.now(datetime.timezone.utc).strftime("%Y.%m.%d-%H%M")
@@ -94,6 +96,22 @@ def cmd_export(a) -> None:
     print("[export] int8", json.dumps(ev["onnx_int8"]))
     print("[export] targets", json.dumps(ev["targets_int8"]))
     print(f"[export] {a.out} version {version}: {sum(f['bytes'] for f in m['files'].values()) / 1e6:.2f} MB")
+
+
+def _log_summary(path: str) -> dict:
+    """Training facts from a `kit.py train` log (for checkpoints saved while a run went on)."""
+    records, planned = [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("[train] {"):
+                records.append(json.loads(line[len("[train] "):]))
+            m = re.search(r"-> (\d+) steps in ([\d.]+) min", line)
+            if m:
+                planned = {"planned_steps": int(m.group(1)), "planned_minutes": float(m.group(2))}
+    out = dict(planned or {})
+    if records:
+        out["log_tail"] = records[-3:]
+    return out
 
 
 def cmd_eval(a) -> None:
@@ -144,6 +162,7 @@ def main(argv=None) -> int:
     e.add_argument("--gallery", type=positive(int), default=2400)
     e.add_argument("--demo", type=int, default=300)
     e.add_argument("--require-targets", action="store_true")
+    e.add_argument("--train-log", type=existing_file, help="training log to summarise into the manifest")
     e.set_defaults(fn=cmd_export)
     v = sub.add_parser("eval", help="quick PyTorch-only evaluation of a checkpoint")
     v.add_argument("--checkpoint", type=existing_file, required=True)
