@@ -289,3 +289,26 @@ describe('empty index', () => {
     }
   });
 });
+
+describe('OpenAPI document', () => {
+  it('describes search, score and patches with their JSON and multipart bodies', async () => {
+    const doc = (await (await call('/openapi.json')).json()) as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          { requestBody?: { content: Record<string, unknown> }; parameters?: { name: string }[] }
+        >
+      >;
+    };
+    expect(doc.paths['/v1/search']?.get?.parameters?.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['text', 'q', 'image_id', 'image_url', 'k', 'min_score', 'filter', 'cursor']),
+    );
+    for (const path of ['/v1/search', '/v1/score', '/v1/patches']) {
+      expect(Object.keys(doc.paths[path]?.post?.requestBody?.content ?? {}).sort()).toEqual([
+        'application/json',
+        'multipart/form-data',
+      ]);
+    }
+  });
+});
