@@ -60,8 +60,11 @@ export function searchSegments(
   const depth = Math.min(offset + options.k, MAX_SEARCH_DEPTH);
   // One extra result tells whether another page exists.
   const heap = new TopK(depth + 1);
-  const located: { segment: Segment; row: number }[] = [];
+  // A hit is identified by its position in the concatenated segments (scan order breaks ties).
+  const bases: number[] = [];
+  let base = 0;
   for (const segment of segments) {
+    bases.push(base);
     if (segment.dim !== query.length)
       throw new RangeError(`query has dim ${query.length}, index has ${segment.dim}`);
     for (let row = 0; row < segment.count; row++) {
@@ -70,13 +73,16 @@ export function searchSegments(
         continue;
       const score = scoreRow(segment, query, row);
       if (score < minScore || score <= heap.threshold) continue;
-      heap.push(located.length, score);
-      located.push({ segment, row });
+      heap.push(base + row, score);
     }
+    base += segment.count;
   }
   const ranked = heap.sorted();
   const hits = ranked.slice(offset, depth).map(({ index, score }) => {
-    const { segment, row } = located[index] as { segment: Segment; row: number };
+    let s = bases.length - 1;
+    while ((bases[s] as number) > index) s--;
+    const segment = segments[s] as Segment;
+    const row = index - (bases[s] as number);
     const attrs = segment.attrs[row] as { metadata: ItemMetadata; caption?: string };
     return {
       id: segment.ids[row] as string,
