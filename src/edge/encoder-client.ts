@@ -164,12 +164,10 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
     );
   }
   // The encoder reports its own failures to fetch an image URL as 502/504 with a code.
-  if (status === 504)
-    return new ApiError(
-      504,
-      parsed.success ? parsed.data.error.code : 'encoder_timeout',
-      `encoder: ${detail}`,
-    );
+  if ((status === 502 || status === 504) && parsed.success) {
+    return new ApiError(status, parsed.data.error.code, `encoder: ${detail}`);
+  }
+  if (status === 504) return new ApiError(504, 'encoder_timeout', `the encoder timed out (${detail})`);
   if (status === 401)
     return new ApiError(502, 'encoder_auth_failed', "the encoder refused the Worker's token");
   return new ApiError(502, 'encoder_error', `the encoder failed (${detail})`);

@@ -91,7 +91,7 @@ describe('embedImage against the encoder contract', () => {
     expect({ status: error.status, code: error.code }).toEqual({ status: 502, code: 'encoder_unreachable' });
   });
 
-  it("passes the encoder's 422 on the image through; a failed URL fetch is 502", async () => {
+  it("passes the encoder's 422 on the image through; a failed URL fetch is 502 with its code", async () => {
     const garbage = { kind: 'bytes' as const, bytes: new Uint8Array([1, 2, 3]), contentType: 'image/png' };
     expect(await failure(embedImage(config, model, garbage))).toMatchObject({
       status: 422,
@@ -100,7 +100,7 @@ describe('embedImage against the encoder contract', () => {
     const missing = { kind: 'url' as const, url: 'https://images.test/nope.png' };
     expect(await failure(embedImage(config, model, missing))).toMatchObject({
       status: 502,
-      code: 'encoder_error',
+      code: 'fetch_failed',
     });
   });
 
