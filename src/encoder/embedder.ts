@@ -130,22 +130,28 @@ export class Embedder {
     }
   }
 
-  /** Fetches and decodes one image into the model's input tensors (one, or one per grid cell). */
-  private async prepare(model: LoadedModel, source: ImageSource, grid?: { rows: number; cols: number }) {
-    const bytes = await this.#bytesOf(source);
-    const { tensors, width, height, seconds } = await this.#options.pool.prepare({
-      bytes,
-      spec: {
-        size: model.manifest.image.size,
-        mean: model.manifest.image.mean,
-        std: model.manifest.image.std,
-      },
-      maxPixels: this.#options.maxPixels,
-      ...(grid ? { grid } : {}),
-    });
-    this.#metrics.decodeSeconds.observe(seconds);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    return { tensors, sha256, width, height };
+  /**
+   * Fetches and decodes one image into the model's input tensors (one, or one per grid cell),
+   * counted in `preparing` meanwhile so that the batcher knows more images are on their way.
+   */
+  async #prepare(model: LoadedModel, source: ImageSource, grid?: { rows: number; cols: number }) {
+    const batchers = this.#batchersOf(model);
+    batchers.preparing++;
+    try {
+      const bytes = await this.#bytesOf(source);
+      const { size, mean, std } = model.manifest.image;
+      const { tensors, width, height, seconds } = await this.#options.pool.prepare({
+        bytes,
+        spec: { size, mean, std },
+        maxPixels: this.#options.maxPixels,
+        ...(grid ? { grid } : {}),
+      });
+      this.#metrics.decodeSeconds.observe(seconds);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      return { tensors, sha256, width, height };
+    } finally {
+      batchers.preparing--;
+    }
   }
 
   /** Embeds images; with `grid` (one image only) every cell of the grid, row-major. */
@@ -154,19 +160,11 @@ export class Embedder {
     sources: readonly ImageSource[],
     grid?: { rows: number; cols: number },
   ): Promise<ImageItem[]> {
-    const batchers = this.#batchersOf(model);
-    const batcher = batchers.image;
+    const batcher = this.#batchersOf(model).image;
     const perSource = await Promise.all(
       sources.map(async (source, index): Promise<ImageItem[]> => {
         try {
-          batchers.preparing++;
-          let prepared: Awaited<ReturnType<Embedder['prepare']>>;
-          try {
-            prepared = await this.prepare(model, source, grid);
-          } finally {
-            batchers.preparing--;
-          }
-          const { tensors, ...info } = prepared;
+          const { tensors, ...info } = await this.#prepare(model, source, grid);
           const embeddings = await Promise.all(tensors.map((t) => batcher.submit(t)));
           return embeddings.map((e, cell) => ({
             index: grid ? cell : index,
