@@ -26,7 +26,9 @@ const bool = z
 export const EnvSchema = z.object({
   ENCODER_HOST: z.string().min(1).default('127.0.0.1'),
   ENCODER_PORT: int(0, 65_535, 8788),
-  ENCODER_TOKEN: z.string().min(8, 'ENCODER_TOKEN must be set (at least 8 characters)'),
+  ENCODER_TOKEN: z
+    .string({ error: 'required: the bearer token the Worker sends (at least 8 characters)' })
+    .min(8, 'at least 8 characters'),
   ENCODER_MODELS_DIR: z.string().min(1).default('models'),
   /** Model ids to load (folders of ENCODER_MODELS_DIR); empty = every folder with a manifest. */
   ENCODER_MODELS: list,
