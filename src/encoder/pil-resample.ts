@@ -22,23 +22,27 @@ function bicubic(x: number): number {
 
 interface Coefficients {
   ksize: number;
-  /** Per output index: first input index and tap count. */
+  /** Per computed output index: first input index and tap count. */
   bounds: Int32Array;
-  /** Fixed-point weights, ksize per output index. */
+  /** Fixed-point weights, ksize per computed output index. */
   weights: Int32Array;
 }
 
-/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bicubic filter. */
-function coefficients(inSize: number, outSize: number): Coefficients {
+/**
+ * Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bicubic filter, for the `count`
+ * output indices from `first` only (entry i belongs to output index first + i), so that a
+ * huge resized size (an extreme aspect ratio) costs nothing beyond the window.
+ */
+function coefficients(inSize: number, outSize: number, first: number, count: number): Coefficients {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = SUPPORT * filterScale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const weights = new Int32Array(outSize * ksize);
+  const bounds = new Int32Array(count * 2);
+  const weights = new Int32Array(count * ksize);
   const k = new Float64Array(ksize);
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
+  for (let i = 0; i < count; i++) {
+    const center = (first + i + 0.5) * scale;
     const ss = 1 / filterScale;
     const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
     const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
@@ -50,10 +54,10 @@ function coefficients(inSize: number, outSize: number): Coefficients {
     }
     for (let x = 0; x < xmax; x++) {
       const w = ww !== 0 ? (k[x] as number) / ww : (k[x] as number);
-      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+      weights[i * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
     }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
+    bounds[i * 2] = xmin;
+    bounds[i * 2 + 1] = xmax;
   }
   return { ksize, bounds, weights };
 }
@@ -94,12 +98,12 @@ export function resizeBicubicWindow(
   const winH = window.height;
 
   // Rows of the (horizontally resized) image that the vertical pass will read.
-  const vert = needV ? coefficients(inH, outHeight) : undefined;
+  const vert = needV ? coefficients(inH, outHeight, window.top, winH) : undefined;
   let rowFirst = window.top;
   let rowLast = window.top + winH;
   if (vert) {
-    rowFirst = vert.bounds[window.top * 2] as number;
-    const last = window.top + winH - 1;
+    rowFirst = vert.bounds[0] as number;
+    const last = winH - 1;
     rowLast = (vert.bounds[last * 2] as number) + (vert.bounds[last * 2 + 1] as number);
   }
   const rows = rowLast - rowFirst;
@@ -107,17 +111,16 @@ export function resizeBicubicWindow(
   // Horizontal pass: rows [rowFirst, rowLast) x output columns of the window.
   let temp: Uint8Array;
   if (needH) {
-    const horiz = coefficients(inW, outWidth);
+    const horiz = coefficients(inW, outWidth, window.left, winW);
     const { ksize, bounds, weights } = horiz;
     temp = new Uint8Array(rows * winW * 3);
     for (let y = 0; y < rows; y++) {
       const rowBase = (y + rowFirst) * inW * 3;
       const outBase = y * winW * 3;
       for (let xo = 0; xo < winW; xo++) {
-        const xx = xo + window.left;
-        const xmin = bounds[xx * 2] as number;
-        const xmax = bounds[xx * 2 + 1] as number;
-        const kb = xx * ksize;
+        const xmin = bounds[xo * 2] as number;
+        const xmax = bounds[xo * 2 + 1] as number;
+        const kb = xo * ksize;
         let s0 = HALF;
         let s1 = HALF;
         let s2 = HALF;
@@ -150,10 +153,9 @@ export function resizeBicubicWindow(
   const stride = winW * 3;
   const acc = new Int32Array(stride);
   for (let yo = 0; yo < winH; yo++) {
-    const yy = yo + window.top;
-    const ymin = (bounds[yy * 2] as number) - rowFirst;
-    const ymax = bounds[yy * 2 + 1] as number;
-    const kb = yy * ksize;
+    const ymin = (bounds[yo * 2] as number) - rowFirst;
+    const ymax = bounds[yo * 2 + 1] as number;
+    const kb = yo * ksize;
     acc.fill(HALF);
     for (let y = 0; y < ymax; y++) {
       const w = weights[kb + y] as number;

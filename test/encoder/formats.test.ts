@@ -158,6 +158,20 @@ describe('accepted formats', () => {
     expect(cosine(got, white)).toBeGreaterThan(cosine(got, black));
   });
 
+  it('extreme aspect ratios (1x20000, 20000x1) are embedded', async () => {
+    for (const [width, height] of [
+      [1, 20_000],
+      [20_000, 1],
+    ] as const) {
+      const bytes = await sharp({ create: { width, height, channels: 3, background: '#456' } })
+        .png()
+        .toBuffer();
+      const { status, body } = await embed(bytes, 'image/png');
+      expect(status).toBe(200);
+      expect(body.data[0]).toMatchObject({ width, height });
+    }
+  });
+
   it('grid=RxC answers one embedding per cell, row-major', async () => {
     const side = 224;
     const colours = [
