@@ -196,24 +196,24 @@ describe('GET|POST /v1/search by text', () => {
 });
 
 describe('search quality of koclip-tiny on its demo set (partial Korean queries)', () => {
-  // Only meaningful for weights that pass the model kit's own quality targets; the preliminary
-  // smoke package does not (its manifest says so), and then this block is skipped, not passed.
-  const targets = (manifest.evaluation as { targets_int8?: Record<string, boolean> }).targets_int8 ?? {};
-  const trained = targets['precision@10_colour_shape>=0.90'] === true;
-  it.skipIf(!trained).each([
+  // Pinned to the quality the model kit measured for these weights (int8 precision@10 of
+  // colour+shape on its test split): the Worker's text tower + index must reproduce it on the
+  // demo set. Weights that learned nothing (the preliminary smoke package: 0.03) skip this.
+  const evaluation = manifest.evaluation as { onnx_int8?: Record<string, number> };
+  const precision = evaluation.onnx_int8?.['precision@10_colour_shape'] ?? 0;
+  it.skipIf(precision < 0.5).each([
     ['빨간 원', { colour: 'red', shape: 'circle' }],
     ['파란 별 두 개', { colour: 'blue', shape: 'star' }],
     ['초록색 세모', { colour: 'green', shape: 'triangle' }],
   ])('%s -> the top results have %j', async (text, wanted) => {
     const { body } = await get({ text, k: '5' });
-    const matching = body.results.filter((h) =>
-      Object.entries(wanted).every(([f, v]) => h.metadata[f] === v),
-    );
-    const available = demo.items.filter((i) =>
-      Object.entries(wanted).every(([f, v]) => i.metadata[f] === v),
-    ).length;
-    expect(body.results[0]?.metadata).toMatchObject(wanted);
-    expect(matching.length).toBeGreaterThanOrEqual(Math.min(4, available));
+    const fits = (metadata: Record<string, unknown>) =>
+      Object.entries(wanted).every(([f, v]) => metadata[f] === v);
+    const available = demo.items.filter((i) => fits(i.metadata)).length;
+    const matching = body.results.filter((h) => fits(h.metadata)).length;
+    // One miss of slack below what the measured precision predicts for the top 5.
+    expect(matching).toBeGreaterThanOrEqual(Math.max(1, Math.round(precision * Math.min(5, available)) - 1));
+    if (precision >= 0.9) expect(body.results[0]?.metadata).toMatchObject(wanted);
   });
 });
 
