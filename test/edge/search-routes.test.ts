@@ -1,7 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import manifestJson from '../../models/koclip-tiny/manifest.json';
 import { dot } from '../../src/core/vector';
-import { catalogueKey } from '../../src/edge/index-store/keys';
 import { encodeCursor } from '../../src/edge/search';
 import { embedTexts } from '../../src/edge/text-tower';
 import type { StandIn } from './encoder-client-stand-in';
@@ -277,16 +277,16 @@ describe('search by image', () => {
 });
 
 describe('empty index', () => {
-  it('answers 404 index_empty when the model has no index', async () => {
-    const saved = await env.INDEX_KV.get(catalogueKey(space));
-    await env.INDEX_KV.delete(catalogueKey(space));
-    try {
-      const response = await call('/v1/search?text=%EC%9B%90');
-      expect(response.status).toBe(404);
-      expect(await response.json()).toMatchObject({ error: { code: 'index_empty' } });
-    } finally {
-      if (saved) await env.INDEX_KV.put(catalogueKey(space), saved);
-    }
+  it('answers 404 index_empty for a model that has no index', async () => {
+    // A second model (same package under another id, published to MODELS_BUCKET the way large
+    // models are) whose embedding space has no index; the demo index stays untouched.
+    const id = 'koclip-tiny-unindexed';
+    await env.MODELS_BUCKET.put(`models/${id}/manifest.json`, JSON.stringify({ ...manifestJson, id }));
+    const response = await call(`/v1/search?${new URLSearchParams({ text: '원', model: id })}`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({
+      error: { code: 'index_empty', message: expect.stringContaining(id) },
+    });
   });
 });
 
