@@ -125,6 +125,15 @@ describe('IndexStore with the real local R2 and KV', () => {
     );
   });
 
+  it('refuses ids too long for a KV key, and finds none by such an id', async () => {
+    const store = freshStore();
+    const long = '가'.repeat(200);
+    await expect(
+      store.replace([{ id: long, vector: demo.items[0]?.vector as Float32Array }], { dim }),
+    ).rejects.toThrow(/too long/);
+    expect(await store.record(long)).toBeNull();
+  });
+
   it('keeps two embedding spaces apart', async () => {
     const a = freshStore();
     const b = new IndexStore(

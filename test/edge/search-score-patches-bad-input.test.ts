@@ -66,6 +66,7 @@ const CASES: Case[] = [
   search({ text: '원', model: 'Bad_Model' }, 400, 'invalid_query', 'malformed model id'),
   search({ text: '원', model: 'koclip-nope' }, 404, 'unknown_model', 'unknown model'),
   search({ image_id: 'demo-9999' }, 404, 'image_not_found', 'unknown image_id'),
+  search({ image_id: '가'.repeat(200) }, 404, 'image_not_found', 'image_id longer than any KV key'),
   post('/v1/search', { raw: 'text=원', type: 'text/plain' }, 415, 'unsupported_media_type', 'as text/plain'),
   post(
     '/v1/search',

@@ -30,6 +30,14 @@ export function recordPrefix(space: IndexSpace): string {
   return `${indexKvPrefix(space)}record:`;
 }
 
+/** Workers KV refuses keys longer than this many bytes. */
+export const KV_MAX_KEY_BYTES = 512;
+
+/** Whether a key is short enough for KV (a longer one cannot exist there). */
+export function fitsKv(key: string): boolean {
+  return new TextEncoder().encode(key).length <= KV_MAX_KEY_BYTES;
+}
+
 /** KV key of one image's record (segment, row, metadata). */
 export function recordKey(space: IndexSpace, id: string): string {
   return `${recordPrefix(space)}${part(id)}`;

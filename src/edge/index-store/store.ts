@@ -19,7 +19,7 @@ import {
   IndexRecordSchema,
   type SegmentEntry,
 } from './catalogue';
-import { catalogueKey, type IndexSpace, recordKey, recordPrefix, segmentObjectKey } from './keys';
+import { catalogueKey, fitsKv, type IndexSpace, recordKey, recordPrefix, segmentObjectKey } from './keys';
 import { getCachedSegment, putCachedSegment } from './segment-cache';
 
 export interface IndexBindings {
@@ -74,7 +74,9 @@ export class IndexStore {
 
   /** One image's record, or null when the id is not indexed. */
   async record(id: string): Promise<IndexRecord | null> {
-    const raw = await this.bindings.kv.get(recordKey(this.space, id), 'json');
+    const key = recordKey(this.space, id);
+    if (!fitsKv(key)) return null;
+    const raw = await this.bindings.kv.get(key, 'json');
     if (raw === null) return null;
     const parsed = IndexRecordSchema.safeParse(raw);
     if (!parsed.success) throw new IndexCorruptError(`record ${id} of ${this.describe()} is invalid`);
@@ -115,6 +117,8 @@ export class IndexStore {
     options: { dim: number; encoding?: SegmentEncoding; segmentSize?: number },
   ): Promise<Catalogue> {
     const { dim, encoding = 'fp16', segmentSize = DEFAULT_SEGMENT_SIZE } = options;
+    const tooLong = items.find((item) => !fitsKv(recordKey(this.space, item.id)));
+    if (tooLong) throw new RangeError(`image id too long for a KV record key: ${tooLong.id.slice(0, 40)}…`);
     const previous = await this.catalogue();
     const generation = (previous?.generation ?? 0) + 1;
     const entries: SegmentEntry[] = [];
