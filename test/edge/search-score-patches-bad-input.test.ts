@@ -5,7 +5,7 @@ import { demoImages, installDemoEncoder, seedDemoOnce } from './search-fixtures'
 
 type Body =
   | { json: unknown }
-  | { form: Record<string, string | File | string[]> }
+  | { form: Record<string, string | File | (string | File)[]> }
   | { raw: string; type: string };
 interface Case {
   name: string;
@@ -100,6 +100,15 @@ const CASES: Case[] = [
     'empty upload',
   ),
   post('/v1/search', { form: { image: png(), text: '원' } }, 400, 'invalid_request', 'upload and text'),
+  post('/v1/search', { form: { image: [png(), png()] } }, 400, 'invalid_request', 'two uploads'),
+  post('/v1/search', { form: { image: 'not a file' } }, 400, 'invalid_request', 'image as a text field'),
+  post(
+    '/v1/search',
+    { form: { text: '원', filter: '{"colour":' } },
+    400,
+    'invalid_request',
+    'broken filter JSON in a form',
+  ),
   post(
     '/v1/search',
     { form: { image: big(10 * 1024 * 1024 + 1) } },
