@@ -14,7 +14,7 @@
  *   npm run bench:encoder -- --images 256 --batch 1,8,32 --concurrency 1,8,32 --rounds 5
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -108,6 +108,14 @@ async function snapshot(url: string) {
   };
 }
 
+/** CPU seconds used so far by a process (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  const file = `/proc/${pid}/stat`;
+  if (pid === undefined || !existsSync(file)) return 0;
+  const fields = readFileSync(file, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+}
+
 interface Point {
   batch: number;
   concurrency: number;
@@ -117,12 +125,17 @@ interface Point {
   meanBatch: number;
   decodeMs: number;
   modelMs: number;
+  /** CPU cores the encoder process used on average (CPU seconds / wall seconds). */
+  serverCores: number;
+  clientCores: number;
 }
 
 let contentType = 'image/jpeg';
 
 async function drive(s: Service, images: Buffer[], concurrency: number, batch: number): Promise<Point> {
   const before = await snapshot(s.url);
+  const cpuBefore = cpuSeconds(s.child.pid);
+  const clientBefore = process.cpuUsage();
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -142,6 +155,9 @@ async function drive(s: Service, images: Buffer[], concurrency: number, batch: n
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const serverCores = (cpuSeconds(s.child.pid) - cpuBefore) / seconds;
+  const client = process.cpuUsage(clientBefore);
+  const clientCores = (client.user + client.system) / 1e6 / seconds;
   const after = await snapshot(s.url);
   latencies.sort((a, b) => a - b);
   const items = after.items - before.items;
@@ -154,6 +170,8 @@ async function drive(s: Service, images: Buffer[], concurrency: number, batch: n
     meanBatch: items / (after.runs - before.runs),
     decodeMs: ((after.decodeSum - before.decodeSum) / (after.decodeCount - before.decodeCount)) * 1000,
     modelMs: ((after.modelSum - before.modelSum) / items) * 1000,
+    serverCores,
+    clientCores,
   };
 }
 
@@ -175,7 +193,7 @@ async function testImages(): Promise<{ images: Buffer[]; type: string; label: st
 }
 
 const row = (p: Point, label: string) =>
-  `| ${label} | ${p.batch} | ${p.concurrency} | ${p.imagesPerSecond.toFixed(1)} | ${p.p50.toFixed(0)} | ${p.p95.toFixed(0)} | ${p.meanBatch.toFixed(1)} | ${p.decodeMs.toFixed(1)} | ${p.modelMs.toFixed(1)} |`;
+  `| ${label} | ${p.batch} | ${p.concurrency} | ${p.imagesPerSecond.toFixed(1)} | ${p.p50.toFixed(0)} | ${p.p95.toFixed(0)} | ${p.meanBatch.toFixed(1)} | ${p.decodeMs.toFixed(1)} | ${p.modelMs.toFixed(1)} | ${p.serverCores.toFixed(2)} | ${p.clientCores.toFixed(2)} |`;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const load = () =>
@@ -192,9 +210,9 @@ async function main(): Promise<void> {
       `max wait ${maxWait} ms, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, load ${load()}`,
   );
   console.log(
-    '| run | max batch | clients | images/s | p50 ms | p95 ms | mean batch | decode+prep ms/img | model ms/img |',
+    '| run | max batch | clients | images/s | p50 ms | p95 ms | mean batch | decode+prep ms/img | model ms/img | encoder cores | client cores |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 
   // Headline: the naive loop (batch 1, no wait, one request at a time) against 32 clients with
   // batching, in alternating rounds.
