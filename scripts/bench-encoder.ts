@@ -49,6 +49,13 @@ interface Service {
   child: ChildProcess;
 }
 
+const running = new Set<ChildProcess>();
+// Never leave an encoder behind, whatever ends this script.
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(signal, () => process.exit(1));
+
 async function startService(batch: number, wait: string): Promise<Service> {
   const child = spawn(
     process.execPath,
@@ -72,6 +79,8 @@ async function startService(batch: number, wait: string): Promise<Service> {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
