@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import goldenText from '../../models/koclip-tiny/golden/text.json';
 import manifestJson from '../../models/koclip-tiny/manifest.json';
 import { parseManifest } from '../../src/core/manifest';
+import { cosine } from '../../src/core/vector';
 import { toErrorResponse } from '../../src/edge/errors';
 import { EMBEDDING_LIMITS } from '../../src/edge/limits';
 
@@ -19,20 +20,6 @@ const client = new OpenAI({
   fetch: (input: string | URL | Request, init?: RequestInit) =>
     exports.default.fetch(new Request(input, init)),
 });
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? Number.NaN;
-    const y = b[i] ?? Number.NaN;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 function post(
   body: string | ReadableStream,

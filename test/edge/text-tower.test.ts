@@ -6,26 +6,13 @@ import textFp32 from '../../models/koclip-tiny/text-fp32.onnx';
 import textInt8 from '../../models/koclip-tiny/text-int8.onnx';
 import tokenizerJson from '../../models/koclip-tiny/tokenizer.json';
 import { parseManifest } from '../../src/core/manifest';
+import { cosine } from '../../src/core/vector';
 import { modelFileKey, modelManifestKey } from '../../src/edge/model-registry';
 import { embedTexts, TEXT_BATCH_SIZE, textTowerStats } from '../../src/edge/text-tower';
 
 // Golden embeddings are the PyTorch fp32 reference written by the model kit at export time.
 const tiny = parseManifest(manifestJson);
 const texts = goldenText.cases.map((c) => c.text);
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? Number.NaN;
-    const y = b[i] ?? Number.NaN;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 async function sha256(bytes: ArrayBuffer): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes);

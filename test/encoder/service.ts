@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cosine } from '../../src/core/vector';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const MODEL_DIR = `${ROOT}models/koclip-tiny/`;
@@ -83,19 +84,7 @@ export function readModelJson<T>(file: string): T {
   return JSON.parse(readFileSync(`${MODEL_DIR}${file}`, 'utf8')) as T;
 }
 
-export function cosine(a: readonly number[], b: readonly number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return dot / Math.sqrt(na * nb);
-}
+export { cosine };
 
 export interface EmbedAnswer {
   model: string;

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ModelManifest, parseManifest } from '../../src/core/manifest';
+import { cosine } from '../../src/core/vector';
 
 const MODELS = join(import.meta.dirname, '..', '..', 'models');
 const packages = readdirSync(MODELS).filter(
@@ -16,18 +17,6 @@ interface GoldenText {
 interface GoldenImage {
   cases: { file: string; pixels: string; embedding: number[] }[];
   pixels_shape: [number, number, number];
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += (a[i] as number) * (b[i] as number);
-    na += (a[i] as number) ** 2;
-    nb += (b[i] as number) ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 function listFiles(dir: string): string[] {
