@@ -2,6 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import goldenText from '../../models/koclip-tiny/golden/text.json';
 import { cosine, softmax } from '../../src/core/vector';
+import type { ScoreBody } from '../../src/edge/image-api';
 import { scoreCacheUrl } from '../../src/edge/index-store/keys';
 import { scoreCacheDigest } from '../../src/edge/scoring';
 import type { StandIn } from './encoder-client-stand-in';
@@ -15,19 +16,6 @@ import {
   seedDemoOnce,
   space,
 } from './search-fixtures';
-
-interface ScoreBody {
-  object: string;
-  model: string;
-  version: string;
-  image: { kind: string; id?: string; sha256?: string };
-  prompt_template: string | null;
-  logit_scale: number;
-  results: { caption: string; text: string; logit: number; prob: number; truncated: boolean }[];
-  probs: number[];
-  logits: number[];
-  best: number;
-}
 
 async function score(
   body: unknown,
