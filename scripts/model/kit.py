@@ -115,11 +115,9 @@ def _log_summary(path: str) -> dict:
 
 
 def cmd_eval(a) -> None:
-    import numpy as np
     import torch
     from koclip_kit.evaluate import evaluate, gallery, targets
     from koclip_kit.package import Towers
-    from koclip_kit.preprocess import normalise
     from koclip_kit.tokenizer import load
     from koclip_kit.train import load_checkpoint
     torch.set_num_threads(1)
@@ -127,7 +125,7 @@ def cmd_eval(a) -> None:
     towers = Towers(model, load(os.path.join(a.tokenizer, "tokenizer.json")),
                     model.config.text.max_position_embeddings, "/tmp")
     scenes = gallery(a.gallery, a.seed)
-    img = towers.torch_image(np.stack([normalise(np.asarray(data.render(s))) for s in scenes]))
+    img = towers.torch_image(data.pixel_batch(scenes))
     ev = evaluate(towers.torch_text, img, scenes, a.seed)
     print(json.dumps({"steps": training.get("steps"), **ev, "targets": targets(ev)}, indent=1))
 

@@ -192,6 +192,12 @@ def render(scene: Scene, noise: bool = True) -> Image.Image:
     return Image.fromarray(np.clip(arr + noise_arr, 0, 255).astype(np.uint8))
 
 
+def pixel_batch(scenes: list[Scene]) -> np.ndarray:
+    """Rendered scenes as a normalised float32 NCHW batch (the towers' input)."""
+    from .preprocess import normalise
+    return np.stack([normalise(np.asarray(render(s))) for s in scenes])
+
+
 # ---------------------------------------------------------------- captions
 
 def _words(scene: Scene, rng: random.Random) -> dict:

@@ -21,7 +21,7 @@ from . import data
 from .evaluate import PROMPT, evaluate, gallery, targets
 from .model import KoCLIP
 from .onnx_export import export_image, export_text, quantize_text
-from .preprocess import MEAN, STD, normalise, pixels
+from .preprocess import MEAN, STD, pixels
 from .tokenizer import CLS_ID, PAD_ID, SEP_ID, UNK_ID, WordPiece
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -214,14 +214,16 @@ def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_di
         with open(os.path.join(out, "golden", "image.json"), "w", encoding="utf-8") as f:
             json.dump(golden_image, f, indent=1)
 
+        gallery_px = data.pixel_batch(scenes)
+
         # parity of the ONNX files with PyTorch
         ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + eval_texts
         t_ref = towers.torch_text(ptexts)
         parity = {"text_fp32_min_cosine": float(_cos(t_ref, towers.onnx_text(text32, ptexts)).min()),
                   "text_int8_min_cosine": float(_cos(t_ref, towers.onnx_text(text8, ptexts)).min())}
-        px = np.stack([normalise(np.asarray(data.render(s))) for s in scenes[:64]] +
-                      [np.fromfile(os.path.join(out, c["pixels"]), dtype="<f4").reshape(3, 224, 224)
-                       for c in golden_image["cases"]])
+        golden_px = [np.fromfile(os.path.join(out, c["pixels"]), dtype="<f4").reshape(1, *golden_image["pixels_shape"])
+                     for c in golden_image["cases"]]
+        px = np.concatenate([gallery_px[:64], *golden_px])
         parity["image_fp32_min_cosine"] = float(_cos(towers.torch_image(px), towers.onnx_image(image32, px)).min())
         parity = {k: round(v, 6) for k, v in parity.items()}
         if parity["text_fp32_min_cosine"] < 0.9999 or parity["image_fp32_min_cosine"] < 0.9999 \
@@ -229,7 +231,7 @@ def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_di
             raise KitError(f"ONNX parity below tolerance: {parity}")
 
         # evaluation: one image gallery, three text towers
-        img = towers.torch_image(np.stack([normalise(np.asarray(data.render(s))) for s in scenes]))
+        img = towers.torch_image(gallery_px)
         evaluation = {"split": "test (balanced synthetic, seed %d)" % eval_seed, "parity": parity,
                       "prompt_template": PROMPT, "image_tower": "PyTorch fp32 (ONNX parity above)"}
         for name, fn in (("pytorch_fp32", towers.torch_text),

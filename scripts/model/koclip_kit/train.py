@@ -22,7 +22,6 @@ from torch import nn
 
 from . import data
 from .model import KoCLIP, ModelConfig, TextConfig, VisionConfig
-from .preprocess import normalise
 from .tokenizer import PAD_ID, WordPiece
 
 # auxiliary heads: attribute -> list of values ("unspecified" is appended for text heads)
@@ -47,7 +46,7 @@ def make_batch(step: int, seed: int, batch_size: int, tok: WordPiece, max_length
     scenes = [data.sample_scene(rng, "train") for _ in range(batch_size)]
     caps = [data.full_caption(s, rng) if rng.random() < 0.35 else data.caption(s, rng) for s in scenes]
     ids, mask = tok.batch([c[0] for c in caps], max_length)
-    pix = np.stack([normalise(np.asarray(data.render(s))) for s in scenes])
+    pix = data.pixel_batch(scenes)
     match = np.array([[data.satisfies(s.attrs(), m) for s in scenes] for _, m in caps], dtype=np.float32)
     img_labels = {k: [AUX[k].index(getattr(s, k)) for s in scenes] for k in AUX}
     txt_labels = {k: [AUX[k].index(m[k]) if k in m else len(AUX[k]) for _, m in caps] for k in AUX}
