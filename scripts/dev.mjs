@@ -75,7 +75,16 @@ if (seed.status !== 0) {
   stop(1);
 } else {
   log(`starting the Worker on http://127.0.0.1:${workerPort}`);
-  npm(['dev:worker', '--', '--port', workerPort, '--ip', '127.0.0.1', '--var', `ENCODER_URL:http://127.0.0.1:${encoderPort}`]);
+  npm([
+    'dev:worker',
+    '--',
+    '--port',
+    workerPort,
+    '--ip',
+    '127.0.0.1',
+    '--var',
+    `ENCODER_URL:http://127.0.0.1:${encoderPort}`,
+  ]);
   await waitFor(`http://127.0.0.1:${workerPort}/healthz`, 120);
   const q = encodeURIComponent('빨간 원');
   log('ready.');

@@ -86,7 +86,9 @@ if (mode === 'tokenize') {
   for (let i = 0; i < n; i += CHUNK) {
     const m = Math.min(CHUNK, n - i);
     const px = all.slice(i * per, (i + m) * per);
-    chunks.push((await s.run({ pixel_values: new ort.Tensor('float32', px, [m, 3, size, size]) })).image_embeds.data);
+    chunks.push(
+      (await s.run({ pixel_values: new ort.Tensor('float32', px, [m, 3, size, size]) })).image_embeds.data,
+    );
   }
   writeF32(opts.out, chunks);
 } else {

@@ -78,7 +78,11 @@ export class DecodePool {
       if (!slot) return;
       const task = this.#queue.shift() as Task;
       slot.running.set(task.id, task);
-      slot.worker.postMessage({ id: task.id, job: task.job });
+      // The bytes move to the worker when they own their whole buffer (nothing here reads them
+      // again); a view into a shared buffer (a multipart body) is copied.
+      const { bytes } = task.job;
+      const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      slot.worker.postMessage({ id: task.id, job: task.job }, owned ? [bytes.buffer as ArrayBuffer] : []);
     }
   }
 

@@ -9,6 +9,8 @@ import { type PrepareJob, prepareImage } from './prepare-image';
 
 // One libvips thread per image: the pool parallelises across images instead.
 sharp.concurrency(1);
+// No libvips operation cache: every image is new, so caching only costs memory and time.
+sharp.cache(false);
 
 const port = parentPort;
 if (!port) throw new Error('decode-worker must run as a worker thread');
@@ -18,7 +20,7 @@ port.on('message', async (message: { id: number; job: PrepareJob }) => {
     const prepared = await prepareImage(message.job);
     port.postMessage(
       { id: message.id, ok: true, prepared },
-      prepared.tensors.map((t) => t.buffer as ArrayBuffer),
+      prepared.crops.map((c) => c.buffer as ArrayBuffer),
     );
   } catch (error) {
     const e = error instanceof EncoderError ? error : undefined;

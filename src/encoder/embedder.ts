@@ -3,7 +3,6 @@
  * decoded and preprocessed on its own, then joins its model's dynamic batch; a failure of one
  * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
  */
-import { createHash } from 'node:crypto';
 import { padBatch } from '../core/tokenizer';
 import { DynamicBatcher } from './batcher';
 import type { DecodePool } from './decode-pool';
@@ -11,6 +10,7 @@ import { EncoderError } from './errors';
 import { type FetchLimits, fetchImage } from './fetch-image';
 import type { EncoderMetrics } from './metrics';
 import type { LoadedModel } from './model-package';
+import type { Crop } from './pixel-tensor';
 import type { Embeddings } from './runtime';
 import type { UrlGuard } from './url-guard';
 
@@ -46,7 +46,7 @@ function rows(out: Embeddings, count: number): Float32Array[] {
 
 /** Batchers of one loaded model. */
 class ModelBatchers {
-  readonly image: DynamicBatcher<Float32Array, Float32Array>;
+  readonly image: DynamicBatcher<Crop, Float32Array>;
   readonly text: DynamicBatcher<number[], Float32Array>;
 
   /** Images of this model being fetched or decoded right now (they will join a batch soon). */
@@ -59,12 +59,14 @@ class ModelBatchers {
       metrics.modelSeconds.observe({ model: model.id, tower }, seconds);
     };
     const batching = { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs };
+    const { mean, std } = model.manifest.image;
     this.image = new DynamicBatcher(
-      async (tensors) => {
-        const plane = 3 * size * size;
-        const input = new Float32Array(tensors.length * plane);
-        for (const [i, t] of tensors.entries()) input.set(t, i * plane);
-        return rows(await model.image.runImage(input, tensors.length, size), tensors.length);
+      async (crops) => {
+        const bytes = 3 * size * size;
+        const stacked = new Uint8Array(crops.length * bytes);
+        for (const [i, crop] of crops.entries()) stacked.set(crop, i * bytes);
+        const out = await model.image.runImage(stacked, crops.length, { size, mean, std });
+        return rows(out, crops.length);
       },
       { ...batching, onBatch: observe('image'), expected: () => this.preparing },
     );
@@ -131,7 +133,7 @@ export class Embedder {
   }
 
   /**
-   * Fetches and decodes one image into the model's input tensors (one, or one per grid cell),
+   * Fetches and decodes one image into the crops the model sees (one, or one per grid cell),
    * counted in `preparing` meanwhile so that the batcher knows more images are on their way.
    */
   async #prepare(model: LoadedModel, source: ImageSource, grid?: { rows: number; cols: number }) {
@@ -139,16 +141,14 @@ export class Embedder {
     batchers.preparing++;
     try {
       const bytes = await this.#bytesOf(source);
-      const { size, mean, std } = model.manifest.image;
-      const { tensors, width, height, seconds } = await this.#options.pool.prepare({
+      const { seconds, ...prepared } = await this.#options.pool.prepare({
         bytes,
-        spec: { size, mean, std },
+        size: model.manifest.image.size,
         maxPixels: this.#options.maxPixels,
         ...(grid ? { grid } : {}),
       });
       this.#metrics.decodeSeconds.observe(seconds);
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      return { tensors, sha256, width, height };
+      return prepared;
     } finally {
       batchers.preparing--;
     }
@@ -164,8 +164,8 @@ export class Embedder {
     const perSource = await Promise.all(
       sources.map(async (source, index): Promise<ImageItem[]> => {
         try {
-          const { tensors, ...info } = await this.#prepare(model, source, grid);
-          const embeddings = await Promise.all(tensors.map((t) => batcher.submit(t)));
+          const { crops, ...info } = await this.#prepare(model, source, grid);
+          const embeddings = await Promise.all(crops.map((crop) => batcher.submit(crop)));
           return embeddings.map((e, cell) => ({
             index: grid ? cell : index,
             embedding: Array.from(e),

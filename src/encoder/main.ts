@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     );
   });
   const stop = () => {
-    server.close(() => void pool.close().then(() => process.exit(0)));
+    server.close(() => void Promise.all([pool.close(), runtime.close()]).then(() => process.exit(0)));
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.once('SIGTERM', stop);

@@ -5,7 +5,12 @@
  * point, a horizontal pass then a vertical pass, each clipped to 0..255 (Pillow's Resample.c).
  * Only the output window that survives the centre crop is computed; every output pixel depends
  * only on its own coefficients, so the window is bit-identical to a full resize then a crop.
+ *
+ * The two passes run in WebAssembly SIMD (simd.ts, wasm/pixels.as.ts: the same integer arithmetic four
+ * or sixteen lanes at a time); the scalar passes below are the readable reference the SIMD ones
+ * are tested against, and the fallback where WebAssembly SIMD is missing.
  */
+import { Arena, kernels, type PixelKernels } from './simd';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const HALF = 1 << (PRECISION_BITS - 1);
@@ -67,6 +72,13 @@ function clip8(ss: number): number {
   return v < 0 ? 0 : Math.min(v, 255);
 }
 
+/** `count` bounds pairs moved `by` input indices (the vertical pass reads a copy of its rows). */
+function shiftBounds(c: Coefficients, by: number): Coefficients {
+  const bounds = c.bounds.slice();
+  for (let i = 0; i < bounds.length; i += 2) bounds[i] = (bounds[i] as number) - by;
+  return { ...c, bounds };
+}
+
 export interface RgbImage {
   width: number;
   height: number;
@@ -81,79 +93,89 @@ export interface Window {
   height: number;
 }
 
-/**
- * Resizes `src` to `outWidth x outHeight` with Pillow's bicubic filter and returns only the
- * pixels inside `window` (coordinates in the resized image).
- */
-export function resizeBicubicWindow(
-  src: RgbImage,
-  outWidth: number,
-  outHeight: number,
-  window: Window,
-): RgbImage {
-  const { width: inW, height: inH, data } = src;
-  const needH = outWidth !== inW;
-  const needV = outHeight !== inH;
-  const winW = window.width;
-  const winH = window.height;
+/** What a windowed resize computes, shared by both implementations of the passes. */
+interface Plan {
+  window: Window;
+  /** Input rows [rowFirst, rowFirst + rows) feed the vertical pass. */
+  rowFirst: number;
+  rows: number;
+  /** Absent when the width does not change (the window's columns are copied). */
+  horizontal?: Coefficients;
+  /** Absent when the height does not change; bounds relative to rowFirst. */
+  vertical?: Coefficients;
+}
 
-  // Rows of the (horizontally resized) image that the vertical pass will read.
-  const vert = needV ? coefficients(inH, outHeight, window.top, winH) : undefined;
-  let rowFirst = window.top;
-  let rowLast = window.top + winH;
-  if (vert) {
-    rowFirst = vert.bounds[0] as number;
-    const last = winH - 1;
-    rowLast = (vert.bounds[last * 2] as number) + (vert.bounds[last * 2 + 1] as number);
+function plan(inW: number, inH: number, outWidth: number, outHeight: number, window: Window): Plan {
+  const { top, height } = window;
+  if (outHeight === inH) {
+    return {
+      window,
+      rowFirst: top,
+      rows: height,
+      ...(outWidth !== inW ? { horizontal: coefficients(inW, outWidth, window.left, window.width) } : {}),
+    };
   }
-  const rows = rowLast - rowFirst;
+  const vert = coefficients(inH, outHeight, top, height);
+  const rowFirst = vert.bounds[0] as number;
+  const last = (height - 1) * 2;
+  const rows = (vert.bounds[last] as number) + (vert.bounds[last + 1] as number) - rowFirst;
+  return {
+    window,
+    rowFirst,
+    rows,
+    vertical: shiftBounds(vert, rowFirst),
+    ...(outWidth !== inW ? { horizontal: coefficients(inW, outWidth, window.left, window.width) } : {}),
+  };
+}
 
-  // Horizontal pass: rows [rowFirst, rowLast) x output columns of the window.
-  let temp: Uint8Array;
-  if (needH) {
-    const horiz = coefficients(inW, outWidth, window.left, winW);
-    const { ksize, bounds, weights } = horiz;
-    temp = new Uint8Array(rows * winW * 3);
-    for (let y = 0; y < rows; y++) {
-      const rowBase = (y + rowFirst) * inW * 3;
-      const outBase = y * winW * 3;
-      for (let xo = 0; xo < winW; xo++) {
-        const xmin = bounds[xo * 2] as number;
-        const xmax = bounds[xo * 2 + 1] as number;
-        const kb = xo * ksize;
-        let s0 = HALF;
-        let s1 = HALF;
-        let s2 = HALF;
-        let p = rowBase + xmin * 3;
-        // int32 arithmetic throughout: Pillow's sums fit in 32 bits by design (PRECISION_BITS).
-        for (let x = 0; x < xmax; x++, p += 3) {
-          const w = weights[kb + x] as number;
-          s0 = (s0 + Math.imul(data[p] as number, w)) | 0;
-          s1 = (s1 + Math.imul(data[p + 1] as number, w)) | 0;
-          s2 = (s2 + Math.imul(data[p + 2] as number, w)) | 0;
-        }
-        const o = outBase + xo * 3;
-        temp[o] = clip8(s0);
-        temp[o + 1] = clip8(s1);
-        temp[o + 2] = clip8(s2);
+/** The plan's input rows, window columns only (no horizontal resize), packed into `out`. */
+function copyWindowRows(src: RgbImage, p: Plan, out: Uint8Array): void {
+  const rowBytes = p.window.width * 3;
+  for (let y = 0; y < p.rows; y++) {
+    const from = ((y + p.rowFirst) * src.width + p.window.left) * 3;
+    out.set(src.data.subarray(from, from + rowBytes), y * rowBytes);
+  }
+}
+
+function horizontalScalar(src: RgbImage, p: Plan, h: Coefficients): Uint8Array {
+  const { ksize, bounds, weights } = h;
+  const { data, width: inW } = src;
+  const winW = p.window.width;
+  const temp = new Uint8Array(p.rows * winW * 3);
+  for (let y = 0; y < p.rows; y++) {
+    const rowBase = (y + p.rowFirst) * inW * 3;
+    const outBase = y * winW * 3;
+    for (let xo = 0; xo < winW; xo++) {
+      const xmin = bounds[xo * 2] as number;
+      const xmax = bounds[xo * 2 + 1] as number;
+      const kb = xo * ksize;
+      let s0 = HALF;
+      let s1 = HALF;
+      let s2 = HALF;
+      let q = rowBase + xmin * 3;
+      // int32 arithmetic throughout: Pillow's sums fit in 32 bits by design (PRECISION_BITS).
+      for (let x = 0; x < xmax; x++, q += 3) {
+        const w = weights[kb + x] as number;
+        s0 = (s0 + Math.imul(data[q] as number, w)) | 0;
+        s1 = (s1 + Math.imul(data[q + 1] as number, w)) | 0;
+        s2 = (s2 + Math.imul(data[q + 2] as number, w)) | 0;
       }
-    }
-  } else {
-    temp = new Uint8Array(rows * winW * 3);
-    for (let y = 0; y < rows; y++) {
-      const from = ((y + rowFirst) * inW + window.left) * 3;
-      temp.set(data.subarray(from, from + winW * 3), y * winW * 3);
+      const o = outBase + xo * 3;
+      temp[o] = clip8(s0);
+      temp[o + 1] = clip8(s1);
+      temp[o + 2] = clip8(s2);
     }
   }
-  if (!vert) return { width: winW, height: winH, data: temp };
+  return temp;
+}
 
-  // Vertical pass over the window's rows, a whole row at a time (contiguous reads).
-  const out = new Uint8Array(winW * winH * 3);
-  const { ksize, bounds, weights } = vert;
-  const stride = winW * 3;
+function verticalScalar(temp: Uint8Array, p: Plan, v: Coefficients): Uint8Array {
+  const { ksize, bounds, weights } = v;
+  const stride = p.window.width * 3;
+  const out = new Uint8Array(stride * p.window.height);
   const acc = new Int32Array(stride);
-  for (let yo = 0; yo < winH; yo++) {
-    const ymin = (bounds[yo * 2] as number) - rowFirst;
+  for (let yo = 0; yo < p.window.height; yo++) {
+    const ymin = bounds[yo * 2] as number;
     const ymax = bounds[yo * 2 + 1] as number;
     const kb = yo * ksize;
     acc.fill(HALF);
@@ -166,7 +188,67 @@ export function resizeBicubicWindow(
     const outBase = yo * stride;
     for (let i = 0; i < stride; i++) out[outBase + i] = clip8(acc[i] as number);
   }
-  return { width: winW, height: winH, data: out };
+  return out;
+}
+
+function runScalar(src: RgbImage, p: Plan): Uint8Array {
+  let temp: Uint8Array;
+  if (p.horizontal) temp = horizontalScalar(src, p, p.horizontal);
+  else {
+    temp = new Uint8Array(p.rows * p.window.width * 3);
+    copyWindowRows(src, p, temp);
+  }
+  return p.vertical ? verticalScalar(temp, p, p.vertical) : temp;
+}
+
+function runSimd(k: PixelKernels, src: RgbImage, p: Plan): Uint8Array {
+  const winW = p.window.width;
+  const stride = winW * 3;
+  const { horizontal: h, vertical: v } = p;
+  const arena = new Arena(k);
+  const hBounds = h ? arena.take(h.bounds.byteLength) : 0;
+  const hWeights = h ? arena.take(h.weights.byteLength) : 0;
+  const vBounds = v ? arena.take(v.bounds.byteLength) : 0;
+  const vWeights = v ? arena.take(v.weights.byteLength) : 0;
+  const inputRowBytes = src.width * 3;
+  const input = h ? arena.take(p.rows * inputRowBytes) : 0;
+  const temp = arena.take(p.rows * stride);
+  const out = v ? arena.take(stride * p.window.height) : temp;
+  const heap = arena.heap();
+  if (h) {
+    arena.putInt32(heap, hBounds, h.bounds);
+    arena.putInt32(heap, hWeights, h.weights);
+    const from = p.rowFirst * inputRowBytes;
+    heap.set(src.data.subarray(from, from + p.rows * inputRowBytes), input);
+    k.horizontal(input, inputRowBytes, p.rows, winW, hBounds, hWeights, h.ksize, temp);
+  } else {
+    copyWindowRows(src, p, heap.subarray(temp, temp + p.rows * stride));
+  }
+  if (v) {
+    arena.putInt32(heap, vBounds, v.bounds);
+    arena.putInt32(heap, vWeights, v.weights);
+    k.vertical(temp, stride, p.window.height, vBounds, vWeights, v.ksize, out);
+  }
+  return heap.slice(out, out + stride * p.window.height);
+}
+
+/** Which implementation of the passes `resizeBicubicWindow` uses on this thread. */
+export const resampler: 'simd' | 'scalar' = kernels ? 'simd' : 'scalar';
+
+/**
+ * Resizes `src` to `outWidth x outHeight` with Pillow's bicubic filter and returns only the
+ * pixels inside `window` (coordinates in the resized image). `implementation` is for tests.
+ */
+export function resizeBicubicWindow(
+  src: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  window: Window,
+  implementation: 'simd' | 'scalar' = resampler,
+): RgbImage {
+  const p = plan(src.width, src.height, outWidth, outHeight, window);
+  const data = implementation === 'simd' && kernels ? runSimd(kernels, src, p) : runScalar(src, p);
+  return { width: window.width, height: window.height, data };
 }
 
 /** Pillow's `Image.alpha_composite(white, rgba).convert('RGB')` (AlphaComposite.c, integer maths). */

@@ -5,6 +5,7 @@
  */
 import type { ModelManifest } from '../core/manifest';
 import { type RgbImage, resizeBicubicWindow } from './pil-resample';
+import { Arena, kernels } from './simd';
 
 export type ImageSpec = Pick<ModelManifest['image'], 'size' | 'mean' | 'std'>;
 
@@ -32,12 +33,34 @@ export function resizeAndCrop(image: RgbImage, size: number): RgbImage {
   return resizeBicubicWindow(image, resized.width, resized.height, { left, top, width: size, height: size });
 }
 
-/** HWC uint8 -> CHW float32, normalised with the package's mean and std, written at `offset` of `out`. */
-export function normalise(image: RgbImage, spec: ImageSpec, out?: Float32Array, offset = 0): Float32Array {
+/**
+ * HWC uint8 -> CHW float32, normalised with the package's mean and std, written at `offset` of
+ * `out`: float32 arithmetic, as numpy computes it in the kit. In WebAssembly when the kernels are
+ * there (float32 division there, float64 then rounding here: the same numbers, since a float64
+ * result rounded to float32 is the correctly rounded float32 one for + - / on float32 inputs).
+ */
+export function normalise(
+  image: RgbImage,
+  spec: ImageSpec,
+  out?: Float32Array,
+  offset = 0,
+  implementation: 'simd' | 'scalar' = kernels ? 'simd' : 'scalar',
+): Float32Array {
   const plane = image.width * image.height;
   const target = out ?? new Float32Array(plane * 3);
+  if (implementation === 'simd' && kernels) {
+    const arena = new Arena(kernels);
+    const src = arena.take(plane * 3);
+    const dst = arena.take(plane * 12);
+    const heap = arena.heap();
+    heap.set(image.data.subarray(0, plane * 3), src);
+    const [m0, m1, m2] = spec.mean;
+    const [s0, s1, s2] = spec.std;
+    kernels.normalise(src, plane, m0, m1, m2, s0, s1, s2, dst);
+    target.set(new Float32Array(heap.buffer, dst, plane * 3), offset);
+    return target;
+  }
   for (let c = 0; c < 3; c++) {
-    // float32 arithmetic, as numpy computes it in the kit
     const mean = Math.fround(spec.mean[c] as number);
     const std = Math.fround(spec.std[c] as number);
     const base = offset + c * plane;
@@ -54,33 +77,54 @@ export function pixelValues(image: RgbImage, spec: ImageSpec): Float32Array {
   return normalise(resizeAndCrop(image, spec.size), spec);
 }
 
+/** Interleaved RGB crops (`size x size x 3` bytes each) the model sees, as a batch stacks them. */
+export type Crop = Uint8Array;
+
+/** The preprocessed crop of an image (resize, centre crop; not yet normalised). */
+export function crop(image: RgbImage, size: number): Crop {
+  return resizeAndCrop(image, size).data;
+}
+
 /**
- * Tensors of the cells of a rows x cols grid laid over the preprocessed crop, row-major; each
+ * The crops of the cells of a rows x cols grid laid over the preprocessed crop, row-major; each
  * cell is resized to the model's size with the same bicubic filter.
  */
-export function gridPixelValues(
-  image: RgbImage,
-  spec: ImageSpec,
-  rows: number,
-  cols: number,
-): Float32Array[] {
-  const crop = resizeAndCrop(image, spec.size);
-  const cells: Float32Array[] = [];
+export function gridCrops(image: RgbImage, size: number, rows: number, cols: number): Crop[] {
+  const whole = resizeAndCrop(image, size);
+  const cells: Crop[] = [];
   for (let r = 0; r < rows; r++) {
-    const top = Math.round((r * crop.height) / rows);
-    const bottom = Math.round(((r + 1) * crop.height) / rows);
+    const top = Math.round((r * whole.height) / rows);
+    const bottom = Math.round(((r + 1) * whole.height) / rows);
     for (let c = 0; c < cols; c++) {
-      const left = Math.round((c * crop.width) / cols);
-      const right = Math.round(((c + 1) * crop.width) / cols);
+      const left = Math.round((c * whole.width) / cols);
+      const right = Math.round(((c + 1) * whole.width) / cols);
       const cell = new Uint8Array((right - left) * (bottom - top) * 3);
       for (let y = top; y < bottom; y++) {
-        const from = (y * crop.width + left) * 3;
-        cell.set(crop.data.subarray(from, from + (right - left) * 3), (y - top) * (right - left) * 3);
+        const from = (y * whole.width + left) * 3;
+        cell.set(whole.data.subarray(from, from + (right - left) * 3), (y - top) * (right - left) * 3);
       }
       const cellImage = { width: right - left, height: bottom - top, data: cell };
-      const window = { left: 0, top: 0, width: spec.size, height: spec.size };
-      cells.push(normalise(resizeBicubicWindow(cellImage, spec.size, spec.size, window), spec));
+      const window = { left: 0, top: 0, width: size, height: size };
+      cells.push(resizeBicubicWindow(cellImage, size, size, window).data);
     }
   }
   return cells;
+}
+
+/**
+ * A batch of crops -> the model's `[B, 3, size, size]` float32 input, written into `out` (which
+ * must hold B * 3 * size * size values).
+ */
+export function normaliseBatch(
+  crops: Uint8Array,
+  batch: number,
+  spec: ImageSpec,
+  out: Float32Array,
+): Float32Array {
+  const plane = 3 * spec.size * spec.size;
+  for (let i = 0; i < batch; i++) {
+    const image = { width: spec.size, height: spec.size, data: crops.subarray(i * plane, (i + 1) * plane) };
+    normalise(image, spec, out, i * plane);
+  }
+  return out;
 }

@@ -1,20 +1,24 @@
 /**
- * One image's bytes -> the model's input tensors (decode, orientation, flatten, resize, crop,
- * normalise). Runs inside the decode workers, or in-process when the pool has no workers.
+ * One image's bytes -> the crops the model sees (decode, orientation, flatten, resize, crop) and
+ * the bytes' sha256. Runs inside the decode workers, or in-process when the pool has no workers;
+ * the crops are normalised into the model's input on the onnxruntime thread, a batch at a time.
  */
+import { createHash } from 'node:crypto';
 import { decodeImage } from './image-decode';
-import { gridPixelValues, type ImageSpec, pixelValues } from './pixel-tensor';
+import { type Crop, crop, gridCrops } from './pixel-tensor';
 
 export interface PrepareJob {
   bytes: Uint8Array;
-  spec: ImageSpec;
+  /** The model's input size (the crop's side). */
+  size: number;
   maxPixels: number;
   grid?: { rows: number; cols: number };
 }
 
 export interface PreparedImage {
-  /** One `[3, size, size]` tensor, or one per grid cell (row-major). */
-  tensors: Float32Array[];
+  /** One crop, or one per grid cell (row-major). */
+  crops: Crop[];
+  sha256: string;
   width: number;
   height: number;
   /** Decode + preprocessing time in seconds. */
@@ -24,8 +28,8 @@ export interface PreparedImage {
 export async function prepareImage(job: PrepareJob): Promise<PreparedImage> {
   const started = performance.now();
   const image = await decodeImage(job.bytes, { pixels: job.maxPixels });
-  const tensors = job.grid
-    ? gridPixelValues(image, job.spec, job.grid.rows, job.grid.cols)
-    : [pixelValues(image, job.spec)];
-  return { tensors, width: image.width, height: image.height, seconds: (performance.now() - started) / 1000 };
+  const crops = job.grid ? gridCrops(image, job.size, job.grid.rows, job.grid.cols) : [crop(image, job.size)];
+  const sha256 = createHash('sha256').update(job.bytes).digest('hex');
+  const seconds = (performance.now() - started) / 1000;
+  return { crops, sha256, width: image.width, height: image.height, seconds };
 }

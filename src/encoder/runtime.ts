@@ -1,11 +1,12 @@
 /**
- * The one module that touches onnxruntime-node: execution-provider choice, session creation and
- * runs. CUDA is used only when asked for and when its provider library loads; otherwise the CPU
- * provider runs, and the reason is logged and reported by /healthz. Runs on one session are
- * serialised (onnxruntime sessions are not meant to run concurrently on CPU; batching gives the
- * parallelism instead).
+ * The encoder's onnxruntime: execution-provider choice, session creation and runs, all carried
+ * out on one dedicated thread (runtime-thread.ts, the only module that imports onnxruntime-node)
+ * so that the main thread keeps serving HTTP while a batch runs. CUDA is used only when asked for
+ * and when its provider library loads; otherwise the CPU provider runs, and the reason is logged
+ * and reported by /healthz. Runs are serialised on that thread (batching gives the parallelism).
  */
-import * as ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
+import type { ImageSpec } from './pixel-tensor';
 
 export type Provider = 'cpu' | 'cuda';
 
@@ -32,20 +33,107 @@ export interface Embeddings {
   data: Float32Array;
 }
 
-export class OnnxSession {
-  readonly inputNames: readonly string[];
-  #session: ort.InferenceSession;
-  #queue: Promise<unknown> = Promise.resolve();
+/** A tensor as it crosses to the runtime thread. */
+export interface WireTensor {
+  type: 'float32' | 'int64';
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
 
-  constructor(session: ort.InferenceSession) {
-    this.#session = session;
-    this.inputNames = session.inputNames;
+/**
+ * A batch of `[size, size, 3]` RGB crops that the runtime thread normalises into a float32
+ * `[B, 3, size, size]` input (4x fewer bytes cross threads than the float32 tensor would).
+ */
+export interface WireCrops {
+  type: 'rgb8';
+  data: Uint8Array;
+  batch: number;
+  spec: ImageSpec;
+}
+
+/** Messages to the runtime thread, and its answers (runtime-thread.ts). */
+export type RuntimeRequest =
+  | { op: 'init'; provider: Provider; cudaDevice: number; threads: number; probe: Uint8Array }
+  | { op: 'load'; model: Uint8Array }
+  | { op: 'run'; session: number; feeds: Record<string, WireTensor | WireCrops>; output: string }
+  | { op: 'release'; session: number };
+
+export type RuntimeResponse =
+  | { op: 'init'; info: RuntimeInfo }
+  | { op: 'load'; session: number; inputNames: string[] }
+  | ({ op: 'run' } & Embeddings)
+  | { op: 'release' };
+
+type Reply = { id: number; ok: true; response: RuntimeResponse } | { id: number; ok: false; message: string };
+
+/** The main thread's handle on the runtime thread. */
+class RuntimeThread {
+  #worker: Worker;
+  #pending = new Map<number, { resolve: (r: RuntimeResponse) => void; reject: (e: Error) => void }>();
+  #nextId = 0;
+  #closing = false;
+
+  constructor() {
+    this.#worker = new Worker(new URL('./runtime-thread.ts', import.meta.url));
+    this.#worker.on('message', (reply: Reply) => {
+      const waiter = this.#pending.get(reply.id);
+      if (!waiter) return;
+      this.#pending.delete(reply.id);
+      if (this.#pending.size === 0) this.#worker.unref();
+      if (reply.ok) waiter.resolve(reply.response);
+      else waiter.reject(new Error(reply.message));
+    });
+    const fail = (error: Error) => {
+      for (const waiter of this.#pending.values()) waiter.reject(error);
+      this.#pending.clear();
+      if (this.#closing) return;
+      // The sessions lived on that thread: without them this process cannot serve. Exit, so
+      // that whatever supervises the encoder starts a fresh one.
+      console.error(`encoder: the onnxruntime thread failed: ${error.message}`);
+      process.exit(1);
+    };
+    this.#worker.on('error', fail);
+    this.#worker.on('exit', (code) => fail(new Error(`the onnxruntime thread exited with ${code}`)));
+    this.#worker.unref();
   }
 
-  /** Image tower: `pixel_values [B,3,S,S]` -> `image_embeds [B,D]`. */
-  runImage(pixels: Float32Array, batch: number, size: number): Promise<Embeddings> {
-    const input = new ort.Tensor('float32', pixels, [batch, 3, size, size]);
-    return this.#run({ pixel_values: input }, 'image_embeds');
+  call<Op extends RuntimeRequest['op']>(
+    request: Extract<RuntimeRequest, { op: Op }>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Extract<RuntimeResponse, { op: Op }>> {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#pending.set(id, { resolve: resolve as (r: RuntimeResponse) => void, reject });
+      // Held while an answer is awaited (an idle runtime thread alone keeps nothing alive).
+      this.#worker.ref();
+      this.#worker.postMessage({ id, request }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.#worker.terminate();
+  }
+}
+
+export class OnnxSession {
+  readonly inputNames: readonly string[];
+  #thread: RuntimeThread;
+  #id: number;
+
+  constructor(thread: RuntimeThread, id: number, inputNames: readonly string[]) {
+    this.#thread = thread;
+    this.#id = id;
+    this.inputNames = inputNames;
+  }
+
+  /**
+   * Image tower: B stacked RGB crops -> `pixel_values [B,3,S,S]` (normalised with `spec` on the
+   * runtime thread) -> `image_embeds [B,D]`. The crops' buffer is handed over.
+   */
+  runImage(crops: Uint8Array, batch: number, spec: ImageSpec): Promise<Embeddings> {
+    const feeds = { pixel_values: { type: 'rgb8' as const, data: crops, batch, spec } };
+    return this.#run(feeds, 'image_embeds', [crops.buffer as ArrayBuffer]);
   }
 
   /** Text tower: `input_ids, attention_mask [B,T]` -> `text_embeds [B,D]`. */
@@ -55,87 +143,65 @@ export class OnnxSession {
     batch: number,
     length: number,
   ): Promise<Embeddings> {
-    return this.#run(
-      {
-        input_ids: new ort.Tensor('int64', inputIds, [batch, length]),
-        attention_mask: new ort.Tensor('int64', attentionMask, [batch, length]),
-      },
-      'text_embeds',
+    const feeds = {
+      input_ids: { type: 'int64' as const, data: inputIds, dims: [batch, length] },
+      attention_mask: { type: 'int64' as const, data: attentionMask, dims: [batch, length] },
+    };
+    return this.#run(feeds, 'text_embeds');
+  }
+
+  async #run(
+    feeds: Record<string, WireTensor | WireCrops>,
+    output: string,
+    transfer?: ArrayBuffer[],
+  ): Promise<Embeddings> {
+    const { rows, dim, data } = await this.#thread.call(
+      { op: 'run', session: this.#id, feeds, output },
+      transfer,
     );
+    return { rows, dim, data };
   }
 
-  #run(feeds: Record<string, ort.Tensor>, output: string): Promise<Embeddings> {
-    const result = this.#queue.then(async () => {
-      const out = await this.#session.run(feeds);
-      const tensor = out[output];
-      if (tensor?.type !== 'float32' || tensor.dims.length !== 2) {
-        throw new Error(`model output ${output} is missing or not float32 [B,D]`);
-      }
-      return { rows: Number(tensor.dims[0]), dim: Number(tensor.dims[1]), data: tensor.data as Float32Array };
-    });
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  release(): Promise<void> {
-    return this.#session.release();
+  async release(): Promise<void> {
+    await this.#thread.call({ op: 'release', session: this.#id });
   }
 }
 
 export class OnnxRuntime {
   readonly info: RuntimeInfo;
-  #options: RuntimeOptions;
+  #thread: RuntimeThread;
 
-  private constructor(options: RuntimeOptions, info: RuntimeInfo) {
-    this.#options = options;
+  private constructor(thread: RuntimeThread, info: RuntimeInfo) {
+    this.#thread = thread;
     this.info = info;
   }
 
   /**
-   * Chooses the execution provider: with `cuda` requested, a probe session on `probeModel`
-   * must create with the CUDA provider, else the runtime falls back to CPU.
+   * Starts the runtime thread and chooses the execution provider: with `cuda` requested, a probe
+   * session on `probeModel` must create with the CUDA provider, else the runtime falls back to CPU.
    */
   static async create(options: RuntimeOptions, probeModel: Uint8Array): Promise<OnnxRuntime> {
     const log = options.log ?? ((m: string) => console.log(m));
-    const onnxruntime = ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
-    if (options.provider === 'cpu') {
-      log('onnxruntime: CPU execution provider (as configured)');
-      return new OnnxRuntime(options, { requested: 'cpu', active: 'cpu', onnxruntime });
-    }
-    const supported = ort.listSupportedBackends().find((b) => b.name === 'cuda');
-    try {
-      const probe = await ort.InferenceSession.create(probeModel, sessionOptions(options, 'cuda'));
-      await probe.release();
-      log(`onnxruntime: CUDA execution provider on device ${options.cudaDevice}`);
-      return new OnnxRuntime(options, { requested: 'cuda', active: 'cuda', onnxruntime });
-    } catch (error) {
-      const reason = `${supported?.bundled === false ? 'CUDA provider files not installed; ' : ''}${
-        error instanceof Error ? error.message : String(error)
-      }`;
-      log(`onnxruntime: CUDA requested but unavailable, falling back to CPU: ${reason}`);
-      return new OnnxRuntime(options, {
-        requested: 'cuda',
-        active: 'cpu',
-        fallbackReason: reason,
-        onnxruntime,
-      });
-    }
+    const thread = new RuntimeThread();
+    const { info } = await thread.call({
+      op: 'init',
+      provider: options.provider,
+      cudaDevice: options.cudaDevice,
+      threads: options.threads,
+      probe: probeModel,
+    });
+    if (info.active === 'cuda') log(`onnxruntime: CUDA execution provider on device ${options.cudaDevice}`);
+    else if (info.requested === 'cpu') log('onnxruntime: CPU execution provider (as configured)');
+    else log(`onnxruntime: CUDA requested but unavailable, falling back to CPU: ${info.fallbackReason}`);
+    return new OnnxRuntime(thread, info);
   }
 
   async load(model: Uint8Array): Promise<OnnxSession> {
-    const session = await ort.InferenceSession.create(model, sessionOptions(this.#options, this.info.active));
-    return new OnnxSession(session);
+    const { session, inputNames } = await this.#thread.call({ op: 'load', model });
+    return new OnnxSession(this.#thread, session, inputNames);
   }
-}
 
-function sessionOptions(options: RuntimeOptions, provider: Provider): ort.InferenceSession.SessionOptions {
-  const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
-    provider === 'cuda' ? [{ name: 'cuda', deviceId: options.cudaDevice }] : ['cpu'];
-  return {
-    executionProviders,
-    graphOptimizationLevel: 'all',
-    // No busy-waiting between runs: on a small CPU host the decode threads need those cycles.
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    ...(options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
-  };
+  close(): Promise<void> {
+    return this.#thread.close();
+  }
 }
