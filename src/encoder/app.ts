@@ -65,19 +65,20 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
 
   app.use('*', observe(metrics));
   app.use('/v1/*', bearerAuth(config.token));
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: config.limits.bodyBytes,
-      onError: () => {
-        throw new EncoderError(
-          413,
-          'body_too_large',
-          `the body is larger than ${config.limits.bodyBytes} bytes`,
-        );
-      },
-    }),
-  );
+  const tooLarge = () => {
+    throw new EncoderError(413, 'body_too_large', `the body is larger than ${config.limits.bodyBytes} bytes`);
+  };
+  const streamedLimit = bodyLimit({ maxSize: config.limits.bodyBytes, onError: tooLarge });
+  app.use('/v1/*', async (c, next) => {
+    // With a Content-Length (which Node's parser holds the body to) the header is enough, and
+    // the body stays unread here: @hono/node-server then reads it straight from the socket
+    // instead of through a web stream. Chunked bodies are counted as they stream in.
+    const length = c.req.header('content-length');
+    if (length === undefined || c.req.header('transfer-encoding') !== undefined)
+      return streamedLimit(c, next);
+    if (Number(length) > config.limits.bodyBytes) tooLarge();
+    await next();
+  });
   if (config.metricsAuth) app.use('/metrics', bearerAuth(config.token));
 
   app.get('/healthz', (c) =>

@@ -1,9 +1,9 @@
 /**
- * Decoding with sharp (libvips): the header is read first so that unsupported formats and
- * decompression bombs are refused before any pixel is decoded; then the first frame is decoded,
- * EXIF orientation applied, converted to sRGB and transparency flattened onto white.
+ * Decoding with sharp (libvips): only JPEG, PNG, WebP and GIF (recognised by their magic numbers)
+ * reach libvips, which refuses decompression bombs from the header; then the first frame is
+ * decoded, EXIF orientation applied, converted to sRGB and transparency flattened onto white.
  */
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { EncoderError } from './errors';
 import { flattenOnWhite, type RgbImage } from './pil-resample';
 
@@ -20,6 +20,8 @@ export interface DecodedImage extends RgbImage {
   format: AcceptedFormat;
 }
 
+const NOT_AN_IMAGE = 'the body is not an image the encoder can read (JPEG, PNG, WebP, GIF)';
+
 const TRUNCATION = /premature end|unexpected end|truncat|read error|not enough|short read|end of file|eof/i;
 
 function isAccepted(format: string | undefined): format is AcceptedFormat {
@@ -28,13 +30,7 @@ function isAccepted(format: string | undefined): format is AcceptedFormat {
 
 function decodeFailure(error: unknown, stage: 'header' | 'pixels'): EncoderError {
   const message = error instanceof Error ? error.message : String(error);
-  if (/unsupported image format/i.test(message)) {
-    return new EncoderError(
-      422,
-      'not_an_image',
-      'the body is not an image the encoder can read (JPEG, PNG, WebP, GIF)',
-    );
-  }
+  if (/unsupported image format/i.test(message)) return new EncoderError(422, 'not_an_image', NOT_AN_IMAGE);
   if (/exceeds pixel limit/i.test(message)) {
     return new EncoderError(413, 'too_many_pixels', 'the image has more pixels than the encoder accepts');
   }
@@ -44,20 +40,33 @@ function decodeFailure(error: unknown, stage: 'header' | 'pixels'): EncoderError
   return new EncoderError(422, 'corrupt_image', `the image could not be decoded (${stage})`);
 }
 
-/** Decodes one image to 8-bit RGB, refusing what the limits or the accepted formats forbid. */
-export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedImage> {
-  if (bytes.length === 0) throw new EncoderError(400, 'empty_image', 'the image is empty (0 bytes)');
-  // One instance: the header read by metadata() is not parsed twice. First frame only (pages: 1);
-  // libvips refuses anything past the pixel limit on its own as well.
-  const input = sharp(bytes, { pages: 1, limitInputPixels: limits.pixels, failOn: 'truncated' });
+/** The accepted format that the leading bytes announce (their magic numbers), if any. */
+export function sniffFormat(bytes: Uint8Array): AcceptedFormat | undefined {
+  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  return undefined;
+}
+
+/**
+ * Why an image is refused, from its header (libvips reads only the header here): an unsupported
+ * format is named, an image over the pixel limit has its size in the message.
+ */
+async function refusal(
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+  fallback: EncoderError,
+): Promise<EncoderError> {
   let meta: Metadata;
   try {
-    meta = await input.metadata();
+    meta = await sharp(bytes, { pages: 1, limitInputPixels: false }).metadata();
   } catch (error) {
-    throw decodeFailure(error, 'header');
+    return decodeFailure(error, 'header');
   }
   if (!isAccepted(meta.format)) {
-    throw new EncoderError(
+    return new EncoderError(
       422,
       'unsupported_format',
       `${meta.format ?? 'this'} images are not supported; send JPEG, PNG, WebP or GIF`,
@@ -65,33 +74,50 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   }
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
-  if (width <= 0 || height <= 0) throw new EncoderError(422, 'corrupt_image', 'the image header has no size');
   if (width * height > limits.pixels) {
-    throw new EncoderError(
+    return new EncoderError(
       413,
       'too_many_pixels',
       `the image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.pixels}`,
     );
   }
-  const format = meta.format;
+  return fallback;
+}
+
+/**
+ * Decodes one image to 8-bit RGB, refusing what the limits or the accepted formats forbid. The
+ * format is recognised from its magic numbers before libvips sees the bytes, so no other loader
+ * (SVG, TIFF, PDF...) ever runs; libvips refuses an image over the pixel limit from its header,
+ * before decoding any pixel. The header is read a second time only to explain a refusal.
+ */
+export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedImage> {
+  if (bytes.length === 0) throw new EncoderError(400, 'empty_image', 'the image is empty (0 bytes)');
+  const format = sniffFormat(bytes);
+  if (!format) throw await refusal(bytes, limits, new EncoderError(422, 'not_an_image', NOT_AN_IMAGE));
+  let decoded: { data: Buffer; info: OutputInfo };
   try {
-    const pipeline = input.autoOrient().toColourspace('srgb');
-    const hasAlpha = meta.hasAlpha === true;
-    const { data, info } = await (hasAlpha ? pipeline.ensureAlpha() : pipeline.removeAlpha())
+    // First frame only (pages: 1); orientation from EXIF; any colour space to sRGB, keeping alpha.
+    decoded = await sharp(bytes, { pages: 1, limitInputPixels: limits.pixels, failOn: 'truncated' })
+      .autoOrient()
+      .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (info.channels === 4) {
-      return {
-        format,
-        width: info.width,
-        height: info.height,
-        data: flattenOnWhite(pixels, info.width, info.height),
-      };
-    }
-    if (info.channels !== 3) throw new Error(`unexpected channel count ${info.channels}`);
-    return { format, width: info.width, height: info.height, data: pixels };
   } catch (error) {
-    throw decodeFailure(error, 'pixels');
+    const failure = decodeFailure(error, 'pixels');
+    throw failure.code === 'too_many_pixels' ? await refusal(bytes, limits, failure) : failure;
   }
+  const { data, info } = decoded;
+  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (info.channels === 4) {
+    return {
+      format,
+      width: info.width,
+      height: info.height,
+      data: flattenOnWhite(pixels, info.width, info.height),
+    };
+  }
+  if (info.channels !== 3) {
+    throw new EncoderError(422, 'corrupt_image', `the image decoded to ${info.channels} channels, not RGB`);
+  }
+  return { format, width: info.width, height: info.height, data: pixels };
 }

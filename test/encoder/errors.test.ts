@@ -87,6 +87,13 @@ const CASES: Array<[string, string, Init, number, string]> = [
     'truncated_image',
   ],
   [
+    'GIF magic number over junk',
+    '/v1/embed/image',
+    raw('image/gif', 'GIF89a and then nothing an image decoder could use'),
+    422,
+    'corrupt_image',
+  ],
+  [
     'TIFF',
     '/v1/embed/image',
     async () => raw('image/tiff', await sharp(png).tiff().toBuffer()),
@@ -190,6 +197,37 @@ describe('malformed requests are answered 4xx with the error envelope', () => {
     const body = (await res.json()) as { error?: { code: string; message: string } };
     expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
     expect(body.error?.message).toEqual(expect.any(String));
+  });
+});
+
+/** A body sent chunked (no Content-Length), in 64 KiB pieces. */
+function chunked(type: string, bytes: Uint8Array): RequestInit {
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(offset, offset + 65_536));
+      offset += 65_536;
+    },
+  });
+  return { method: 'POST', headers: { 'content-type': type }, body, duplex: 'half' } as RequestInit;
+}
+
+describe('body limit', () => {
+  it('counts a chunked body as it streams in: over the limit is 413', async () => {
+    const res = await encoder.call(
+      '/v1/embed/image',
+      chunked('application/octet-stream', new Uint8Array(1_200_000)),
+    );
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: { code: 'body_too_large' } });
+  });
+
+  it('a chunked image under the limit is embedded', async () => {
+    const res = await encoder.call('/v1/embed/image', chunked('image/png', png));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as EmbedAnswer;
+    expect(body.data[0]?.embedding).toHaveLength(body.dim);
   });
 });
 
