@@ -11,6 +11,13 @@
 
 const PRECISION_BITS: i32 = 22;
 
+// Swizzle selectors: pixel k's R, G, B bytes (3k, 3k + 1, 3k + 2 of a 16-byte load) into the
+// low byte of int32 lanes 0, 1, 2; index -1 (255, out of range) gives 0.
+const PIXEL0 = v128(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1);
+const PIXEL1 = v128(3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
+const PIXEL2 = v128(6, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1, -1, -1, -1, -1);
+const PIXEL3 = v128(9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1, -1, -1, -1, -1);
+
 @inline
 function clipStore4(ptr: usize, acc: v128): void {
   const shifted = i32x4.shr_s(acc, PRECISION_BITS);
@@ -42,9 +49,20 @@ export function horizontal(
       const taps = load<i32>(b, 4);
       let w = weights + (<usize>(xo * ksize) << 2);
       let acc = half;
-      for (let x = 0; x < taps; x++) {
-        // R, G, B (and the next pixel's R, ignored) widened to int32 lanes
-        const px = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
+      let x = 0;
+      // Four taps per 16-byte load: each swizzle picks one pixel's R, G, B into int32 lanes
+      // (zero-extended: the other selector bytes are out of range and read as 0).
+      for (; x + 4 <= taps; x += 4) {
+        const v = v128.load(p);
+        acc = i32x4.add(acc, i32x4.mul(i8x16.swizzle(v, PIXEL0), i32x4.splat(load<i32>(w))));
+        acc = i32x4.add(acc, i32x4.mul(i8x16.swizzle(v, PIXEL1), i32x4.splat(load<i32>(w, 4))));
+        acc = i32x4.add(acc, i32x4.mul(i8x16.swizzle(v, PIXEL2), i32x4.splat(load<i32>(w, 8))));
+        acc = i32x4.add(acc, i32x4.mul(i8x16.swizzle(v, PIXEL3), i32x4.splat(load<i32>(w, 12))));
+        p += 12;
+        w += 16;
+      }
+      for (; x < taps; x++) {
+        const px = i8x16.swizzle(v128.load32_zero(p), PIXEL0);
         acc = i32x4.add(acc, i32x4.mul(px, i32x4.splat(load<i32>(w))));
         p += 3;
         w += 4;
