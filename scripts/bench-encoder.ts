@@ -6,12 +6,15 @@
  * same run is the naive loop: batch size 1, no wait, one request at a time.
  *
  * The headline comparison (32 clients against the naive loop) is repeated in alternating rounds
- * so that a busy machine hurts both sides alike; the median ratio is reported.
+ * of more requests than a curve point, so that a busy machine hurts both sides alike; the median
+ * ratio is reported. "CPU ms/img" is the encoder's CPU time per image (all its threads): the
+ * ratio is bounded by (cores the batched service can use / cores the naive loop uses) x (naive
+ * CPU per image / batched CPU per image).
  *
  *   npm run bench:encoder                         # 640x480 JPEGs: decode-heavy (about 3 minutes)
  *   npm run bench:encoder -- --source demo        # the package's 224x224 demo PNGs as they are
  *   npm run bench:encoder -- --quick              # a smaller curve
- *   npm run bench:encoder -- --images 256 --batch 1,8,32 --concurrency 1,8,32 --rounds 5
+ *   npm run bench:encoder -- --images 256 --batch 1,8,32 --concurrency 1,8,32 --rounds 5 --round-images 960
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -32,12 +35,14 @@ const { values } = parseArgs({
     width: { type: 'string', default: '640' },
     height: { type: 'string', default: '480' },
     source: { type: 'string', default: 'photo' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
+    'round-images': { type: 'string', default: '480' },
     quick: { type: 'boolean', default: false },
   },
 });
 const numbers = (s: string) => s.split(',').map(Number);
 const total = values.quick ? 96 : Number(values.images);
+const roundTotal = values.quick ? 96 : Number(values['round-images']);
 const batchSizes = values.quick ? [1, 8, 32] : numbers(values.batch);
 const concurrencies = values.quick ? [1, 8, 32] : numbers(values.concurrency);
 const maxWait = values['max-wait'];
@@ -141,7 +146,13 @@ interface Point {
 
 let contentType = 'image/jpeg';
 
-async function drive(s: Service, images: Buffer[], concurrency: number, batch: number): Promise<Point> {
+async function drive(
+  s: Service,
+  images: Buffer[],
+  concurrency: number,
+  batch: number,
+  requests = total,
+): Promise<Point> {
   const before = await snapshot(s.url);
   const cpuBefore = cpuSeconds(s.child.pid);
   const clientBefore = process.cpuUsage();
@@ -150,7 +161,7 @@ async function drive(s: Service, images: Buffer[], concurrency: number, batch: n
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < total; i = next++) {
+      for (let i = next++; i < requests; i = next++) {
         const t0 = performance.now();
         const res = await fetch(`${s.url}/v1/embed/image`, {
           method: 'POST',
@@ -173,7 +184,7 @@ async function drive(s: Service, images: Buffer[], concurrency: number, batch: n
   return {
     batch,
     concurrency,
-    imagesPerSecond: total / seconds,
+    imagesPerSecond: requests / seconds,
     p50: latencies[Math.floor(latencies.length * 0.5)] ?? 0,
     p95: latencies[Math.floor(latencies.length * 0.95)] ?? 0,
     meanBatch: items / (after.runs - before.runs),
@@ -202,7 +213,7 @@ async function testImages(): Promise<{ images: Buffer[]; type: string; label: st
 }
 
 const row = (p: Point, label: string) =>
-  `| ${label} | ${p.batch} | ${p.concurrency} | ${p.imagesPerSecond.toFixed(1)} | ${p.p50.toFixed(0)} | ${p.p95.toFixed(0)} | ${p.meanBatch.toFixed(1)} | ${p.decodeMs.toFixed(1)} | ${p.modelMs.toFixed(1)} | ${p.serverCores.toFixed(2)} | ${p.clientCores.toFixed(2)} |`;
+  `| ${label} | ${p.batch} | ${p.concurrency} | ${p.imagesPerSecond.toFixed(1)} | ${p.p50.toFixed(0)} | ${p.p95.toFixed(0)} | ${p.meanBatch.toFixed(1)} | ${p.decodeMs.toFixed(1)} | ${p.modelMs.toFixed(1)} | ${p.serverCores.toFixed(2)} | ${((p.serverCores / p.imagesPerSecond) * 1000).toFixed(1)} | ${p.clientCores.toFixed(2)} |`;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const load = () =>
@@ -215,13 +226,14 @@ async function main(): Promise<void> {
   contentType = type;
   const benchStarted = performance.now();
   console.log(
-    `# encoder benchmark: ${total} requests per point, one image each: ${label}, ${images.length} distinct, ` +
+    `# encoder benchmark: ${roundTotal} requests per round, ${total} per curve point, one image each: ${label}, ` +
+      `${images.length} distinct, ` +
       `max wait ${maxWait} ms, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, load ${load()}`,
   );
   console.log(
-    '| run | max batch | clients | images/s | p50 ms | p95 ms | mean batch | decode+prep ms/img | model ms/img | encoder cores | client cores |',
+    '| run | max batch | clients | images/s | p50 ms | p95 ms | mean batch | decode+prep ms/img | model ms/img | encoder cores | CPU ms/img | client cores |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 
   // Headline: the naive loop (batch 1, no wait, one request at a time) against 32 clients with
   // batching, in alternating rounds.
@@ -232,8 +244,8 @@ async function main(): Promise<void> {
   const ratios: number[] = [];
   const naiveRates: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const naive = await drive(naiveService, images, 1, 1);
-    const batched = await drive(batchedService, images, 32, 32);
+    const naive = await drive(naiveService, images, 1, 1, roundTotal);
+    const batched = await drive(batchedService, images, 32, 32, roundTotal);
     console.log(row(naive, `naive loop (round ${r + 1})`));
     console.log(row(batched, `batched (round ${r + 1})`));
     ratios.push(batched.imagesPerSecond / naive.imagesPerSecond);
