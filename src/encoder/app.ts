@@ -96,6 +96,11 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
       ...(runtime.fallbackReason ? { provider_fallback_reason: runtime.fallbackReason } : {}),
       onnxruntime: runtime.onnxruntime,
       batch: { max_size: config.batchSize, max_wait_ms: config.maxWaitMs },
+      runners: {
+        count: config.runners,
+        intra_op_threads: config.threads,
+        decode_threads: config.decodeThreads,
+      },
       uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
     }),
   );

@@ -7,6 +7,8 @@
 export interface BatcherOptions {
   maxBatch: number;
   maxWaitMs: number;
+  /** Runs that may be in progress at once (default 1). */
+  maxRuns?: number;
   /**
    * How many more items are on their way (e.g. being decoded). When none are, a lone item runs
    * at once instead of waiting `maxWaitMs` for company that is not coming.
@@ -27,7 +29,7 @@ export class DynamicBatcher<I, O> {
   #options: BatcherOptions;
   #pending: Pending<I, O>[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #running = false;
+  #running = 0;
 
   constructor(run: (items: I[]) => Promise<O[]>, options: BatcherOptions) {
     this.#run = run;
@@ -37,18 +39,22 @@ export class DynamicBatcher<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (this.#running) return;
+      if (this.#busy()) return;
       const full = this.#pending.length >= this.#options.maxBatch;
       if (full || this.#options.maxWaitMs === 0 || this.#options.expected?.() === 0) this.#flush();
       else this.#timer ??= setTimeout(() => this.#flush(), this.#options.maxWaitMs);
     });
   }
 
+  #busy(): boolean {
+    return this.#running >= (this.#options.maxRuns ?? 1);
+  }
+
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#running || this.#pending.length === 0) return;
-    this.#running = true;
+    if (this.#busy() || this.#pending.length === 0) return;
+    this.#running++;
     const batch = this.#pending.splice(0, this.#options.maxBatch);
     const started = performance.now();
     let failed = false;
@@ -64,7 +70,7 @@ export class DynamicBatcher<I, O> {
       })
       .finally(() => {
         this.#options.onBatch?.(batch.length, (performance.now() - started) / 1000, failed);
-        this.#running = false;
+        this.#running--;
         // Whatever arrived during the run has already waited: run it now.
         if (this.#pending.length > 0) this.#flush();
       });

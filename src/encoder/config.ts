@@ -35,8 +35,10 @@ export const EnvSchema = z.object({
   ENCODER_DEFAULT_MODEL: z.string().min(1).default('koclip-tiny'),
   ENCODER_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   ENCODER_CUDA_DEVICE: int(0, 64, 0),
-  /** onnxruntime intra-op threads; 0 = onnxruntime's default (all cores). */
+  /** onnxruntime intra-op threads per runner; 0 = auto (runnerLayout). */
   ENCODER_THREADS: int(0, 256, 0),
+  /** onnxruntime threads each holding every model (batches that can run at once); 0 = auto. */
+  ENCODER_RUNNERS: int(0, 64, 0),
   /** Worker threads that decode and preprocess images; 0 = on the main thread. */
   ENCODER_DECODE_THREADS: int(0, 64, availableParallelism()),
   /** Text tower variant on this host; empty = the manifest's default_variant. */
@@ -66,7 +68,10 @@ export interface EncoderConfig {
   defaultModel: string;
   provider: 'cpu' | 'cuda';
   cudaDevice: number;
+  /** onnxruntime intra-op threads per runner (0: onnxruntime's default). */
   threads: number;
+  /** onnxruntime threads, each with a copy of every model. */
+  runners: number;
   decodeThreads: number;
   textVariant: 'fp32' | 'int8' | undefined;
   batchSize: number;
@@ -81,6 +86,23 @@ export interface EncoderConfig {
   };
   fetch: { timeoutMs: number; maxRedirects: number; allowList: string[] };
   metricsAuth: boolean;
+}
+
+/**
+ * Runners and intra-op threads when not set. CUDA: one runner, onnxruntime's own thread default
+ * (the GPU does the work). CPU: two runners, so that one batch runs while the next one forms and
+ * neither waits on the other's intra-op barrier, each with its share of the cores (on 2 cores:
+ * 2 x 1, measured best in docs/benchmarks.md). Each runner holds a copy of every model.
+ */
+export function runnerLayout(
+  provider: 'cpu' | 'cuda',
+  runners: number,
+  threads: number,
+  cores = availableParallelism(),
+): { runners: number; threads: number } {
+  const r = runners || (provider === 'cuda' ? 1 : Math.min(2, cores));
+  const t = threads || (provider === 'cuda' ? 0 : Math.max(1, Math.floor(cores / r)));
+  return { runners: r, threads: t };
 }
 
 /** Parses the environment, throwing one Error that names every bad variable. */
@@ -100,7 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultModel: e.ENCODER_DEFAULT_MODEL,
     provider: e.ENCODER_PROVIDER,
     cudaDevice: e.ENCODER_CUDA_DEVICE,
-    threads: e.ENCODER_THREADS,
+    ...runnerLayout(e.ENCODER_PROVIDER, e.ENCODER_RUNNERS, e.ENCODER_THREADS),
     decodeThreads: e.ENCODER_DECODE_THREADS,
     textVariant: e.ENCODER_TEXT_VARIANT || undefined,
     batchSize: e.ENCODER_BATCH_SIZE,

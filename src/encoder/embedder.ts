@@ -33,6 +33,8 @@ export interface TextItem {
 export interface EmbedderOptions {
   maxBatch: number;
   maxWaitMs: number;
+  /** Batches of one tower that may run at once (the runtime's runners). */
+  maxRuns: number;
   maxPixels: number;
   fetch: FetchLimits;
   /** Where images are decoded and preprocessed (worker threads, or in-process with size 0). */
@@ -58,7 +60,7 @@ class ModelBatchers {
       metrics.batchSize.observe({ model: model.id, tower }, n);
       metrics.modelSeconds.observe({ model: model.id, tower }, seconds);
     };
-    const batching = { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs };
+    const batching = { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs, maxRuns: options.maxRuns };
     const { mean, std } = model.manifest.image;
     this.image = new DynamicBatcher(
       async (crops) => {

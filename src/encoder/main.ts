@@ -26,7 +26,12 @@ async function main(): Promise<void> {
   const defaultDir = join(config.modelsDir, config.defaultModel);
   const probe = await readImageTower(defaultDir, await readManifest(defaultDir));
   const runtime = await OnnxRuntime.create(
-    { provider: config.provider, cudaDevice: config.cudaDevice, threads: config.threads },
+    {
+      provider: config.provider,
+      cudaDevice: config.cudaDevice,
+      threads: config.threads,
+      runners: config.runners,
+    },
     probe,
   );
   const models = new Map<string, LoadedModel>();
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
     {
       maxBatch: config.batchSize,
       maxWaitMs: config.maxWaitMs,
+      maxRuns: runtime.runners,
       maxPixels: config.limits.pixels,
       fetch: { ...config.fetch, maxBytes: config.limits.imageBytes },
       pool,
@@ -58,7 +64,8 @@ async function main(): Promise<void> {
     // The line tests and the benchmark wait for (the port matters when ENCODER_PORT=0).
     console.log(
       `encoder: listening on http://${config.host}:${info.port} (provider ${runtime.info.active}, ` +
-        `${pool.size} decode threads, batch ${config.batchSize}, wait ${config.maxWaitMs} ms)`,
+        `${config.runners} runners x ${config.threads || 'default'} intra-op threads, ${pool.size} decode threads, ` +
+        `batch ${config.batchSize}, wait ${config.maxWaitMs} ms)`,
     );
   });
   const stop = () => {

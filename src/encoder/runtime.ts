@@ -15,6 +15,8 @@ export interface RuntimeOptions {
   cudaDevice: number;
   /** Intra-op threads; 0 leaves onnxruntime's default. */
   threads: number;
+  /** Runtime threads, each holding every session: up to this many runs at once. */
+  runners: number;
   log?: (message: string) => void;
 }
 
@@ -110,20 +112,24 @@ class RuntimeThread {
     });
   }
 
+  /** Calls sent and not answered yet. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
   async close(): Promise<void> {
     this.#closing = true;
     await this.#worker.terminate();
   }
 }
 
+/** One model loaded on every runtime thread; a run goes to the least busy one. */
 export class OnnxSession {
   readonly inputNames: readonly string[];
-  #thread: RuntimeThread;
-  #id: number;
+  #copies: { thread: RuntimeThread; id: number }[];
 
-  constructor(thread: RuntimeThread, id: number, inputNames: readonly string[]) {
-    this.#thread = thread;
-    this.#id = id;
+  constructor(copies: { thread: RuntimeThread; id: number }[], inputNames: readonly string[]) {
+    this.#copies = copies;
     this.inputNames = inputNames;
   }
 
@@ -155,25 +161,29 @@ export class OnnxSession {
     output: string,
     transfer?: ArrayBuffer[],
   ): Promise<Embeddings> {
-    const { rows, dim, data } = await this.#thread.call(
-      { op: 'run', session: this.#id, feeds, output },
-      transfer,
-    );
+    const copy = this.#copies.reduce((a, b) => (b.thread.inFlight < a.thread.inFlight ? b : a));
+    const request = { op: 'run' as const, session: copy.id, feeds, output };
+    const { rows, dim, data } = await copy.thread.call(request, transfer);
     return { rows, dim, data };
   }
 
   async release(): Promise<void> {
-    await this.#thread.call({ op: 'release', session: this.#id });
+    await Promise.all(this.#copies.map((c) => c.thread.call({ op: 'release', session: c.id })));
   }
 }
 
 export class OnnxRuntime {
   readonly info: RuntimeInfo;
-  #thread: RuntimeThread;
+  #threads: RuntimeThread[];
 
-  private constructor(thread: RuntimeThread, info: RuntimeInfo) {
-    this.#thread = thread;
+  private constructor(threads: RuntimeThread[], info: RuntimeInfo) {
+    this.#threads = threads;
     this.info = info;
+  }
+
+  /** How many runs can happen at once (one per runtime thread). */
+  get runners(): number {
+    return this.#threads.length;
   }
 
   /**
@@ -182,26 +192,34 @@ export class OnnxRuntime {
    */
   static async create(options: RuntimeOptions, probeModel: Uint8Array): Promise<OnnxRuntime> {
     const log = options.log ?? ((m: string) => console.log(m));
-    const thread = new RuntimeThread();
-    const { info } = await thread.call({
-      op: 'init',
-      provider: options.provider,
-      cudaDevice: options.cudaDevice,
-      threads: options.threads,
-      probe: probeModel,
-    });
+    const threads = Array.from({ length: Math.max(1, options.runners) }, () => new RuntimeThread());
+    const answers = await Promise.all(
+      threads.map((thread) =>
+        thread.call({
+          op: 'init',
+          provider: options.provider,
+          cudaDevice: options.cudaDevice,
+          threads: options.threads,
+          probe: probeModel,
+        }),
+      ),
+    );
+    const info = (answers[0] as (typeof answers)[number]).info;
     if (info.active === 'cuda') log(`onnxruntime: CUDA execution provider on device ${options.cudaDevice}`);
     else if (info.requested === 'cpu') log('onnxruntime: CPU execution provider (as configured)');
     else log(`onnxruntime: CUDA requested but unavailable, falling back to CPU: ${info.fallbackReason}`);
-    return new OnnxRuntime(thread, info);
+    return new OnnxRuntime(threads, info);
   }
 
   async load(model: Uint8Array): Promise<OnnxSession> {
-    const { session, inputNames } = await this.#thread.call({ op: 'load', model });
-    return new OnnxSession(this.#thread, session, inputNames);
+    const loaded = await Promise.all(
+      this.#threads.map(async (thread) => ({ thread, answer: await thread.call({ op: 'load', model }) })),
+    );
+    const copies = loaded.map(({ thread, answer }) => ({ thread, id: answer.session }));
+    return new OnnxSession(copies, (loaded[0] as (typeof loaded)[number]).answer.inputNames);
   }
 
-  close(): Promise<void> {
-    return this.#thread.close();
+  async close(): Promise<void> {
+    await Promise.all(this.#threads.map((t) => t.close()));
   }
 }

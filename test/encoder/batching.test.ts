@@ -125,4 +125,25 @@ describe('DynamicBatcher', () => {
     const results = await Promise.allSettled([1, 2, 3].map((x) => batcher.submit(x)));
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
   });
+
+  it.each([1, 2, 3])(
+    'never has more than maxRuns = %i runs in progress, and uses them all',
+    async (maxRuns) => {
+      let running = 0;
+      let peak = 0;
+      const batcher = new DynamicBatcher<number, number>(
+        async (items) => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise((r) => setTimeout(r, 20));
+          running--;
+          return items.map((x) => x + 1);
+        },
+        { maxBatch: 2, maxWaitMs: 0, maxRuns },
+      );
+      const out = await Promise.all(Array.from({ length: 12 }, (_, i) => batcher.submit(i)));
+      expect(out).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      expect(peak).toBe(maxRuns);
+    },
+  );
 });

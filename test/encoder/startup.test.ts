@@ -1,12 +1,14 @@
 /**
- * Startup: the CUDA request falls back to CPU (logged and reported) where CUDA cannot load, and a
- * package whose ONNX file does not match its manifest's sha256 is refused.
+ * Startup: the CUDA request falls back to CPU (logged and reported) where CUDA cannot load, the
+ * runner layout, and a package whose ONNX file does not match its manifest's sha256 is refused.
  */
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MODEL_DIR, ROOT, startEncoder } from './service';
+import { runnerLayout } from '../../src/encoder/config';
+import { cosine, type EmbedAnswer, MODEL_DIR, ROOT, type RunningEncoder, startEncoder } from './service';
 
 // Development machines have no CUDA provider libraries (onnxruntime-node's installer is off).
 const cudaInstalled = existsSync(
@@ -31,6 +33,52 @@ describe('execution provider', () => {
       }
     },
   );
+});
+
+describe('runners', () => {
+  it('default layout: CUDA one runner with onnxruntime threads; CPU two runners sharing the cores', () => {
+    expect(runnerLayout('cuda', 0, 0, 16)).toEqual({ runners: 1, threads: 0 });
+    expect(runnerLayout('cpu', 0, 0, 2)).toEqual({ runners: 2, threads: 1 });
+    expect(runnerLayout('cpu', 0, 0, 16)).toEqual({ runners: 2, threads: 8 });
+    expect(runnerLayout('cpu', 0, 0, 1)).toEqual({ runners: 1, threads: 1 });
+    expect(runnerLayout('cpu', 3, 0, 16)).toEqual({ runners: 3, threads: 5 });
+    expect(runnerLayout('cpu', 1, 4, 2)).toEqual({ runners: 1, threads: 4 });
+  });
+
+  it('three runners serve concurrent requests with the same embeddings as one, and /healthz says so', async () => {
+    const one = await startEncoder({ ENCODER_RUNNERS: '1' });
+    const three = await startEncoder({ ENCODER_RUNNERS: '3', ENCODER_BATCH_SIZE: '2' });
+    try {
+      const health = (await (await three.call('/healthz', { auth: false })).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(health.runners).toMatchObject({ count: 3, intra_op_threads: 1 });
+      const images = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          sharp({
+            create: { width: 80, height: 60 + i, channels: 3, background: { r: 20 * i, g: 90, b: 40 } },
+          })
+            .png()
+            .toBuffer(),
+        ),
+      );
+      const embed = async (encoder: RunningEncoder, bytes: Buffer) => {
+        const res = await encoder.call('/v1/embed/image', {
+          method: 'POST',
+          headers: { 'content-type': 'image/png' },
+          body: new Uint8Array(bytes),
+        });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as EmbedAnswer).data[0]?.embedding as number[];
+      };
+      const parallel = await Promise.all(images.map((bytes) => embed(three, bytes)));
+      for (const [i, bytes] of images.entries())
+        expect(cosine(parallel[i] as number[], await embed(one, bytes))).toBeGreaterThan(0.99999);
+    } finally {
+      await Promise.all([one.stop(), three.stop()]);
+    }
+  });
 });
 
 describe('package integrity', () => {
