@@ -35,7 +35,7 @@ export const EnvSchema = z.object({
   ENCODER_DEFAULT_MODEL: z.string().min(1).default('koclip-tiny'),
   ENCODER_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   ENCODER_CUDA_DEVICE: int(0, 64, 0),
-  /** onnxruntime intra-op threads per runner; 0 = auto (runnerLayout). */
+  /** onnxruntime intra-op threads per runner; 0 = onnxruntime's default (the physical cores). */
   ENCODER_THREADS: int(0, 256, 0),
   /** onnxruntime threads each holding every model (batches that can run at once); 0 = auto. */
   ENCODER_RUNNERS: int(0, 64, 0),
@@ -89,10 +89,11 @@ export interface EncoderConfig {
 }
 
 /**
- * Runners and intra-op threads when not set. CUDA: one runner, onnxruntime's own thread default
- * (the GPU does the work). CPU: two runners, so that one batch runs while the next one forms and
- * neither waits on the other's intra-op barrier, each with its share of the cores (on 2 cores:
- * 2 x 1, measured best in docs/benchmarks.md). Each runner holds a copy of every model.
+ * Runners when not set: CUDA one (the GPU does the work); CPU two, so that one batch runs while
+ * the next one forms instead of waiting for it (measured in docs/benchmarks.md). Each runner holds
+ * a copy of every model. Intra-op threads stay onnxruntime's default unless set: a lone request
+ * then still gets every core, and under load the measured throughput was the same as with one
+ * thread per runner.
  */
 export function runnerLayout(
   provider: 'cpu' | 'cuda',
@@ -100,9 +101,7 @@ export function runnerLayout(
   threads: number,
   cores = availableParallelism(),
 ): { runners: number; threads: number } {
-  const r = runners || (provider === 'cuda' ? 1 : Math.min(2, cores));
-  const t = threads || (provider === 'cuda' ? 0 : Math.max(1, Math.floor(cores / r)));
-  return { runners: r, threads: t };
+  return { runners: runners || (provider === 'cuda' ? 1 : Math.min(2, cores)), threads };
 }
 
 /** Parses the environment, throwing one Error that names every bad variable. */

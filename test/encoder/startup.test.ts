@@ -36,13 +36,12 @@ describe('execution provider', () => {
 });
 
 describe('runners', () => {
-  it('default layout: CUDA one runner with onnxruntime threads; CPU two runners sharing the cores', () => {
+  it('default layout: one runner on CUDA, two on CPU (one on a single core); set values win', () => {
     expect(runnerLayout('cuda', 0, 0, 16)).toEqual({ runners: 1, threads: 0 });
-    expect(runnerLayout('cpu', 0, 0, 2)).toEqual({ runners: 2, threads: 1 });
-    expect(runnerLayout('cpu', 0, 0, 16)).toEqual({ runners: 2, threads: 8 });
-    expect(runnerLayout('cpu', 0, 0, 1)).toEqual({ runners: 1, threads: 1 });
-    expect(runnerLayout('cpu', 3, 0, 16)).toEqual({ runners: 3, threads: 5 });
-    expect(runnerLayout('cpu', 1, 4, 2)).toEqual({ runners: 1, threads: 4 });
+    expect(runnerLayout('cpu', 0, 0, 2)).toEqual({ runners: 2, threads: 0 });
+    expect(runnerLayout('cpu', 0, 0, 16)).toEqual({ runners: 2, threads: 0 });
+    expect(runnerLayout('cpu', 0, 0, 1)).toEqual({ runners: 1, threads: 0 });
+    expect(runnerLayout('cpu', 3, 1, 16)).toEqual({ runners: 3, threads: 1 });
   });
 
   it('three runners serve concurrent requests with the same embeddings as one, and /healthz says so', async () => {
