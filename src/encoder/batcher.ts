@@ -1,8 +1,9 @@
 /**
  * Dynamic batching: items submitted while the model is busy, or within `maxWaitMs` of the first
- * item of an idle period, run together as one batch of at most `maxBatch`. Runs never overlap,
- * so under load batches fill up on their own and throughput grows with concurrency; when idle a
- * lone item waits at most `maxWaitMs`, and not at all when no other item is on its way.
+ * item of an idle period, run together as one batch of at most `maxBatch`. At most `maxRuns` runs
+ * are in progress at once (one per runner), so under load batches fill up on their own and
+ * throughput grows with concurrency; when idle a lone item waits at most `maxWaitMs`, and not at
+ * all when no other item is on its way.
  */
 export interface BatcherOptions {
   maxBatch: number;

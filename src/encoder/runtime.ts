@@ -1,9 +1,10 @@
 /**
  * The encoder's onnxruntime: execution-provider choice, session creation and runs, all carried
- * out on one dedicated thread (runtime-thread.ts, the only module that imports onnxruntime-node)
- * so that the main thread keeps serving HTTP while a batch runs. CUDA is used only when asked for
- * and when its provider library loads; otherwise the CPU provider runs, and the reason is logged
- * and reported by /healthz. Runs are serialised on that thread (batching gives the parallelism).
+ * out on dedicated runner threads (runtime-thread.ts, the only module that imports
+ * onnxruntime-node) so that the main thread keeps serving HTTP while a batch runs. Each runner
+ * holds a copy of every model and runs one batch at a time; a run goes to the least busy runner.
+ * CUDA is used only when asked for and when its provider library loads; otherwise the CPU
+ * provider runs, and the reason is logged and reported by /healthz.
  */
 import { Worker } from 'node:worker_threads';
 import type { ImageSpec } from './pixel-tensor';
