@@ -16,12 +16,13 @@
  *   npm run bench:encoder -- --quick              # a smaller curve
  *   npm run bench:encoder -- --images 256 --batch 1,8,32 --concurrency 1,8,32 --rounds 5 --round-images 960
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { type LaunchedEncoder, launchEncoder } from '../src/encoder/launch';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'bench-token-0123456789';
@@ -49,11 +50,6 @@ const maxWait = values['max-wait'];
 const rounds = Number(values.rounds);
 if (values.source !== 'photo' && values.source !== 'demo') throw new Error('--source is photo or demo');
 
-interface Service {
-  url: string;
-  child: ChildProcess;
-}
-
 const running = new Set<ChildProcess>();
 // Never leave an encoder behind, whatever ends this script.
 process.on('exit', () => {
@@ -61,48 +57,18 @@ process.on('exit', () => {
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(signal, () => process.exit(1));
 
-async function startService(batch: number, wait: string): Promise<Service> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--disable-warning=ExperimentalWarning',
-      '--import',
-      './src/encoder/ts-hooks.mjs',
-      'src/encoder/main.ts',
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ENCODER_PORT: '0',
-        ENCODER_TOKEN: TOKEN,
-        ENCODER_MODELS: 'koclip-tiny',
-        ENCODER_BATCH_SIZE: String(batch),
-        ENCODER_MAX_WAIT_MS: wait,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`encoder exited ${code}: ${out}`)));
+async function startService(batch: number, wait: string): Promise<LaunchedEncoder> {
+  const service = await launchEncoder({
+    ...process.env,
+    ENCODER_PORT: '0',
+    ENCODER_TOKEN: TOKEN,
+    ENCODER_MODELS: 'koclip-tiny',
+    ENCODER_BATCH_SIZE: String(batch),
+    ENCODER_MAX_WAIT_MS: wait,
   });
-  return { url, child };
-}
-
-function stopService(s: Service): Promise<void> {
-  return new Promise((resolve) => {
-    s.child.once('exit', () => resolve());
-    s.child.kill('SIGTERM');
-  });
+  running.add(service.child);
+  service.child.once('exit', () => running.delete(service.child));
+  return service;
 }
 
 async function metric(url: string, name: string, labels = ''): Promise<number> {
@@ -147,7 +113,7 @@ interface Point {
 let contentType = 'image/jpeg';
 
 async function drive(
-  s: Service,
+  s: LaunchedEncoder,
   images: Buffer[],
   concurrency: number,
   batch: number,
@@ -251,8 +217,8 @@ async function main(): Promise<void> {
     ratios.push(batched.imagesPerSecond / naive.imagesPerSecond);
     naiveRates.push(naive.imagesPerSecond);
   }
-  await stopService(naiveService);
-  await stopService(batchedService);
+  await naiveService.stop();
+  await batchedService.stop();
 
   // The curve: images/s against max batch size and concurrency.
   for (const batch of batchSizes) {
@@ -260,7 +226,7 @@ async function main(): Promise<void> {
     await drive(s, images, Math.max(...concurrencies), batch); // warm-up
     for (const concurrency of concurrencies)
       console.log(row(await drive(s, images, concurrency, batch), 'curve'));
-    await stopService(s);
+    await s.stop();
   }
   console.log(
     `\n32 clients, max batch 32 vs the naive loop: ${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')} ` +

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   const ids = config.models.length > 0 ? config.models : await listPackages(config.modelsDir);
   if (!ids.includes(config.defaultModel)) ids.unshift(config.defaultModel);
   const defaultDir = join(config.modelsDir, config.defaultModel);
-  const probe = await readImageTower(defaultDir, await readManifest(defaultDir));
+  // Only CUDA needs a probe session (to see that its provider loads).
+  const probe =
+    config.provider === 'cuda' ? await readImageTower(defaultDir, await readManifest(defaultDir)) : undefined;
   const runtime = await OnnxRuntime.create(
     {
       provider: config.provider,

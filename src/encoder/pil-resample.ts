@@ -107,25 +107,14 @@ interface Plan {
 
 function plan(inW: number, inH: number, outWidth: number, outHeight: number, window: Window): Plan {
   const { top, height } = window;
-  if (outHeight === inH) {
-    return {
-      window,
-      rowFirst: top,
-      rows: height,
-      ...(outWidth !== inW ? { horizontal: coefficients(inW, outWidth, window.left, window.width) } : {}),
-    };
-  }
+  const horizontal =
+    outWidth !== inW ? { horizontal: coefficients(inW, outWidth, window.left, window.width) } : {};
+  if (outHeight === inH) return { window, rowFirst: top, rows: height, ...horizontal };
   const vert = coefficients(inH, outHeight, top, height);
   const rowFirst = vert.bounds[0] as number;
   const last = (height - 1) * 2;
   const rows = (vert.bounds[last] as number) + (vert.bounds[last + 1] as number) - rowFirst;
-  return {
-    window,
-    rowFirst,
-    rows,
-    vertical: shiftBounds(vert, rowFirst),
-    ...(outWidth !== inW ? { horizontal: coefficients(inW, outWidth, window.left, window.width) } : {}),
-  };
+  return { window, rowFirst, rows, vertical: shiftBounds(vert, rowFirst), ...horizontal };
 }
 
 /** The plan's input rows, window columns only (no horizontal resize), packed into `out`. */

@@ -47,6 +47,7 @@ async function handle(request: RuntimeRequest): Promise<RuntimeResponse> {
       // CUDA only when a probe session on a real model creates with it.
       const supported = ort.listSupportedBackends().find((b) => b.name === 'cuda');
       try {
+        if (!request.probe) throw new Error('no model to probe the CUDA provider with');
         const probe = await ort.InferenceSession.create(request.probe, sessionOptions('cuda'));
         await probe.release();
         provider = 'cuda';

@@ -56,7 +56,7 @@ export interface WireCrops {
 
 /** Messages to the runtime thread, and its answers (runtime-thread.ts). */
 export type RuntimeRequest =
-  | { op: 'init'; provider: Provider; cudaDevice: number; threads: number; probe: Uint8Array }
+  | { op: 'init'; provider: Provider; cudaDevice: number; threads: number; probe?: Uint8Array }
   | { op: 'load'; model: Uint8Array }
   | { op: 'run'; session: number; feeds: Record<string, WireTensor | WireCrops>; output: string }
   | { op: 'release'; session: number };
@@ -188,10 +188,10 @@ export class OnnxRuntime {
   }
 
   /**
-   * Starts the runtime thread and chooses the execution provider: with `cuda` requested, a probe
+   * Starts the runner threads and chooses the execution provider: with `cuda` requested, a probe
    * session on `probeModel` must create with the CUDA provider, else the runtime falls back to CPU.
    */
-  static async create(options: RuntimeOptions, probeModel: Uint8Array): Promise<OnnxRuntime> {
+  static async create(options: RuntimeOptions, probeModel?: Uint8Array): Promise<OnnxRuntime> {
     const log = options.log ?? ((m: string) => console.log(m));
     const threads = Array.from({ length: Math.max(1, options.runners) }, () => new RuntimeThread());
     const answers = await Promise.all(
@@ -201,7 +201,7 @@ export class OnnxRuntime {
           provider: options.provider,
           cudaDevice: options.cudaDevice,
           threads: options.threads,
-          probe: probeModel,
+          ...(probeModel ? { probe: probeModel } : {}),
         }),
       ),
     );
