@@ -3,7 +3,7 @@
 onnxruntime's Python quantiser is not available here, so the kit rewrites the graph itself,
 the way onnxruntime's dynamic quantisation does: every MatMul/Gemm with a constant weight
 becomes DynamicQuantizeLinear (uint8 activations) + MatMulInteger with per-output-column int8
-weights, and embedding tables become int8 rows with a per-row scale.
+weights (7-bit range, see WEIGHT_QMAX), and embedding tables become int8 rows with a per-row scale.
 """
 
 from __future__ import annotations
@@ -39,10 +39,18 @@ def export_image(model: KoCLIP, path: str) -> None:
     )
 
 
+# MatMul weights use 7 bits (-64..64), as onnxruntime's own `reduce_range` does: on x86 CPUs
+# without VNNI, onnxruntime's uint8 x int8 MatMulInteger kernel (vpmaddubsw) adds two u8*s8
+# products in int16, which saturates once 2 * 255 * |w| > 32767. With |w| <= 64 (32640) the
+# integer result is exact on every CPU; with the full int8 range an AVX2-only machine gave text
+# int8/fp32 cosines of ~0.97 instead of ~0.9999.
+WEIGHT_QMAX = 64
+
+
 def _quant_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    scale = np.abs(w).max(axis=0) / 127.0
+    scale = np.abs(w).max(axis=0) / WEIGHT_QMAX
     scale[scale == 0] = 1.0
-    q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+    q = np.clip(np.round(w / scale), -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
     return q, scale.astype(np.float32)
 
 
