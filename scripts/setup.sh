@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One-time machine set-up for a fresh clone: Debian packages for the model kit, then npm ci.
+# One-time machine set-up for a fresh clone: Debian packages and a virtual environment for the
+# model kit, then npm ci.
 # Safe to re-run: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_pkgs=(python3-torch python3-onnx python3-numpy python3-msgpack python3-pil libopenblas0-pthread)
-if ! /usr/bin/python3 -c 'import torch, onnx, numpy, msgpack, PIL' 2>/dev/null \
+apt_pkgs=(python3-torch python3-onnx python3-numpy python3-msgpack python3-pil python3-venv libopenblas0-pthread)
+if ! /usr/bin/python3 -c 'import torch, onnx, numpy, msgpack, PIL, ensurepip' 2>/dev/null \
   || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
   echo "[setup] installing Debian packages: ${apt_pkgs[*]}"
   SUDO=""
@@ -14,10 +15,27 @@ if ! /usr/bin/python3 -c 'import torch, onnx, numpy, msgpack, PIL' 2>/dev/null \
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
 fi
 
+# The model kit's virtual environment (scripts/model/.venv): Debian's interpreter and packages
+# (--system-site-packages: torch, onnx, numpy, Pillow), the kit itself installed editable (so
+# `.venv/bin/python -m koclip_kit` runs the checkout) and the pinned dev tools. Redone when
+# requirements-dev.txt or pyproject.toml is newer than the last successful run's stamp.
+kit=scripts/model
+stamp=$kit/.venv/.setup-done
+if [[ ! -x $kit/.venv/bin/python || ! -f $stamp || $kit/requirements-dev.txt -nt $stamp \
+  || $kit/pyproject.toml -nt $stamp ]]; then
+  echo "[setup] python venv $kit/.venv"
+  rm -f "$stamp"
+  /usr/bin/python3 -m venv --system-site-packages "$kit/.venv"
+  pip=("$kit/.venv/bin/python" -m pip --disable-pip-version-check --quiet)
+  "${pip[@]}" install --requirement "$kit/requirements-dev.txt"
+  "${pip[@]}" install --no-deps --no-build-isolation --editable "$kit"
+  touch "$stamp"
+fi
+
 # npm ci when node_modules is missing or older than the lockfile (fetches Node 22 via the
 # `node` devDependency; dependency install scripts stay denied by package.json allowScripts)
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "[setup] npm ci"
   npm ci --no-audit --no-fund
 fi
-echo "[setup] ready: $(node_modules/.bin/node --version), $(/usr/bin/python3 -c 'import torch; print("torch", torch.__version__)')"
+echo "[setup] ready: $(node_modules/.bin/node --version), $("$kit/.venv/bin/python" -c 'import torch; print("torch", torch.__version__)')"

@@ -5,13 +5,13 @@
 # Extra environment: KIT_MINUTES (training budget), KIT_DEVICE (cpu|cuda), KIT_OUT (package folder).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=/usr/bin/python3
-if ! "$PY" -c 'import torch, onnx, numpy, PIL' 2>/dev/null; then
-  echo "model kit needs Debian's Python packages:" >&2
-  echo "  apt-get install -y python3-torch python3-onnx python3-numpy python3-msgpack python3-pil libopenblas0-pthread" >&2
+PY=scripts/model/.venv/bin/python
+if [[ ! -x $PY ]] || ! "$PY" -c 'import koclip_kit, torch, onnx, numpy, PIL' 2>/dev/null; then
+  echo "model kit needs its virtual environment (scripts/model/.venv, over Debian's python3-torch," >&2
+  echo "python3-onnx, python3-numpy and python3-pil); create it with: ./scripts/setup.sh" >&2
   exit 1
 fi
-KIT="$PY scripts/model/kit.py"
+KIT="$PY -m koclip_kit"
 if [[ "${1:-}" == "--smoke" ]]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT

@@ -16,9 +16,9 @@ from typing import Callable
 import numpy as np
 
 from . import data
+from .contract import PROMPT_TEMPLATE
 
 EmbedText = Callable[[list[str]], np.ndarray]
-PROMPT = "이것은 {} 이다."
 
 
 def gallery(n: int, seed: int) -> list[data.Scene]:
@@ -53,7 +53,7 @@ def _mean(xs):
 
 
 def evaluate(embed_text: EmbedText, image_emb: np.ndarray, scenes: list[data.Scene], seed: int,
-             prompt: str = PROMPT) -> dict:
+             prompt: str = PROMPT_TEMPLATE) -> dict:
     attrs = [s.attrs() for s in scenes]
     rng = random.Random(seed)
     caps = [data.full_caption(s, rng) for s in scenes]

@@ -18,7 +18,9 @@ import torch
 from PIL import Image
 
 from . import data
-from .evaluate import PROMPT, evaluate, gallery, targets
+from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
+from .errors import KitError
+from .evaluate import evaluate, gallery, targets
 from .model import KoCLIP
 from .onnx_export import export_image, export_text, quantize_text
 from .preprocess import MEAN, STD, pixels
@@ -36,10 +38,6 @@ GOLDEN_STRINGS = [
 ]
 GOLDEN_CAPTIONS = ["빨간 원", "파란 별 두 개", "큰 초록색 사각형 세 개", "흰 배경에 작은 노란 삼각형이 한 개 있다.",
                    "이것은 분홍색 마름모 이다.", "two purple circles"]
-
-
-class KitError(Exception):
-    """A failure the user can act on; the CLI prints it without a traceback."""
 
 
 def node_bin() -> str:
@@ -208,7 +206,7 @@ def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_di
             json.dump({"cases": [{"text": t, "input_ids": tok.encode(t, max_length),
                                   "embedding": [round(float(x), 7) for x in e]}
                                  for t, e in zip(GOLDEN_CAPTIONS, ref)],
-                       "tolerance": {"fp32_min_cosine": 0.9999, "int8_min_cosine": 0.99},
+                       "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
                        "provenance": "PyTorch text tower (fp32) at export"}, f, ensure_ascii=False, indent=1)
         golden_image = _golden_images(out, model.config.vision.image_size, towers)
         with open(os.path.join(out, "golden", "image.json"), "w", encoding="utf-8") as f:
@@ -226,14 +224,14 @@ def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_di
         px = np.concatenate([gallery_px[:64], *golden_px])
         parity["image_fp32_min_cosine"] = float(_cos(towers.torch_image(px), towers.onnx_image(image32, px)).min())
         parity = {k: round(v, 6) for k, v in parity.items()}
-        if parity["text_fp32_min_cosine"] < 0.9999 or parity["image_fp32_min_cosine"] < 0.9999 \
-                or parity["text_int8_min_cosine"] < 0.99:
+        if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["image_fp32_min_cosine"] < FP32_MIN_COSINE \
+                or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
             raise KitError(f"ONNX parity below tolerance: {parity}")
 
         # evaluation: one image gallery, three text towers
         img = towers.torch_image(gallery_px)
         evaluation = {"split": "test (balanced synthetic, seed %d)" % eval_seed, "parity": parity,
-                      "prompt_template": PROMPT, "image_tower": "PyTorch fp32 (ONNX parity above)"}
+                      "prompt_template": PROMPT_TEMPLATE, "image_tower": "PyTorch fp32 (ONNX parity above)"}
         for name, fn in (("pytorch_fp32", towers.torch_text),
                          ("onnx_fp32", lambda t: towers.onnx_text(text32, t)),
                          ("onnx_int8", lambda t: towers.onnx_text(text8, t))):
@@ -252,7 +250,7 @@ def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_di
             "description": "Embedded default: KoCLIP architecture at a small size (RoBERTa text tower, small "
                            "convolutional image tower), trained by scripts/model on synthetic Korean shape captions.",
             "projection_dim": cfg.projection_dim, "logit_scale": round(float(model.logit_scale.item()), 6),
-            "prompt_template": PROMPT,
+            "prompt_template": PROMPT_TEMPLATE,
             "tokenizer": {"file": "tokenizer.json", "pad_token_id": PAD_ID, "cls_token_id": CLS_ID,
                           "sep_token_id": SEP_ID, "unk_token_id": UNK_ID},
             "text": {"placement": "edge", "max_length": max_length,

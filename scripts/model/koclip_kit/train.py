@@ -85,8 +85,12 @@ def build_model(vocab_size: int, max_length: int, smoke: bool) -> KoCLIP:
 
 
 def train(out_dir: str, tokenizer_path: str, *, seed: int, batch_size: int, steps: int | None,
-          minutes: float, max_length: int, device: str, smoke: bool, log_every: int = 25,
+          minutes: float | None, max_length: int, device: str, smoke: bool, log_every: int = 25,
           lr: float = 1e-3) -> dict:
+    """Trains for `steps` steps or, without them, about `minutes` minutes (the step count is
+    planned from the first 20 steps' speed)."""
+    if steps is None and minutes is None:
+        raise ValueError("train() needs steps or minutes")
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     from .tokenizer import load
@@ -115,6 +119,7 @@ def train(out_dir: str, tokenizer_path: str, *, seed: int, batch_size: int, step
         if total is not None and step >= total:
             break
         if total is None and step == 20:
+            assert minutes is not None  # no steps given
             per_step = (time.time() - started) / 20
             total = max(40, int(minutes * 60 / per_step))
             print(f"[train] {per_step:.2f} s/step -> {total} steps in {minutes} min", flush=True)

@@ -1,0 +1,293 @@
+"""KoCLIP model kit command line: `python -m koclip_kit COMMAND` (scripts/model/.venv/bin/python).
+
+  tokenizer --out DIR [--max-length 64]
+  train     --tokenizer DIR --out DIR (--minutes M | --steps N) [--device cpu|cuda] [--smoke]
+  export    --checkpoint FILE --tokenizer DIR --out MODELS/ID [--id ID] [--version V]
+  eval      --checkpoint FILE --tokenizer DIR [--gallery N]      (PyTorch only; quick check)
+Bad arguments fail with a message and exit code 2; nothing partial is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import data
+from .contract import is_model_id
+from .errors import KitError
+
+PROG = "python -m koclip_kit"
+MIN_GALLERY = 240  # one image per colour x shape x count x size cell
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {s!r}")
+    return v
+
+
+def positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive float, got {s!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive float, got {s!r}")
+    return v
+
+
+def existing_file(s: str) -> str:
+    if not os.path.isfile(s):
+        raise argparse.ArgumentTypeError(f"no such file: {s}")
+    return s
+
+
+def tokenizer_dir(s: str) -> str:
+    if not os.path.isfile(os.path.join(s, "tokenizer.json")):
+        raise argparse.ArgumentTypeError(f"{s} has no tokenizer.json (run `{PROG} tokenizer --out {s}` first)")
+    return s
+
+
+def model_id(s: str) -> str:
+    if not is_model_id(s):
+        raise argparse.ArgumentTypeError(f"model id must be lowercase letters, digits, '.', '_' or '-': {s!r}")
+    return s
+
+
+# ---------------------------------------------------------------- commands
+
+
+def run_tokenizer(out: str, *, max_length: int, corpus_size: int, seed: int) -> None:
+    """Builds the WordPiece vocabulary and writes tokenizer.json and tokenizer_config.json."""
+    from . import tokenizer
+
+    vocab = tokenizer.build_vocab(data.corpus(corpus_size, seed))
+    os.makedirs(out, exist_ok=True)
+    files = (
+        ("tokenizer.json", tokenizer.tokenizer_json(vocab, max_length)),
+        ("tokenizer_config.json", tokenizer.tokenizer_config(max_length)),
+    )
+    for name, obj in files:
+        tmp = os.path.join(out, name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False, indent=1)
+        os.replace(tmp, os.path.join(out, name))
+    print(f"[tokenizer] {len(vocab)} tokens -> {out}/tokenizer.json")
+
+
+def run_train(
+    tokenizer: str,
+    out: str,
+    *,
+    minutes: float | None,
+    steps: int | None,
+    batch_size: int,
+    max_length: int,
+    device: str,
+    seed: int,
+    smoke: bool,
+) -> None:
+    """Trains the dual encoder for `steps` steps or about `minutes` minutes; writes checkpoint.pt."""
+    from .train import train
+
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise KitError("--device cuda asked for, but torch sees no CUDA device")
+    info = train(
+        out,
+        os.path.join(tokenizer, "tokenizer.json"),
+        seed=seed,
+        batch_size=batch_size,
+        steps=steps,
+        minutes=minutes,
+        max_length=max_length,
+        device=device,
+        smoke=smoke,
+    )
+    print("[train] done", json.dumps({k: v for k, v in info.items() if k != "loss_log"}))
+
+
+def run_export(
+    checkpoint: str,
+    tokenizer: str,
+    out: str,
+    *,
+    model_id: str,
+    version: str | None,
+    gallery: int,
+    demo: int,
+    require_targets: bool,
+    train_log: str | None,
+) -> None:
+    """Exports a checkpoint as a model package in `out` (see package.build)."""
+    from .package import build
+    from .tokenizer import load
+    from .train import load_checkpoint
+
+    model, training = load_checkpoint(checkpoint)
+    if training.get("partial"):
+        print("[export] warning: checkpoint is an intermediate save of a run still in progress", file=sys.stderr)
+    if train_log:
+        training = {**training, **log_summary(train_log)}
+    tok = load(os.path.join(tokenizer, "tokenizer.json"))
+    max_length = model.config.text.max_position_embeddings
+    version = version or datetime.datetime.now(datetime.timezone.utc).strftime("%Y.%m.%d-%H%M")
+    m = build(
+        model,
+        training,
+        tok,
+        tokenizer,
+        out,
+        model_id=model_id,
+        version=version,
+        max_length=max_length,
+        gallery_size=gallery,
+        demo_size=demo,
+        require_targets=require_targets,
+    )
+    ev = m["evaluation"]
+    print("[export] parity", json.dumps(ev["parity"]))
+    print("[export] int8", json.dumps(ev["onnx_int8"]))
+    print("[export] targets", json.dumps(ev["targets_int8"]))
+    print(f"[export] {out} version {version}: {sum(f['bytes'] for f in m['files'].values()) / 1e6:.2f} MB")
+
+
+def log_summary(path: str) -> dict[str, Any]:
+    """Training facts from a `train` log (for checkpoints saved while a run went on)."""
+    records: list[dict[str, Any]] = []
+    planned: dict[str, Any] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("[train] {"):
+                records.append(json.loads(line[len("[train] ") :]))
+            m = re.search(r"-> (\d+) steps in ([\d.]+) min", line)
+            if m:
+                planned = {"planned_steps": int(m.group(1)), "planned_minutes": float(m.group(2))}
+    out = dict(planned)
+    if records:
+        out["log_tail"] = records[-3:]
+    return out
+
+
+def run_eval(checkpoint: str, tokenizer: str, *, gallery: int, seed: int) -> None:
+    """PyTorch-only evaluation of a checkpoint on the validation split; prints JSON."""
+    import torch
+
+    from .evaluate import evaluate, targets
+    from .evaluate import gallery as eval_gallery
+    from .package import Towers
+    from .tokenizer import load
+    from .train import load_checkpoint
+
+    torch.set_num_threads(1)
+    model, training = load_checkpoint(checkpoint)
+    towers = Towers(model, load(os.path.join(tokenizer, "tokenizer.json")), model.config.text.max_position_embeddings, "/tmp")
+    scenes = eval_gallery(gallery, seed)
+    img = towers.torch_image(data.pixel_batch(scenes))
+    ev = evaluate(towers.torch_text, img, scenes, seed)
+    print(json.dumps({"steps": training.get("steps"), **ev, "targets": targets(ev)}, indent=1))
+
+
+# ---------------------------------------------------------------- parser
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tokenizer", help="build the WordPiece vocabulary and tokenizer.json")
+    t.add_argument("--out", required=True)
+    t.add_argument("--max-length", type=positive_int, default=64)
+    t.add_argument("--corpus-size", type=positive_int, default=20000)
+    t.add_argument("--seed", type=int, default=1)
+    r = sub.add_parser("train", help="train the dual encoder")
+    r.add_argument("--tokenizer", type=tokenizer_dir, required=True)
+    r.add_argument("--out", required=True)
+    g = r.add_mutually_exclusive_group(required=True)
+    g.add_argument("--minutes", type=positive_float)
+    g.add_argument("--steps", type=positive_int)
+    r.add_argument("--batch-size", type=positive_int, default=128)
+    r.add_argument("--max-length", type=positive_int, default=64)
+    r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--smoke", action="store_true", help="tiny model for CI smoke runs")
+    e = sub.add_parser("export", help="export ONNX, golden vectors, demo set, evaluation and manifest")
+    e.add_argument("--checkpoint", type=existing_file, required=True)
+    e.add_argument("--tokenizer", type=tokenizer_dir, required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--id", type=model_id, default="koclip-tiny")
+    e.add_argument("--version")
+    e.add_argument("--gallery", type=positive_int, default=2400)
+    e.add_argument("--demo", type=int, default=300)
+    e.add_argument("--require-targets", action="store_true")
+    e.add_argument("--train-log", type=existing_file, help="training log to summarise into the manifest")
+    v = sub.add_parser("eval", help="quick PyTorch-only evaluation of a checkpoint")
+    v.add_argument("--checkpoint", type=existing_file, required=True)
+    v.add_argument("--tokenizer", type=tokenizer_dir, required=True)
+    v.add_argument("--gallery", type=positive_int, default=1200)
+    v.add_argument("--seed", type=int, default=2)
+    return p
+
+
+def command(a: argparse.Namespace) -> Callable[[], None]:
+    """The typed command function for parsed arguments, bound to them."""
+    match a.cmd:
+        case "tokenizer":
+            return lambda: run_tokenizer(a.out, max_length=a.max_length, corpus_size=a.corpus_size, seed=a.seed)
+        case "train":
+            return lambda: run_train(
+                a.tokenizer,
+                a.out,
+                minutes=a.minutes,
+                steps=a.steps,
+                batch_size=a.batch_size,
+                max_length=a.max_length,
+                device=a.device,
+                seed=a.seed,
+                smoke=a.smoke,
+            )
+        case "export":
+            return lambda: run_export(
+                a.checkpoint,
+                a.tokenizer,
+                a.out,
+                model_id=a.id,
+                version=a.version,
+                gallery=a.gallery,
+                demo=a.demo,
+                require_targets=a.require_targets,
+                train_log=a.train_log,
+            )
+        case "eval":
+            return lambda: run_eval(a.checkpoint, a.tokenizer, gallery=a.gallery, seed=a.seed)
+    raise AssertionError(f"unhandled command {a.cmd!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser()
+    a = p.parse_args(argv)
+    if getattr(a, "gallery", MIN_GALLERY) < MIN_GALLERY:
+        p.error(f"--gallery must be at least {MIN_GALLERY} (one image per colour x shape x count x size cell)")
+    if getattr(a, "demo", 0) < 0:
+        p.error("--demo must be >= 0")
+    run = command(a)
+    try:
+        run()
+    except KitError as err:
+        print(f"{PROG} {a.cmd}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
