@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from PIL import Image
 from . import data
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .errors import KitError
-from .evaluate import evaluate, gallery, targets
+from .evaluate import EmbedText, evaluate, gallery, targets
 from .model import KoCLIP
 from .onnx_export import export_image, export_text, quantize_text
 from .preprocess import MEAN, STD, pixels
@@ -138,7 +140,8 @@ def _golden_images(out: str, size: int, towers: Towers) -> dict:
                           "embedding = PyTorch image tower on those pixels"}
 
 
-def _demo(out: str, n: int, model_id: str, version: str, towers: Towers, image_onnx: str) -> dict:
+def write_demo(out: str, n: int, model_id: str, version: str, towers: Towers, image_onnx: str) -> dict[str, str]:
+    """Step 5: `n` demo images with captions, their ONNX image embeddings and demo/index.json."""
     os.makedirs(os.path.join(out, "demo", "images"), exist_ok=True)
     rng = random.Random(11)
     items, pix = [], []
@@ -171,119 +174,184 @@ def _check_tokenizer(tok: WordPiece, tokenizer_path: str, texts: list[str], max_
                            f"kit {tok.encode(t, max_length)} vs js {ids}")
 
 
-def build(checkpoint_model: KoCLIP, training: dict, tok: WordPiece, tokenizer_dir: str, target: str, *,
-          model_id: str, version: str, max_length: int, gallery_size: int, demo_size: int,
-          eval_seed: int = 3, require_targets: bool = False) -> dict:
-    model = checkpoint_model.eval()
+@dataclass(frozen=True)
+class OnnxFiles:
+    """The exported towers in the staging folder and what the int8 quantiser rewrote."""
+
+    text_fp32: str
+    text_int8: str
+    image_fp32: str
+    int8_stats: dict[str, int]
+
+
+def staging_dir(target: str, model_id: str) -> str:
+    """A fresh hidden folder beside `target` (same file system, so the final move is atomic)."""
     parent = os.path.dirname(os.path.abspath(target)) or "."
     os.makedirs(parent, exist_ok=True)
     out = tempfile.mkdtemp(prefix=f".{model_id}.tmp-", dir=parent)
     os.chmod(out, 0o755)
+    return out
+
+
+def export_onnx(model: KoCLIP, tokenizer_dir: str, out: str) -> OnnxFiles:
+    """Step 1: tokenizer files, both towers in fp32 and the int8 text tower."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tokenizer_dir, name), os.path.join(out, name))
+    text32, text8, image32 = (os.path.join(out, f) for f in ("text-fp32.onnx", "text-int8.onnx", "image-fp32.onnx"))
+    export_text(model, text32)
+    export_image(model, image32)
+    stats = quantize_text(text32, text8)
+    return OnnxFiles(text32, text8, image32, stats)
+
+
+def evaluation_texts(scenes: list[data.Scene], eval_seed: int) -> list[str]:
+    """Full captions of the first 300 gallery scenes (tokenizer cross-check and parity inputs)."""
+    rng = random.Random(eval_seed)
+    return [data.full_caption(s, rng)[0] for s in scenes[:300]]
+
+
+def write_goldens(out: str, towers: Towers, eval_texts: list[str], image_size: int) -> dict[str, Any]:
+    """Step 2: golden/tokens.json (after the cross-check with the JS tokenizer), golden/text.json
+    and golden/image.json with its images and pixels. Returns the image goldens."""
+    tok, max_length = towers.tok, towers.max_length
+    os.makedirs(os.path.join(out, "golden"), exist_ok=True)
+    _check_tokenizer(tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + eval_texts, max_length, towers.tmp)
+    with open(os.path.join(out, "golden", "tokens.json"), "w", encoding="utf-8") as f:
+        json.dump({"max_length": max_length, "cases": [{"text": t, "input_ids": tok.encode(t, max_length)}
+                                                      for t in GOLDEN_STRINGS],
+                   "provenance": "koclip_kit.tokenizer, cross-checked against @huggingface/tokenizers at export"},
+                  f, ensure_ascii=False, indent=1)
+    ref = towers.torch_text(GOLDEN_CAPTIONS)
+    with open(os.path.join(out, "golden", "text.json"), "w", encoding="utf-8") as f:
+        json.dump({"cases": [{"text": t, "input_ids": tok.encode(t, max_length),
+                              "embedding": [round(float(x), 7) for x in e]}
+                             for t, e in zip(GOLDEN_CAPTIONS, ref)],
+                   "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
+                   "provenance": "PyTorch text tower (fp32) at export"}, f, ensure_ascii=False, indent=1)
+    golden_image = _golden_images(out, image_size, towers)
+    with open(os.path.join(out, "golden", "image.json"), "w", encoding="utf-8") as f:
+        json.dump(golden_image, f, indent=1)
+    return golden_image
+
+
+def check_parity(out: str, towers: Towers, onnx: OnnxFiles, eval_texts: list[str], golden_image: dict[str, Any],
+                 gallery_px: np.ndarray) -> dict[str, float]:
+    """Step 3: minimum cosine of each ONNX tower against PyTorch on golden and evaluation inputs;
+    raises KitError below the contract's tolerances."""
+    ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + eval_texts
+    t_ref = towers.torch_text(ptexts)
+    parity = {"text_fp32_min_cosine": float(_cos(t_ref, towers.onnx_text(onnx.text_fp32, ptexts)).min()),
+              "text_int8_min_cosine": float(_cos(t_ref, towers.onnx_text(onnx.text_int8, ptexts)).min())}
+    golden_px = [np.fromfile(os.path.join(out, c["pixels"]), dtype="<f4").reshape(1, *golden_image["pixels_shape"])
+                 for c in golden_image["cases"]]
+    px = np.concatenate([gallery_px[:64], *golden_px])
+    parity["image_fp32_min_cosine"] = float(_cos(towers.torch_image(px), towers.onnx_image(onnx.image_fp32, px)).min())
+    parity = {k: round(v, 6) for k, v in parity.items()}
+    if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["image_fp32_min_cosine"] < FP32_MIN_COSINE \
+            or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
+        raise KitError(f"ONNX parity below tolerance: {parity}")
+    return parity
+
+
+def evaluate_towers(towers: Towers, onnx: OnnxFiles, scenes: list[data.Scene], gallery_px: np.ndarray,
+                    parity: dict[str, float], eval_seed: int, require_targets: bool) -> dict[str, Any]:
+    """Step 4: one image gallery (PyTorch image tower), three text towers side by side; raises
+    KitError when `require_targets` and the int8 tower misses one."""
+    img = towers.torch_image(gallery_px)
+    evaluation: dict[str, Any] = {"split": "test (balanced synthetic, seed %d)" % eval_seed, "parity": parity,
+                                  "prompt_template": PROMPT_TEMPLATE,
+                                  "image_tower": "PyTorch fp32 (ONNX parity above)"}
+    text_towers: tuple[tuple[str, EmbedText], ...] = (
+        ("pytorch_fp32", towers.torch_text),
+        ("onnx_fp32", lambda t: towers.onnx_text(onnx.text_fp32, t)),
+        ("onnx_int8", lambda t: towers.onnx_text(onnx.text_int8, t)),
+    )
+    for name, fn in text_towers:
+        evaluation[name] = evaluate(fn, img, scenes, eval_seed)
+    evaluation["targets_int8"] = targets(evaluation["onnx_int8"])
+    evaluation["int8_minus_fp32_max_abs"] = round(max(
+        abs(evaluation["onnx_int8"][k] - evaluation["onnx_fp32"][k])
+        for k in evaluation["onnx_fp32"] if isinstance(evaluation["onnx_fp32"][k], float)), 4)
+    if require_targets and not all(evaluation["targets_int8"].values()):
+        raise KitError(f"targets not met: {evaluation['targets_int8']}")
+    return evaluation
+
+
+def write_manifest(out: str, model: KoCLIP, onnx: OnnxFiles, *, model_id: str, version: str, max_length: int,
+                   demo: dict[str, str] | None, training: dict[str, Any],
+                   evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Step 6: manifest.json, listing every file written so far with its sha256 and size."""
+    cfg = model.config
+    manifest: dict[str, Any] = {
+        "format": "koclip-model/1", "id": model_id, "version": version,
+        "description": "Embedded default: KoCLIP architecture at a small size (RoBERTa text tower, small "
+                       "convolutional image tower), trained by scripts/model on synthetic Korean shape captions.",
+        "projection_dim": cfg.projection_dim, "logit_scale": round(float(model.logit_scale.item()), 6),
+        "prompt_template": PROMPT_TEMPLATE,
+        "tokenizer": {"file": "tokenizer.json", "pad_token_id": PAD_ID, "cls_token_id": CLS_ID,
+                      "sep_token_id": SEP_ID, "unk_token_id": UNK_ID},
+        "text": {"placement": "edge", "max_length": max_length,
+                 "position_id_offset": cfg.text.position_id_offset,
+                 "files": {"fp32": "text-fp32.onnx", "int8": "text-int8.onnx"}, "default_variant": "int8",
+                 "architecture": {"type": "roberta", **{k: v for k, v in vars(cfg.text).items()},
+                                  "pooler": "tanh(dense(h[:,0]))", "int8": onnx.int8_stats}},
+        "image": {"file": "image-fp32.onnx", "size": cfg.vision.image_size, "resize": "shortest_edge",
+                  "interpolation": "bicubic", "crop": "center", "mean": list(MEAN), "std": list(STD),
+                  "architecture": {"type": "conv", **{k: v for k, v in vars(cfg.vision).items()}}},
+        "golden": {"tokens": "golden/tokens.json", "text": "golden/text.json", "image": "golden/image.json"},
+        **({"demo": demo} if demo else {}),
+        "training": training,
+        "evaluation": evaluation,
+    }
+    files = {}
+    for root, _, names in os.walk(out):
+        for n in sorted(names):
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, out)
+            files[rel] = {"sha256": sha256(p), "bytes": os.path.getsize(p)}
+    manifest["files"] = dict(sorted(files.items()))
+    with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+    return manifest
+
+
+def swap_into_place(out: str, target: str) -> None:
+    """Step 7: the finished staging folder becomes `target`; an existing package is moved aside
+    first and removed only after the new one is in place."""
+    if os.path.exists(target):
+        old = target + ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(out, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(out, target)
+
+
+def build(checkpoint_model: KoCLIP, training: dict[str, Any], tok: WordPiece, tokenizer_dir: str, target: str, *,
+          model_id: str, version: str, max_length: int, gallery_size: int, demo_size: int,
+          eval_seed: int = 3, require_targets: bool = False) -> dict[str, Any]:
+    """Writes the package for `checkpoint_model` to `target` and returns its manifest. The steps
+    run in a staging folder; any failure leaves `target` as it was and removes the staging folder."""
+    model = checkpoint_model.eval()
+    out = staging_dir(target, model_id)
     tmp = tempfile.mkdtemp(prefix="koclip-kit-")
     try:
         started = time.time()
-        for name in ("tokenizer.json", "tokenizer_config.json"):
-            shutil.copy(os.path.join(tokenizer_dir, name), os.path.join(out, name))
-        text32, text8, image32 = (os.path.join(out, f) for f in ("text-fp32.onnx", "text-int8.onnx", "image-fp32.onnx"))
-        export_text(model, text32)
-        export_image(model, image32)
-        qstats = quantize_text(text32, text8)
+        onnx = export_onnx(model, tokenizer_dir, out)
         towers = Towers(model, tok, max_length, tmp)
-
-        # golden tokens and text embeddings
-        os.makedirs(os.path.join(out, "golden"), exist_ok=True)
         scenes = gallery(gallery_size, eval_seed)
-        rng = random.Random(eval_seed)
-        eval_texts = [data.full_caption(s, rng)[0] for s in scenes[:300]]
-        _check_tokenizer(tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + eval_texts, max_length, tmp)
-        with open(os.path.join(out, "golden", "tokens.json"), "w", encoding="utf-8") as f:
-            json.dump({"max_length": max_length, "cases": [{"text": t, "input_ids": tok.encode(t, max_length)}
-                                                          for t in GOLDEN_STRINGS],
-                       "provenance": "koclip_kit.tokenizer, cross-checked against @huggingface/tokenizers at export"},
-                      f, ensure_ascii=False, indent=1)
-        ref = towers.torch_text(GOLDEN_CAPTIONS)
-        with open(os.path.join(out, "golden", "text.json"), "w", encoding="utf-8") as f:
-            json.dump({"cases": [{"text": t, "input_ids": tok.encode(t, max_length),
-                                  "embedding": [round(float(x), 7) for x in e]}
-                                 for t, e in zip(GOLDEN_CAPTIONS, ref)],
-                       "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
-                       "provenance": "PyTorch text tower (fp32) at export"}, f, ensure_ascii=False, indent=1)
-        golden_image = _golden_images(out, model.config.vision.image_size, towers)
-        with open(os.path.join(out, "golden", "image.json"), "w", encoding="utf-8") as f:
-            json.dump(golden_image, f, indent=1)
-
+        eval_texts = evaluation_texts(scenes, eval_seed)
+        golden_image = write_goldens(out, towers, eval_texts, model.config.vision.image_size)
         gallery_px = data.pixel_batch(scenes)
-
-        # parity of the ONNX files with PyTorch
-        ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + eval_texts
-        t_ref = towers.torch_text(ptexts)
-        parity = {"text_fp32_min_cosine": float(_cos(t_ref, towers.onnx_text(text32, ptexts)).min()),
-                  "text_int8_min_cosine": float(_cos(t_ref, towers.onnx_text(text8, ptexts)).min())}
-        golden_px = [np.fromfile(os.path.join(out, c["pixels"]), dtype="<f4").reshape(1, *golden_image["pixels_shape"])
-                     for c in golden_image["cases"]]
-        px = np.concatenate([gallery_px[:64], *golden_px])
-        parity["image_fp32_min_cosine"] = float(_cos(towers.torch_image(px), towers.onnx_image(image32, px)).min())
-        parity = {k: round(v, 6) for k, v in parity.items()}
-        if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["image_fp32_min_cosine"] < FP32_MIN_COSINE \
-                or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
-            raise KitError(f"ONNX parity below tolerance: {parity}")
-
-        # evaluation: one image gallery, three text towers
-        img = towers.torch_image(gallery_px)
-        evaluation = {"split": "test (balanced synthetic, seed %d)" % eval_seed, "parity": parity,
-                      "prompt_template": PROMPT_TEMPLATE, "image_tower": "PyTorch fp32 (ONNX parity above)"}
-        for name, fn in (("pytorch_fp32", towers.torch_text),
-                         ("onnx_fp32", lambda t: towers.onnx_text(text32, t)),
-                         ("onnx_int8", lambda t: towers.onnx_text(text8, t))):
-            evaluation[name] = evaluate(fn, img, scenes, eval_seed)
-        evaluation["targets_int8"] = targets(evaluation["onnx_int8"])
-        evaluation["int8_minus_fp32_max_abs"] = round(max(
-            abs(evaluation["onnx_int8"][k] - evaluation["onnx_fp32"][k])
-            for k in evaluation["onnx_fp32"] if isinstance(evaluation["onnx_fp32"][k], float)), 4)
-        if require_targets and not all(evaluation["targets_int8"].values()):
-            raise KitError(f"targets not met: {evaluation['targets_int8']}")
-
-        demo = _demo(out, demo_size, model_id, version, towers, image32) if demo_size else None
-        cfg = model.config
-        manifest = {
-            "format": "koclip-model/1", "id": model_id, "version": version,
-            "description": "Embedded default: KoCLIP architecture at a small size (RoBERTa text tower, small "
-                           "convolutional image tower), trained by scripts/model on synthetic Korean shape captions.",
-            "projection_dim": cfg.projection_dim, "logit_scale": round(float(model.logit_scale.item()), 6),
-            "prompt_template": PROMPT_TEMPLATE,
-            "tokenizer": {"file": "tokenizer.json", "pad_token_id": PAD_ID, "cls_token_id": CLS_ID,
-                          "sep_token_id": SEP_ID, "unk_token_id": UNK_ID},
-            "text": {"placement": "edge", "max_length": max_length,
-                     "position_id_offset": cfg.text.position_id_offset,
-                     "files": {"fp32": "text-fp32.onnx", "int8": "text-int8.onnx"}, "default_variant": "int8",
-                     "architecture": {"type": "roberta", **{k: v for k, v in vars(cfg.text).items()},
-                                      "pooler": "tanh(dense(h[:,0]))", "int8": qstats}},
-            "image": {"file": "image-fp32.onnx", "size": cfg.vision.image_size, "resize": "shortest_edge",
-                      "interpolation": "bicubic", "crop": "center", "mean": list(MEAN), "std": list(STD),
-                      "architecture": {"type": "conv", **{k: v for k, v in vars(cfg.vision).items()}}},
-            "golden": {"tokens": "golden/tokens.json", "text": "golden/text.json", "image": "golden/image.json"},
-            **({"demo": demo} if demo else {}),
-            "training": training,
-            "evaluation": {**evaluation, "seconds": round(time.time() - started, 1)},
-        }
-        files = {}
-        for root, _, names in os.walk(out):
-            for n in sorted(names):
-                p = os.path.join(root, n)
-                rel = os.path.relpath(p, out)
-                files[rel] = {"sha256": sha256(p), "bytes": os.path.getsize(p)}
-        manifest["files"] = dict(sorted(files.items()))
-        with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-        if os.path.exists(target):
-            old = target + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(out, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(out, target)
+        parity = check_parity(out, towers, onnx, eval_texts, golden_image, gallery_px)
+        evaluation = evaluate_towers(towers, onnx, scenes, gallery_px, parity, eval_seed, require_targets)
+        demo = write_demo(out, demo_size, model_id, version, towers, onnx.image_fp32) if demo_size else None
+        evaluation["seconds"] = round(time.time() - started, 1)
+        manifest = write_manifest(out, model, onnx, model_id=model_id, version=version, max_length=max_length,
+                                  demo=demo, training=training, evaluation=evaluation)
+        swap_into_place(out, target)
         return manifest
     finally:
         shutil.rmtree(out, ignore_errors=True)
