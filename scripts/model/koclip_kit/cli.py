@@ -146,7 +146,7 @@ def run_export(
         training = {**training, **log_summary(train_log)}
     tok = load(os.path.join(tokenizer, "tokenizer.json"))
     max_length = model.config.text.max_position_embeddings
-    version = version or datetime.datetime.now(datetime.timezone.utc).strftime("%Y.%m.%d-%H%M")
+    version = version or datetime.datetime.now(datetime.UTC).strftime("%Y.%m.%d-%H%M")
     m = build(
         model,
         training,
@@ -196,7 +196,9 @@ def run_eval(checkpoint: str, tokenizer: str, *, gallery: int, seed: int) -> Non
 
     torch.set_num_threads(1)
     model, training = load_checkpoint(checkpoint)
-    towers = Towers(model, load(os.path.join(tokenizer, "tokenizer.json")), model.config.text.max_position_embeddings, "/tmp")
+    towers = Towers(
+        model, load(os.path.join(tokenizer, "tokenizer.json")), model.config.text.max_position_embeddings, "/tmp"
+    )
     scenes = eval_gallery(gallery, seed)
     img = towers.torch_image(data.pixel_batch(scenes))
     ev = evaluate(towers.torch_text, img, scenes, seed)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import korean as ko
+from .common import F32
 
 IMAGE_SIZE = 224
 
@@ -52,10 +55,17 @@ BACKGROUNDS = [
     ("gray", (150, 150, 150), ["회색 배경에", "회색 바탕에"]),
     ("beige", (236, 222, 190), ["베이지색 배경에"]),
 ]
-EN_COLOURS = {"red": "red", "orange": "orange", "yellow": "yellow", "green": "green", "blue": "blue",
-              "purple": "purple", "pink": "pink", "brown": "brown"}
-EN_SHAPES = {"circle": "circle", "square": "square", "triangle": "triangle", "star": "star",
-             "diamond": "diamond"}
+EN_COLOURS = {
+    "red": "red",
+    "orange": "orange",
+    "yellow": "yellow",
+    "green": "green",
+    "blue": "blue",
+    "purple": "purple",
+    "pink": "pink",
+    "brown": "brown",
+}
+EN_SHAPES = {"circle": "circle", "square": "square", "triangle": "triangle", "star": "star", "diamond": "diamond"}
 EN_COUNTS = {1: "one", 2: "two", 3: "three"}
 
 COLOUR_NAMES = [c[0] for c in COLOURS]
@@ -65,10 +75,20 @@ POSITION_NAMES = [p[0] for p in POSITIONS] + ["none"]
 BACKGROUND_NAMES = [b[0] for b in BACKGROUNDS]
 
 # colour-shape combinations never seen in training: the test split measures composition on them
-HELD_OUT = {("red", "star"), ("blue", "triangle"), ("green", "diamond"), ("yellow", "circle"),
-            ("purple", "square"), ("pink", "triangle")}
+HELD_OUT = {
+    ("red", "star"),
+    ("blue", "triangle"),
+    ("green", "diamond"),
+    ("yellow", "circle"),
+    ("purple", "square"),
+    ("pink", "triangle"),
+}
 
 ATTRS = ("colour", "shape", "count", "size", "position", "background")
+
+
+Attrs: TypeAlias = dict[str, Any]
+"""Attribute name -> value (str, or int for "count")."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,7 @@ class Scene:
     background: str
     seed: int
 
-    def attrs(self) -> dict:
+    def attrs(self) -> Attrs:
         d = asdict(self)
         d.pop("seed")
         return d
@@ -97,8 +117,9 @@ def sample_scene(rng: random.Random, split: str, combo: tuple[str, str] | None =
         break
     count = rng.choice([1, 2, 3])
     position = rng.choice(POSITION_NAMES[:-1]) if count == 1 else "none"
-    return Scene(colour, shape, count, rng.choice(SIZE_NAMES), position,
-                 rng.choice(BACKGROUND_NAMES), rng.randrange(1 << 30))
+    return Scene(
+        colour, shape, count, rng.choice(SIZE_NAMES), position, rng.choice(BACKGROUND_NAMES), rng.randrange(1 << 30)
+    )
 
 
 def balanced_scenes(n: int, seed: int) -> list[Scene]:
@@ -111,20 +132,22 @@ def balanced_scenes(n: int, seed: int) -> list[Scene]:
         count = 1 + (i // 40) % 3
         size = SIZE_NAMES[(i // 120) % 2]
         position = rng.choice(POSITION_NAMES[:-1]) if count == 1 else "none"
-        scenes.append(Scene(colour, shape, count, size, position, rng.choice(BACKGROUND_NAMES),
-                            rng.randrange(1 << 30)))
+        scenes.append(Scene(colour, shape, count, size, position, rng.choice(BACKGROUND_NAMES), rng.randrange(1 << 30)))
     return scenes
 
 
 # ---------------------------------------------------------------- rendering
+
 
 def _shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]] | None:
     if shape == "square":
         h = r * 0.86
         return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
     if shape == "triangle":
-        return [(cx + r * math.cos(a), cy + r * math.sin(a)) for a in
-                (-math.pi / 2, -math.pi / 2 + 2 * math.pi / 3, -math.pi / 2 + 4 * math.pi / 3)]
+        return [
+            (cx + r * math.cos(a), cy + r * math.sin(a))
+            for a in (-math.pi / 2, -math.pi / 2 + 2 * math.pi / 3, -math.pi / 2 + 4 * math.pi / 3)
+        ]
     if shape == "diamond":
         return [(cx, cy - r), (cx + r * 0.8, cy), (cx, cy + r), (cx - r * 0.8, cy)]
     if shape == "star":
@@ -161,7 +184,7 @@ def _centres(scene: Scene, r: float, rng: random.Random) -> list[tuple[float, fl
         return [(rng.uniform(x0, x1), rng.uniform(y0, y1))]
     for _ in range(2000):
         pts = [(rng.uniform(m, S - m), rng.uniform(m, S - m)) for _ in range(scene.count)]
-        if all(math.dist(a, b) > 2 * r + 6 for i, a in enumerate(pts) for b in pts[i + 1:]):
+        if all(math.dist(a, b) > 2 * r + 6 for i, a in enumerate(pts) for b in pts[i + 1 :]):
             return pts
     raise RuntimeError("could not place shapes")  # unreachable with the radii above
 
@@ -172,7 +195,10 @@ def render(scene: Scene, noise: bool = True) -> Image.Image:
     rng = random.Random(scene.seed)
     bg = next(b[1] for b in BACKGROUNDS if b[0] == scene.background)
     fg = next(c[1] for c in COLOURS if c[0] == scene.colour)
-    jit = lambda rgb, a: tuple(max(0, min(255, v + rng.randint(-a, a))) for v in rgb)  # noqa: E731
+
+    def jit(rgb: tuple[int, int, int], a: int) -> tuple[int, ...]:
+        return tuple(max(0, min(255, v + rng.randint(-a, a))) for v in rgb)
+
     img = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), jit(bg, 8))
     draw = ImageDraw.Draw(img)
     r = _radius(scene.size, rng)
@@ -192,15 +218,21 @@ def render(scene: Scene, noise: bool = True) -> Image.Image:
     return Image.fromarray(np.clip(arr + noise_arr, 0, 255).astype(np.uint8))
 
 
-def pixel_batch(scenes: list[Scene]) -> np.ndarray:
+def pixel_batch(scenes: list[Scene]) -> F32:
     """Rendered scenes as a normalised float32 NCHW batch (the towers' input)."""
     from .preprocess import normalise
+
     return np.stack([normalise(np.asarray(render(s))) for s in scenes])
 
 
 # ---------------------------------------------------------------- captions
 
-def _words(scene: Scene, rng: random.Random) -> dict:
+
+Words: TypeAlias = dict[str, Any]
+"""Template slot -> chosen word (None for a position when the scene has none)."""
+
+
+def _words(scene: Scene, rng: random.Random) -> Words:
     c = next(c for c in COLOURS if c[0] == scene.colour)
     s = next(s for s in SHAPES if s[0] == scene.shape)
     z = next(z for z in SIZES if z[0] == scene.size)
@@ -208,21 +240,32 @@ def _words(scene: Scene, rng: random.Random) -> dict:
     b = next(b for b in BACKGROUNDS if b[0] == scene.background)
     p = next((p for p in POSITIONS if p[0] == scene.position), None)
     return {
-        "C": rng.choice(c[2]), "Cn": rng.choice(c[3]), "S": rng.choice(s[1]), "Z": rng.choice(z[1]),
-        "Zp": z[2], "N": rng.choice(n[1]), "B": rng.choice(b[2]), "P": rng.choice(p[1]) if p else None,
-        "eC": EN_COLOURS[scene.colour], "eS": EN_SHAPES[scene.shape], "eN": EN_COUNTS[scene.count],
+        "C": rng.choice(c[2]),
+        "Cn": rng.choice(c[3]),
+        "S": rng.choice(s[1]),
+        "Z": rng.choice(z[1]),
+        "Zp": z[2],
+        "N": rng.choice(n[1]),
+        "B": rng.choice(b[2]),
+        "P": rng.choice(p[1]) if p else None,
+        "eC": EN_COLOURS[scene.colour],
+        "eS": EN_SHAPES[scene.shape],
+        "eN": EN_COUNTS[scene.count],
     }
 
 
 # (template, attributes it mentions, needs a position). Full templates mention colour, shape,
 # count and size; the rest are partial descriptions.
-def _t(fn, attrs, position=False):
+Template: TypeAlias = tuple[Callable[[Words], str], frozenset[str], bool]
+
+
+def _t(fn: Callable[[Words], str], attrs: tuple[str, ...], position: bool = False) -> Template:
     return (fn, frozenset(attrs), position)
 
 
 CORE = ("colour", "shape", "count", "size")
 TEMPLATES = [
-    _t(lambda w: f"{w['B']} {w['Z']} {w['C']} {ko.subject(w['S'])} {w['N']} 있다.", CORE + ("background",)),
+    _t(lambda w: f"{w['B']} {w['Z']} {w['C']} {ko.subject(w['S'])} {w['N']} 있다.", (*CORE, "background")),
     _t(lambda w: f"{w['Z']} {w['C']} {w['S']} {w['N']}", CORE),
     _t(lambda w: f"{w['N']}의 {w['Z']} {w['C']} {w['S']}", CORE),
     _t(lambda w: f"이것은 {w['Z']} {w['C']} {w['S']} {w['N']} 이다.", CORE),
@@ -230,7 +273,7 @@ TEMPLATES = [
     _t(lambda w: f"사진에 {w['Z']} {w['C']} {ko.subject(w['S'])} {w['N']} 보인다.", CORE),
     _t(lambda w: f"{ko.instrumental(w['Cn'])} 칠해진 {w['Z']} {w['S']} {w['N']}", CORE),
     _t(lambda w: f"{w['S']} {w['N']}, 색깔은 {w['Cn']}, 크기는 {w['Zp']}.", CORE),
-    _t(lambda w: f"{w['P']} {w['Z']} {w['C']} {ko.subject(w['S'])} 하나 있다.", CORE + ("position",), True),
+    _t(lambda w: f"{w['P']} {w['Z']} {w['C']} {ko.subject(w['S'])} 하나 있다.", (*CORE, "position"), True),
     _t(lambda w: f"{w['C']} {w['S']}", ("colour", "shape")),
     _t(lambda w: f"{w['C']} {ko.subject(w['S'])} 있다.", ("colour", "shape")),
     _t(lambda w: f"이것은 {w['C']} {w['S']} 이다.", ("colour", "shape")),
@@ -246,13 +289,12 @@ TEMPLATES = [
     _t(lambda w: f"{w['B']} {w['C']} {w['S']}", ("colour", "shape", "background")),
     _t(lambda w: f"{w['P']} {ko.subject(w['S'])} 있다.", ("shape", "position"), True),
     _t(lambda w: f"{w['eC']} {w['eS']}", ("colour", "shape")),
-    _t(lambda w: f"{w['eN']} {w['eC']} {w['eS']}{'s' if w['eN'] != 'one' else ''}",
-       ("colour", "shape", "count")),
+    _t(lambda w: f"{w['eN']} {w['eC']} {w['eS']}{'s' if w['eN'] != 'one' else ''}", ("colour", "shape", "count")),
 ]
 FULL_TEMPLATES = [i for i, t in enumerate(TEMPLATES) if set(CORE) <= t[1] and not t[2]]
 
 
-def caption(scene: Scene, rng: random.Random, template: int | None = None) -> tuple[str, dict]:
+def caption(scene: Scene, rng: random.Random, template: int | None = None) -> tuple[str, Attrs]:
     """A caption for the scene and the attributes it mentions (attribute -> value)."""
     usable = [i for i, t in enumerate(TEMPLATES) if not t[2] or scene.position != "none"]
     idx = rng.choice(usable) if template is None else template
@@ -262,19 +304,19 @@ def caption(scene: Scene, rng: random.Random, template: int | None = None) -> tu
     return text, mentioned
 
 
-def full_caption(scene: Scene, rng: random.Random) -> tuple[str, dict]:
+def full_caption(scene: Scene, rng: random.Random) -> tuple[str, Attrs]:
     return caption(scene, rng, rng.choice(FULL_TEMPLATES))
 
 
-def satisfies(attrs: dict, mentioned: dict) -> bool:
+def satisfies(attrs: Attrs, mentioned: Attrs) -> bool:
     return all(attrs[k] == v for k, v in mentioned.items())
 
 
 def corpus(n: int, seed: int) -> list[str]:
     """Captions for the tokenizer's vocabulary: every template over random scenes."""
     rng = random.Random(seed)
-    out = []
-    for i in range(n):
+    out: list[str] = []
+    for _ in range(n):
         scene = sample_scene(rng, "any")
         out.append(caption(scene, rng)[0])
     # every word form of every attribute, so the vocabulary covers all of them
@@ -283,9 +325,16 @@ def corpus(n: int, seed: int) -> list[str]:
     for s in SHAPES:
         out += s[1]
     for tpl in range(len(TEMPLATES)):
-        for c in COLOUR_NAMES:
-            for s in SHAPE_NAMES:
-                scene = Scene(c, s, rng.choice([1, 2, 3]), rng.choice(SIZE_NAMES), "center",
-                              rng.choice(BACKGROUND_NAMES), 0)
+        for cname in COLOUR_NAMES:
+            for sname in SHAPE_NAMES:
+                scene = Scene(
+                    cname,
+                    sname,
+                    rng.choice([1, 2, 3]),
+                    rng.choice(SIZE_NAMES),
+                    "center",
+                    rng.choice(BACKGROUND_NAMES),
+                    0,
+                )
                 out.append(caption(scene, rng, tpl)[0])
     return out

@@ -11,27 +11,28 @@ measured on the same gallery side by side.
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from . import data
+from .common import F32, Array, Json
 from .contract import PROMPT_TEMPLATE
+from .data import Attrs
 
-EmbedText = Callable[[list[str]], np.ndarray]
+EmbedText = Callable[[list[str]], F32]
+"""Texts -> L2-normalised embeddings [len(texts), dim]."""
 
 
 def gallery(n: int, seed: int) -> list[data.Scene]:
     return data.balanced_scenes(n, seed)
 
 
-def _first(forms):
-    return forms[0]
-
-
-def partial_queries() -> dict[str, list[tuple[str, dict]]]:
+def partial_queries() -> dict[str, list[tuple[str, Attrs]]]:
     """Every colour x shape, with every synonym pair; then + count, + size (first synonyms)."""
-    cs, cnt, sz = [], [], []
+    cs: list[tuple[str, Attrs]] = []
+    cnt: list[tuple[str, Attrs]] = []
+    sz: list[tuple[str, Attrs]] = []
     for cname, _, mods, _ in data.COLOURS:
         for sname, words in data.SHAPES:
             for m in mods:
@@ -44,22 +45,23 @@ def partial_queries() -> dict[str, list[tuple[str, dict]]]:
     return {"colour_shape": cs, "colour_shape_count": cnt, "colour_shape_size": sz}
 
 
-def _held(m: dict) -> bool:
+def _held(m: Attrs) -> bool:
     return (m.get("colour"), m.get("shape")) in data.HELD_OUT
 
 
-def _mean(xs):
+def _mean(xs: Array) -> float | None:
     return round(float(np.mean(xs)), 4) if len(xs) else None
 
 
-def evaluate(embed_text: EmbedText, image_emb: np.ndarray, scenes: list[data.Scene], seed: int,
-             prompt: str = PROMPT_TEMPLATE) -> dict:
+def evaluate(
+    embed_text: EmbedText, image_emb: F32, scenes: list[data.Scene], seed: int, prompt: str = PROMPT_TEMPLATE
+) -> Json:
     attrs = [s.attrs() for s in scenes]
     rng = random.Random(seed)
     caps = [data.full_caption(s, rng) for s in scenes]
     q = embed_text([c[0] for c in caps])
     sims = q @ image_emb.T  # [queries, images]
-    out: dict = {"gallery_images": len(scenes)}
+    out: Json = {"gallery_images": len(scenes)}
 
     # text -> image, full captions
     order = np.argsort(-sims, axis=1)[:, :10]
@@ -93,20 +95,25 @@ def evaluate(embed_text: EmbedText, image_emb: np.ndarray, scenes: list[data.Sce
     # zero-shot classification with the prompt template
     colour_prompts = [prompt.format(f"{c[2][0]} 도형") for c in data.COLOURS]
     shape_prompts = [prompt.format(s[1][0]) for s in data.SHAPES]
-    for name, prompts, labels in (("colour", colour_prompts, data.COLOUR_NAMES),
-                                  ("shape", shape_prompts, data.SHAPE_NAMES)):
+    for name, prompts, labels in (
+        ("colour", colour_prompts, data.COLOUR_NAMES),
+        ("shape", shape_prompts, data.SHAPE_NAMES),
+    ):
         pred = np.argmax(image_emb @ embed_text(prompts).T, axis=1)
         truth = np.array([labels.index(a[name]) for a in attrs])
         out[f"zero_shot_{name}_accuracy"] = _mean(pred == truth)
     return out
 
 
-def targets(ev: dict) -> dict:
-    """The issue's targets, checked against one evaluation."""
+def targets(ev: Json) -> dict[str, bool]:
+    """The embedded default's quality targets, checked against one evaluation (`export
+    --require-targets` fails when one is missed)."""
     return {
         "precision@10_colour_shape>=0.90": ev["precision@10_colour_shape"] >= 0.90,
-        "precision@10_count_or_size>=0.80": min(ev["precision@10_colour_shape_count"],
-                                                ev["precision@10_colour_shape_size"]) >= 0.80,
+        "precision@10_count_or_size>=0.80": min(
+            ev["precision@10_colour_shape_count"], ev["precision@10_colour_shape_size"]
+        )
+        >= 0.80,
         "t2i_recall@5>=0.80": ev["t2i_recall@5"] >= 0.80,
         "t2i_recall@5_held_out>=0.80": ev["t2i_recall@5_held_out"] >= 0.80,
     }

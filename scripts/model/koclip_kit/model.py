@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ class TextConfig:
 class VisionConfig:
     kind: str = "conv"
     image_size: int = 224
-    widths: list = field(default_factory=lambda: [24, 32, 48, 96, 160])
+    widths: list[int] = field(default_factory=lambda: [24, 32, 48, 96, 160])
     hidden_size: int = 256
 
 
@@ -47,23 +48,24 @@ class ModelConfig:
     projection_dim: int = 256
     logit_scale_init: float = 1.0  # KoCLIP's initial value (CLIP uses 2.6592)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "ModelConfig":
-        return ModelConfig(TextConfig(**d["text"]), VisionConfig(**d["vision"]), d["projection_dim"],
-                           d["logit_scale_init"])
+    def from_dict(d: dict[str, Any]) -> ModelConfig:
+        return ModelConfig(
+            TextConfig(**d["text"]), VisionConfig(**d["vision"]), d["projection_dim"], d["logit_scale_init"]
+        )
 
 
 # ---------------------------------------------------------------- text tower (RoBERTa)
+
 
 class RobertaEmbeddings(nn.Module):
     def __init__(self, c: TextConfig):
         super().__init__()
         self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings + c.position_id_offset,
-                                                c.hidden_size)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings + c.position_id_offset, c.hidden_size)
         self.token_type_embeddings = nn.Embedding(1, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(0.0)
@@ -73,8 +75,11 @@ class RobertaEmbeddings(nn.Module):
         t = input_ids.shape[1]
         position_ids = torch.arange(t, device=input_ids.device).unsqueeze(0) + self.offset
         # token_type_ids are all zero in KoCLIP
-        x = self.word_embeddings(input_ids) + self.position_embeddings(position_ids) \
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(position_ids)
             + self.token_type_embeddings.weight[0]
+        )
         return self.dropout(self.LayerNorm(x))
 
 
@@ -89,9 +94,12 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
-        split = lambda y: y.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # noqa: E731
+
+        def split(y: torch.Tensor) -> torch.Tensor:
+            return y.view(b, t, self.heads, self.head_dim).transpose(1, 2)
+
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + bias
+        scores = torch.div(torch.matmul(q, k.transpose(-1, -2)), math.sqrt(self.head_dim)) + bias
         ctx = torch.matmul(scores.softmax(-1), v)
         return ctx.transpose(1, 2).reshape(b, t, -1)
 
@@ -173,9 +181,9 @@ class RobertaModel(nn.Module):
 
 # ---------------------------------------------------------------- image tower (small CNN)
 
+
 def _conv(c_in: int, c_out: int, k: int, s: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class ConvVisionModel(nn.Module):
@@ -189,13 +197,16 @@ class ConvVisionModel(nn.Module):
         self.stem = nn.Sequential(nn.AvgPool2d(2), _conv(3, w[0], 3, 1), _conv(w[0], w[1], 3, 2))
         self.stages = nn.Sequential(
             _conv(w[1], w[2], 3, 2),
-            _conv(w[2], w[3], 3, 1), _conv(w[3], w[3], 3, 2),
-            _conv(w[3], w[4], 3, 1), _conv(w[4], w[4], 3, 2),
+            _conv(w[2], w[3], 3, 1),
+            _conv(w[3], w[3], 3, 2),
+            _conv(w[3], w[4], 3, 1),
+            _conv(w[4], w[4], 3, 2),
         )
         self.spatial = nn.Conv2d(w[4], 8, 1)
         grid = c.image_size // 32
-        self.pooler = nn.Sequential(nn.Linear(2 * w[4] + 8 * grid * grid, 512), nn.ReLU(inplace=True),
-                                    nn.Linear(512, c.hidden_size))
+        self.pooler = nn.Sequential(
+            nn.Linear(2 * w[4] + 8 * grid * grid, 512), nn.ReLU(inplace=True), nn.Linear(512, c.hidden_size)
+        )
         self.post_layernorm = nn.LayerNorm(c.hidden_size)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -205,6 +216,7 @@ class ConvVisionModel(nn.Module):
 
 
 # ---------------------------------------------------------------- dual encoder
+
 
 class KoCLIP(nn.Module):
     def __init__(self, c: ModelConfig):

@@ -8,11 +8,14 @@ weights (7-bit range, see WEIGHT_QMAX), and embedding tables become int8 rows wi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from .common import Array
 from .model import ImageTower, KoCLIP, TextTower
 
 OPSET = 17
@@ -20,12 +23,20 @@ OPSET = 17
 
 def export_text(model: KoCLIP, path: str) -> None:
     ids = torch.tensor([[0, 5, 6, 2, 1], [0, 7, 2, 1, 1]], dtype=torch.int64)
-    mask = (ids != 1).to(torch.int64)
+    mask = ids.ne(1).to(torch.int64)
     torch.onnx.export(
-        TextTower(model).eval(), (ids, mask), path, input_names=["input_ids", "attention_mask"],
-        output_names=["text_embeds"], opset_version=OPSET, do_constant_folding=True,
-        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                      "text_embeds": {0: "batch"}},
+        TextTower(model).eval(),
+        (ids, mask),
+        path,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["text_embeds"],
+        opset_version=OPSET,
+        do_constant_folding=True,
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            "text_embeds": {0: "batch"},
+        },
     )
 
 
@@ -33,8 +44,13 @@ def export_image(model: KoCLIP, path: str) -> None:
     size = model.config.vision.image_size
     px = torch.zeros(2, 3, size, size)
     torch.onnx.export(
-        ImageTower(model).eval(), (px,), path, input_names=["pixel_values"], output_names=["image_embeds"],
-        opset_version=OPSET, do_constant_folding=True,
+        ImageTower(model).eval(),
+        (px,),
+        path,
+        input_names=["pixel_values"],
+        output_names=["image_embeds"],
+        opset_version=OPSET,
+        do_constant_folding=True,
         dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
     )
 
@@ -45,37 +61,49 @@ def export_image(model: KoCLIP, path: str) -> None:
 # integer result is exact on every CPU; with the full int8 range an AVX2-only machine gave text
 # int8/fp32 cosines of ~0.97 instead of ~0.9999.
 WEIGHT_QMAX = 64
+EMBEDDING_QMAX = 127  # embedding rows are only gathered and scaled, never multiplied in integers
 
 
-def _quant_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def quantize_columns(w: Array) -> tuple[Array, Array]:
+    """[K, N] MatMul weight -> int8 in -WEIGHT_QMAX..WEIGHT_QMAX and one float32 scale per output
+    column (w ~= q * scale); an all-zero column gets scale 1."""
     scale = np.abs(w).max(axis=0) / WEIGHT_QMAX
     scale[scale == 0] = 1.0
     q = np.clip(np.round(w / scale), -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
     return q, scale.astype(np.float32)
 
 
-def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict:
+def quantize_rows(table: Array) -> tuple[Array, Array]:
+    """[V, D] embedding table -> int8 rows and a float32 [V, 1] scale per row (table ~= q * scale);
+    an all-zero row (the padding token's) gets scale 1."""
+    scale = np.abs(table).max(axis=1, keepdims=True) / EMBEDDING_QMAX
+    scale[scale == 0] = 1.0
+    q = np.clip(np.round(table / scale), -EMBEDDING_QMAX, EMBEDDING_QMAX).astype(np.int8)
+    return q, scale.astype(np.float32)
+
+
+def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[str, int]:
     """Writes an int8 copy of a text tower; returns counts of what was quantised."""
     m = onnx.load(src)
     g = m.graph
     inits = {i.name: i for i in g.initializer}
     used_fp32: set[str] = set()
     new_inits: list[TensorProto] = []
-    nodes = []
+    nodes: list[Any] = []  # onnx.NodeProto
     stats = {"matmul": 0, "gemm": 0, "gather": 0}
 
-    def const(name: str, arr: np.ndarray) -> str:
+    def const(name: str, arr: Array) -> str:
         new_inits.append(numpy_helper.from_array(arr, name))
         return name
 
-    def int_matmul(a: str, w: np.ndarray, out: str, base: str) -> list:
-        q, s = _quant_columns(w)
+    def int_matmul(a: str, w: Array, out: str, base: str) -> list[Any]:
+        q, s = quantize_columns(w)
         wq, ws = const(base + "_wq", q), const(base + "_ws", s)
         return [
-            helper.make_node("DynamicQuantizeLinear", [a], [base + "_aq", base + "_as", base + "_azp"],
-                             name=base + "_dql"),
-            helper.make_node("MatMulInteger", [base + "_aq", wq, base + "_azp"], [base + "_yi"],
-                             name=base + "_mmi"),
+            helper.make_node(
+                "DynamicQuantizeLinear", [a], [base + "_aq", base + "_as", base + "_azp"], name=base + "_dql"
+            ),
+            helper.make_node("MatMulInteger", [base + "_aq", wq, base + "_azp"], [base + "_yi"], name=base + "_mmi"),
             helper.make_node("Cast", [base + "_yi"], [base + "_yf"], to=TensorProto.FLOAT, name=base + "_cast"),
             helper.make_node("Mul", [base + "_as", ws], [base + "_s"], name=base + "_scale"),
             helper.make_node("Mul", [base + "_yf", base + "_s"], [out], name=base + "_mul"),
@@ -108,15 +136,14 @@ def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict:
             table = numpy_helper.to_array(inits[node.input[0]])
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             if table.ndim == 2 and table.size >= min_embedding_elems and attrs.get("axis", 0) == 0:
-                scale = np.abs(table).max(axis=1, keepdims=True) / 127.0
-                scale[scale == 0] = 1.0
-                q = np.clip(np.round(table / scale), -127, 127).astype(np.int8)
-                tq, ts = const(base + "_tq", q), const(base + "_ts", scale.astype(np.float32))
+                q, scale = quantize_rows(table)
+                tq, ts = const(base + "_tq", q), const(base + "_ts", scale)
                 idx = node.input[1]
                 nodes += [
                     helper.make_node("Gather", [tq, idx], [base + "_rows"], axis=0, name=base + "_gq"),
-                    helper.make_node("Cast", [base + "_rows"], [base + "_rowsf"], to=TensorProto.FLOAT,
-                                     name=base + "_cast"),
+                    helper.make_node(
+                        "Cast", [base + "_rows"], [base + "_rowsf"], to=TensorProto.FLOAT, name=base + "_cast"
+                    ),
                     helper.make_node("Gather", [ts, idx], [base + "_rs"], axis=0, name=base + "_gs"),
                     helper.make_node("Mul", [base + "_rowsf", base + "_rs"], [node.output[0]], name=base + "_mul"),
                 ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
+
+from .common import F32
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -27,17 +30,18 @@ def resize_crop(img: Image.Image, size: int) -> Image.Image:
         nw, nh = int(size * w / h), size
     if (nw, nh) != (w, h):
         img = img.resize((nw, nh), Image.BICUBIC)
-    top = int(round((nh - size) / 2.0))
-    left = int(round((nw - size) / 2.0))
+    top = round((nh - size) / 2.0)
+    left = round((nw - size) / 2.0)
     return img.crop((left, top, left + size, top + size))
 
 
-def normalise(arr_uint8: np.ndarray) -> np.ndarray:
+def normalise(arr_uint8: npt.NDArray[np.uint8]) -> F32:
     """HWC uint8 -> CHW float32 normalised with CLIP's mean and std."""
     x = arr_uint8.astype(np.float32) / 255.0
     x = (x - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def pixels(img: Image.Image, size: int) -> np.ndarray:
+def pixels(img: Image.Image, size: int) -> F32:
+    """The image tower's input for one image: RGB, resized and cropped, normalised CHW."""
     return normalise(np.asarray(resize_crop(to_rgb(img), size)))

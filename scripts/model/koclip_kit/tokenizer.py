@@ -12,6 +12,7 @@ import json
 import string
 import unicodedata
 from collections import Counter
+from typing import Any
 
 from .korean import PARTICLES
 
@@ -40,9 +41,16 @@ def _is_control(ch: str) -> bool:
 
 
 def _is_cjk(cp: int) -> bool:
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
 
 
 def normalize(text: str) -> str:
@@ -61,7 +69,8 @@ def normalize(text: str) -> str:
 
 
 def pre_tokenize(text: str) -> list[str]:
-    words, cur = [], []
+    words: list[str] = []
+    cur: list[str] = []
     for ch in text:
         if _is_whitespace(ch):
             if cur:
@@ -143,7 +152,7 @@ class WordPiece:
     def encode(self, text: str, max_length: int) -> list[int]:
         """[CLS] + pieces cut to max_length - 2 + [SEP] (the package's tokenisation rule)."""
         ids = [i for w in pre_tokenize(normalize(text)) for i in self._word(w)]
-        return [CLS_ID] + ids[: max_length - 2] + [SEP_ID]
+        return [CLS_ID, *ids[: max_length - 2], SEP_ID]
 
     def batch(self, texts: list[str], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
         enc = [self.encode(t, max_length) for t in texts]
@@ -153,37 +162,71 @@ class WordPiece:
         return ids, mask
 
 
-def tokenizer_json(vocab: list[str], max_length: int) -> dict:
-    special = lambda tok: {"id": vocab.index(tok), "content": tok, "single_word": False,  # noqa: E731
-                           "lstrip": False, "rstrip": False, "normalized": False, "special": True}
-    tmpl = lambda tok: {"SpecialToken": {"id": tok, "type_id": 0}}  # noqa: E731
+def tokenizer_json(vocab: list[str], max_length: int) -> dict[str, Any]:
+    """Hugging Face tokenizer.json for `vocab` (BertNormalizer, BertPreTokenizer, WordPiece,
+    [CLS] A [SEP]); `max_length` is recorded in tokenizer_config.json, not here."""
+
+    def special(tok: str) -> dict[str, Any]:
+        return {
+            "id": vocab.index(tok),
+            "content": tok,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+
+    def tmpl(tok: str) -> dict[str, Any]:
+        return {"SpecialToken": {"id": tok, "type_id": 0}}
+
     return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
         "added_tokens": [special(t) for t in SPECIALS],
-        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                       "strip_accents": False, "lowercase": False},
+        "normalizer": {
+            "type": "BertNormalizer",
+            "clean_text": True,
+            "handle_chinese_chars": True,
+            "strip_accents": False,
+            "lowercase": False,
+        },
         "pre_tokenizer": {"type": "BertPreTokenizer"},
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [tmpl("[CLS]"), {"Sequence": {"id": "A", "type_id": 0}}, tmpl("[SEP]")],
-            "pair": [tmpl("[CLS]"), {"Sequence": {"id": "A", "type_id": 0}}, tmpl("[SEP]"),
-                     {"Sequence": {"id": "B", "type_id": 0}}, tmpl("[SEP]")],
-            "special_tokens": {t: {"id": t, "ids": [vocab.index(t)], "tokens": [t]}
-                               for t in ("[CLS]", "[SEP]")},
+            "pair": [
+                tmpl("[CLS]"),
+                {"Sequence": {"id": "A", "type_id": 0}},
+                tmpl("[SEP]"),
+                {"Sequence": {"id": "B", "type_id": 0}},
+                tmpl("[SEP]"),
+            ],
+            "special_tokens": {t: {"id": t, "ids": [vocab.index(t)], "tokens": [t]} for t in ("[CLS]", "[SEP]")},
         },
         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                  "max_input_chars_per_word": MAX_CHARS_PER_WORD,
-                  "vocab": {t: i for i, t in enumerate(vocab)}},
+        "model": {
+            "type": "WordPiece",
+            "unk_token": "[UNK]",
+            "continuing_subword_prefix": "##",
+            "max_input_chars_per_word": MAX_CHARS_PER_WORD,
+            "vocab": {t: i for i, t in enumerate(vocab)},
+        },
     }
 
 
-def tokenizer_config(max_length: int) -> dict:
-    return {"tokenizer_class": "BertTokenizer", "do_lower_case": False, "model_max_length": max_length,
-            "cls_token": "[CLS]", "pad_token": "[PAD]", "sep_token": "[SEP]", "unk_token": "[UNK]",
-            "mask_token": "[MASK]"}
+def tokenizer_config(max_length: int) -> dict[str, Any]:
+    return {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": False,
+        "model_max_length": max_length,
+        "cls_token": "[CLS]",
+        "pad_token": "[PAD]",
+        "sep_token": "[SEP]",
+        "unk_token": "[UNK]",
+        "mask_token": "[MASK]",
+    }
 
 
 def load(path: str) -> WordPiece:
