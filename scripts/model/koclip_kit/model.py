@@ -4,8 +4,9 @@ Parameter names mirror Hugging Face's VisionTextDualEncoder / RoBERTa modules
 (`text_model.embeddings.word_embeddings.weight`, `text_model.encoder.layer.0.attention.self.query`,
 `text_model.pooler.dense`, `text_projection`, `visual_projection`, `logit_scale`) so converted
 real checkpoints can load into the same text classes. The embedded default uses a small
-convolutional image tower (CLIP has ResNet towers too): ViTs trained from scratch on this CPU did
-not learn shape (see issue 2); the serving code depends only on the ONNX I/O contract.
+convolutional image tower (CLIP has ResNet towers too): ViTs trained from scratch on a CPU budget
+did not learn shape; the serving code depends only on the ONNX I/O contract
+(docs/model-package.md).
 """
 
 from __future__ import annotations
