@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MODEL_ID_PATTERN } from './contract/ids';
 
 /** Format tag written by the model kit; bump when the package layout changes incompatibly. */
 export const MODEL_FORMAT = 'koclip-model/1';
@@ -16,7 +17,7 @@ const Rgb = z.tuple([z.number(), z.number(), z.number()]);
 
 export const ModelManifestSchema = z.object({
   format: z.literal(MODEL_FORMAT),
-  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'model id: lowercase letters, digits, . _ -'),
+  id: z.string().regex(MODEL_ID_PATTERN, 'model id: lowercase letters, digits, . _ -'),
   version: z.string().min(1),
   description: z.string().default(''),
   projection_dim: z.number().int().positive(),

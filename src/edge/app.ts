@@ -1,19 +1,22 @@
 /**
- * The Worker's Hono app: middleware, the one error handler, route mounting and the OpenAPI
- * document. Routes are sub-apps under ./routes; each validates with zod and calls domain code.
+ * The Worker's Hono app: middleware, the one error handler, the features' routes and the OpenAPI
+ * document. Each feature folder has a `route.ts` sub-app that validates with zod and calls the
+ * feature's domain code beside it.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
+import { errorEnvelope } from '../core/contract/errors';
+import { EMBEDDING_LIMITS, LIMITS } from '../core/contract/limits';
+import docs from './docs/route';
+import embeddings from './embeddings/route';
 import type { AppEnv } from './env';
-import { errorBody, toErrorResponse, validationHook } from './errors';
-import { EMBEDDING_LIMITS, limitBody, MAX_BODY_BYTES } from './limits';
-import docs from './routes/docs';
-import embeddings from './routes/embeddings';
-import health from './routes/health';
-import models from './routes/models';
-import patches from './routes/patches';
-import score from './routes/score';
-import search from './routes/search';
+import health from './health/route';
+import { limitBody } from './http/body-limit';
+import { toErrorResponse, validationHook } from './http/errors';
+import models from './models/route';
+import patches from './patches/route';
+import score from './score/route';
+import search from './search/route';
 
 export const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
@@ -26,7 +29,7 @@ app.use(
   }),
 );
 app.use('/v1/embeddings', limitBody(EMBEDDING_LIMITS.bodyBytes));
-app.use('/v1/*', limitBody(MAX_BODY_BYTES));
+app.use('/v1/*', limitBody(LIMITS.bodyBytes));
 
 app.route('/', embeddings);
 app.route('/', models);
@@ -48,6 +51,6 @@ app.doc31('/openapi.json', {
 });
 
 app.notFound((c) =>
-  c.json(errorBody('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
+  c.json(errorEnvelope('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
 );
 app.onError((err, c) => toErrorResponse(c, err));

@@ -1,29 +1,33 @@
 /**
- * Bindings and vars of the Worker (see wrangler.toml) and their parsed form. Vars are strings
- * set by wrangler.toml or secrets; they are parsed once per env object with zod.
+ * Bindings, vars and secrets of the Worker and their parsed form. Vars are strings set by
+ * wrangler.toml or secrets; they are parsed once per env object with zod.
  */
 import { z } from 'zod';
-import { ApiError } from './errors';
+import { ModelIdSchema } from '../core/contract/ids';
+import { ApiError } from './http/errors';
 
-export interface Env {
-  /** Index segments (R2); keys are built by src/edge/index-store/keys.ts. */
-  INDEX_BUCKET: R2Bucket;
-  /** Model packages too large for the bundle: `models/<id>/<file>` (see model-registry.ts). */
-  MODELS_BUCKET: R2Bucket;
-  /** Index records and catalogue. */
-  INDEX_KV: KVNamespace;
-  /** Caption-score cache (second tier behind the Cache API). */
-  SCORE_CACHE: KVNamespace;
-  DEFAULT_MODEL?: string;
-  ENCODER_URL?: string;
+/**
+ * The secrets and debug vars of the Worker, which no config file lists (`wrangler secret put`;
+ * locally .dev.vars). Everything else in `Env` (bindings, vars) is generated from wrangler.toml
+ * by `npm run types:edge` into ./worker-configuration.d.ts, and `npm test` checks it is current.
+ */
+interface Secrets {
   /** Secret: bearer token for the encoder function. */
   ENCODER_TOKEN?: string;
   /** Secret: bearer token for write and admin routes. */
   ADMIN_TOKEN?: string;
   /** "1" enables /debug/* routes (memory figures for the benchmark); never set in production. */
   DEBUG_ROUTES?: string;
-  ENCODER_TIMEOUT_MS?: string;
 }
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends Secrets {}
+  }
+}
+
+/** The Worker's bindings, vars and secrets. */
+export type Env = Cloudflare.Env;
 
 /** Hono environment of the app and every sub-app. */
 export interface AppEnv {
@@ -31,10 +35,7 @@ export interface AppEnv {
 }
 
 const ConfigSchema = z.object({
-  DEFAULT_MODEL: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)
-    .default('koclip-tiny'),
+  DEFAULT_MODEL: ModelIdSchema.default('koclip-tiny'),
   ADMIN_TOKEN: z.string().min(1).optional(),
   DEBUG_ROUTES: z
     .enum(['0', '1', 'true', 'false', ''])

@@ -1,4 +1,9 @@
-/** Worker entry: the Hono app answers every request. */
+/**
+ * Worker entry: every handler the Worker has. The Hono app (./app.ts) answers HTTP requests.
+ */
 import { app } from './app';
+import type { Env } from './env';
 
-export default app;
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

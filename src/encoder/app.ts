@@ -1,5 +1,5 @@
 /**
- * The encoder's HTTP app (notes/encoder-contract.md): bearer auth on /v1, thin routes that parse
+ * The encoder's HTTP app (the contract: docs/encoder-contract.md): bearer auth on /v1, thin routes that parse
  * the request, call the Embedder and shape `{ model, version, dim, data }`, metrics on every
  * request and one error path with the `{ error: { code, message } }` envelope.
  */
@@ -9,12 +9,14 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
-import type { EncoderConfig } from './config';
-import type { Embedder } from './embedder';
-import { asEncoderError, EncoderError, errorBody } from './errors';
-import { parseGrid, readImageRequest } from './image-request';
-import type { EncoderMetrics } from './metrics';
-import type { RuntimeInfo } from './runtime';
+import { errorEnvelope } from '../core/contract/errors';
+import { mediaType } from '../core/contract/media-types';
+import type { EncoderServiceConfig } from './config';
+import { asEncoderError, EncoderError } from './http/errors';
+import { parseGrid, readImageRequest } from './http/image-request';
+import type { EncoderMetrics } from './http/metrics';
+import type { Embedder } from './inference/embedder';
+import type { RuntimeInfo } from './inference/runtime';
 
 const ROUTES = new Set(['/v1/embed/image', '/v1/embed/text', '/healthz', '/metrics']);
 
@@ -45,7 +47,7 @@ function observe(metrics: EncoderMetrics): MiddlewareHandler {
 }
 
 export interface AppDeps {
-  config: EncoderConfig;
+  config: EncoderServiceConfig;
   embedder: Embedder;
   metrics: EncoderMetrics;
   runtime: RuntimeInfo;
@@ -121,7 +123,10 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     const first = items[0];
     if (sources.length === 1 && first && 'error' in first) {
       // One image: its error is the answer (already counted in encoder_errors_total).
-      return c.json(errorBody(first.error.code, first.error.message), first.status as ContentfulStatusCode);
+      return c.json(
+        errorEnvelope(first.error.code, first.error.message),
+        first.status as ContentfulStatusCode,
+      );
     }
     const data = items.map((item) => ('error' in item ? { index: item.index, error: item.error } : item));
     return c.json({ model: model.id, version: model.version, dim: model.dim, data });
@@ -129,8 +134,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
 
   app.post('/v1/embed/text', async (c) => {
     const model = embedder.model(c.req.query('model'));
-    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json') {
+    if (mediaType(c.req.header('content-type')) !== 'application/json') {
       throw new EncoderError(415, 'unsupported_media_type', 'send application/json { "texts": [...] }');
     }
     let json: unknown;
@@ -150,7 +154,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
 
   app.notFound((c) => {
     metrics.errors.inc({ code: 'not_found' });
-    return c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404);
+    return c.json(errorEnvelope('not_found', `no route ${c.req.method} ${c.req.path}`), 404);
   });
 
   app.onError((error, c) => {
@@ -162,7 +166,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     metrics.errors.inc({ code: e.code });
     // The rest of an oversized body is never read: close the connection rather than reuse it.
     const headers: Record<string, string> = e.code === 'body_too_large' ? { connection: 'close' } : {};
-    return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode, headers);
+    return c.json(errorEnvelope(e.code, e.message), e.status as ContentfulStatusCode, headers);
   });
 
   return app;

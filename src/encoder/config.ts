@@ -59,7 +59,7 @@ export const EnvSchema = z.object({
   ENCODER_METRICS_AUTH: bool,
 });
 
-export interface EncoderConfig {
+export interface EncoderServiceConfig {
   host: string;
   port: number;
   token: string;
@@ -105,7 +105,7 @@ export function runnerLayout(
 }
 
 /** Parses the environment, throwing one Error that names every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): EncoderConfig {
+export function loadConfig(env: Record<string, string | undefined> = process.env): EncoderServiceConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);

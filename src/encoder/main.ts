@@ -6,18 +6,18 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from './app';
 import { loadConfig } from './config';
-import { DecodePool } from './decode-pool';
-import { Embedder } from './embedder';
-import { EncoderMetrics } from './metrics';
+import { EncoderMetrics } from './http/metrics';
+import { DecodePool } from './images/decode-pool';
+import { UrlGuard } from './images/url-guard';
+import { Embedder } from './inference/embedder';
 import {
   type LoadedModel,
   listPackages,
   loadModelPackage,
   readImageTower,
   readManifest,
-} from './model-package';
-import { OnnxRuntime } from './runtime';
-import { UrlGuard } from './url-guard';
+} from './inference/model-package';
+import { OnnxRuntime } from './inference/runtime';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -1,6 +1,6 @@
 /** Schemas of what the index keeps in KV: the catalogue of segments and one record per image. */
 import { z } from 'zod';
-import { ItemMetadataSchema } from '../../core/segment';
+import { ItemMetadataSchema } from '../../core/index-format/segment';
 
 export const SegmentEntrySchema = z.object({
   id: z.string().min(1),

@@ -3,7 +3,7 @@
  * docs/model-package.md) into index items. Shared by the seed script and the tests.
  */
 import { z } from 'zod';
-import { type ItemMetadata, ItemMetadataSchema } from '../../core/segment';
+import { type ItemMetadata, ItemMetadataSchema } from '../../core/index-format/segment';
 import type { IndexItem } from './store';
 
 export const DemoIndexSchema = z.object({

@@ -2,7 +2,7 @@
  * Isolate-level cache of decoded segments, keyed by R2 key and etag so that a replaced object is
  * never served stale. Least recently used entries go first once the byte budget is exceeded.
  */
-import type { Segment } from '../../core/segment';
+import type { Segment } from '../../core/index-format/segment';
 
 export const SEGMENT_CACHE_BYTES = 48 * 1024 * 1024;
 

@@ -11,7 +11,7 @@ import {
   type Segment,
   type SegmentEncoding,
   SegmentError,
-} from '../../core/segment';
+} from '../../core/index-format/segment';
 import {
   type Catalogue,
   CatalogueSchema,

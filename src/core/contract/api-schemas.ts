@@ -1,0 +1,160 @@
+/**
+ * Request and response schemas of the image-facing API (search, score, patches), shared by the
+ * Worker's routes, the OpenAPI document and clients. Plain zod: runtime-free. Ids and limits come
+ * from ./ids and ./limits.
+ */
+import { z } from 'zod';
+import { ImageIdSchema, ModelIdSchema } from './ids';
+import { LIMITS } from './limits';
+
+export const ImageUrlSchema = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .max(LIMITS.urlChars);
+
+export const QueryTextSchema = z
+  .string()
+  .max(LIMITS.textChars, `at most ${LIMITS.textChars} characters`)
+  .refine((s) => s.trim().length > 0, 'must not be blank');
+
+const FilterScalar = z.union([z.string().max(256), z.number().finite(), z.boolean(), z.null()]);
+/** Metadata equality filter: `{ "colour": "red" }`, a list means any of: `{ "count": [2, 3] }`. */
+export const MetadataFilterSchema = z
+  .record(
+    z.string().min(1).max(64),
+    z.union([FilterScalar, z.array(FilterScalar).min(1).max(LIMITS.filterValues)]),
+  )
+  .refine(
+    (f) => Object.keys(f).length <= LIMITS.filterFields,
+    `at most ${LIMITS.filterFields} filter fields`,
+  );
+
+/** A JSON-encoded value in a query string or form field (e.g. `filter={"colour":"red"}`). */
+export function jsonText<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return JSON.parse(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+      return z.NEVER;
+    }
+  }, schema);
+}
+
+/** Numbers arrive as strings in query strings and forms. */
+const numeric = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
+
+export const SearchFieldsSchema = z.object({
+  text: QueryTextSchema.optional(),
+  image_id: ImageIdSchema.optional(),
+  image_url: ImageUrlSchema.optional(),
+  k: numeric(z.number().int().min(1).max(LIMITS.k)).default(10),
+  min_score: numeric(z.number().min(-1).max(1)).optional(),
+  filter: jsonText(MetadataFilterSchema).optional(),
+  cursor: z.string().min(1).max(512).optional(),
+  model: ModelIdSchema.optional(),
+});
+export type SearchFields = z.infer<typeof SearchFieldsSchema>;
+
+export const SearchHitSchema = z.object({
+  id: z.string(),
+  score: z.number(),
+  metadata: z.record(z.string(), z.unknown()),
+  caption: z.string().optional(),
+});
+
+export const SearchResponseSchema = z.object({
+  object: z.literal('search_results'),
+  model: z.string(),
+  version: z.string(),
+  query: z.object({
+    kind: z.enum(['text', 'image_id', 'image_url', 'image']),
+    truncated: z.boolean().optional(),
+  }),
+  results: z.array(SearchHitSchema),
+  next_cursor: z.string().nullable(),
+});
+
+/** A list of captions: a JSON array, or in a form repeated fields / one JSON-array field. */
+export const CaptionsSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? (v.trim().startsWith('[') ? safeJson(v) : [v]) : v),
+  z
+    .array(QueryTextSchema)
+    .min(1, 'give at least one caption')
+    .max(LIMITS.captions, `at most ${LIMITS.captions} captions`),
+);
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export const PromptTemplateSchema = z
+  .string()
+  .max(LIMITS.textChars)
+  .refine((t) => t.split('{}').length === 2, 'must contain exactly one {} placeholder');
+
+export const ScoreFieldsSchema = z.object({
+  image_id: ImageIdSchema.optional(),
+  image_url: ImageUrlSchema.optional(),
+  captions: CaptionsSchema,
+  prompt_template: PromptTemplateSchema.optional(),
+  model: ModelIdSchema.optional(),
+});
+export type ScoreFields = z.infer<typeof ScoreFieldsSchema>;
+
+export const ScoreResponseSchema = z.object({
+  object: z.literal('caption_scores'),
+  model: z.string(),
+  version: z.string(),
+  image: z.object({
+    kind: z.enum(['image_id', 'image_url', 'image']),
+    id: z.string().optional(),
+    sha256: z.string().optional(),
+  }),
+  prompt_template: z.string().nullable(),
+  logit_scale: z.number(),
+  results: z.array(
+    z.object({
+      caption: z.string(),
+      text: z.string(),
+      logit: z.number(),
+      prob: z.number(),
+      truncated: z.boolean(),
+    }),
+  ),
+  probs: z.array(z.number()),
+  logits: z.array(z.number()),
+  best: z.number().int(),
+});
+
+export const GridSideSchema = numeric(z.number().int().min(1).max(LIMITS.gridSide));
+
+export const PatchesFieldsSchema = z.object({
+  image_url: ImageUrlSchema.optional(),
+  text: QueryTextSchema,
+  rows: GridSideSchema.default(3),
+  cols: GridSideSchema.default(3),
+  prompt_template: PromptTemplateSchema.optional(),
+  model: ModelIdSchema.optional(),
+});
+export type PatchesFields = z.infer<typeof PatchesFieldsSchema>;
+
+export const PatchesResponseSchema = z.object({
+  object: z.literal('patch_scores'),
+  model: z.string(),
+  version: z.string(),
+  text: z.string(),
+  truncated: z.boolean(),
+  rows: z.number().int(),
+  cols: z.number().int(),
+  /** rows x cols cosine similarities, row-major. */
+  scores: z.array(z.array(z.number())),
+  /** Softmax over all cells of exp(logit_scale) * cosine. */
+  probs: z.array(z.array(z.number())),
+  best: z.object({ row: z.number().int(), col: z.number().int(), score: z.number() }),
+});

@@ -1,0 +1,26 @@
+/**
+ * Identifiers that cross a boundary (a request, a storage key, a model package) and the one
+ * pattern of each. The model kit reads MODEL_ID_PATTERN's source from this file in its own
+ * tests (scripts/model/tests), so the Python and TypeScript sides cannot drift.
+ */
+import { z } from 'zod';
+import { LIMITS } from './limits';
+
+/** Model ids: lowercase letters, digits, `.`, `_`, `-`; at most 64 characters. */
+export const MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export const ModelIdSchema = z.string().regex(MODEL_ID_PATTERN, 'unknown model id format');
+
+/** Whether `id` has the shape of a model id (it may still name no model). */
+export function isModelId(id: string): boolean {
+  return MODEL_ID_PATTERN.test(id);
+}
+
+/** Image ids: any printable characters without whitespace. */
+export const IMAGE_ID_PATTERN = /^[^\s\p{Cc}]+$/u;
+
+export const ImageIdSchema = z
+  .string()
+  .min(1)
+  .max(LIMITS.idChars)
+  .regex(IMAGE_ID_PATTERN, 'image ids have no whitespace or control characters');

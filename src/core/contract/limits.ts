@@ -1,0 +1,32 @@
+/**
+ * Every request limit of the public API in one place: the Worker enforces them, the OpenAPI
+ * document and docs/ quote them.
+ */
+
+export const LIMITS = {
+  /** Bytes of any /v1 request body: an image upload (10 MiB) plus multipart overhead. */
+  bodyBytes: 11 * 1024 * 1024,
+  /** Characters of one query text or caption (the text tower then truncates to its token limit). */
+  textChars: 1000,
+  captions: 64,
+  k: 100,
+  gridSide: 8,
+  /** Bytes of one uploaded image. */
+  imageBytes: 10 * 1024 * 1024,
+  /** Bytes of a JSON body. */
+  jsonBytes: 256 * 1024,
+  idChars: 256,
+  urlChars: 2048,
+  filterFields: 16,
+  filterValues: 32,
+} as const;
+
+/** Limits of POST /v1/embeddings (OpenAI-compatible, so larger texts and batches). */
+export const EMBEDDING_LIMITS = {
+  /** Bytes of a POST /v1/embeddings body. */
+  bodyBytes: 1024 * 1024,
+  /** Texts in one request. */
+  inputs: 256,
+  /** Characters of one text; longer token sequences are truncated to the model's max length. */
+  textChars: 8192,
+} as const;

@@ -1,0 +1,55 @@
+/**
+ * OpenAPI pieces every route shares: the error envelope's schema (registered once, as `Error`),
+ * the error responses of the image-facing routes, the uploaded-file schema, and which kind of
+ * body a POST carries.
+ */
+import { z } from '@hono/zod-openapi';
+import { ErrorEnvelopeSchema } from '../../core/contract/errors';
+import { LIMITS } from '../../core/contract/limits';
+import { mediaType } from '../../core/contract/media-types';
+import { ApiError } from './errors';
+
+/**
+ * The error envelope of src/core/contract/errors.ts, named `Error` in the OpenAPI document (a
+ * new object over the same shape: zod 4 gives `.openapi()` only to schemas made after
+ * @hono/zod-openapi has loaded).
+ */
+export const ErrorSchema = z.object(ErrorEnvelopeSchema.shape).openapi('Error');
+
+/** An error response of a route, in the envelope. */
+export const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+});
+
+/** An uploaded image in a multipart form. */
+export const ImageFileSchema = z
+  .custom<File>(
+    (v) => typeof v === 'object' && v !== null && 'arrayBuffer' in v && 'type' in v,
+    'must be an uploaded file',
+  )
+  .openapi({
+    type: 'string',
+    format: 'binary',
+    description: `PNG, JPEG, GIF or WebP, at most ${LIMITS.imageBytes} bytes`,
+  });
+
+/** Error responses of the routes that take an image (search, score, patches). */
+export const ImageErrorResponses = {
+  400: errorResponse('Invalid request (see error.code)'),
+  404: errorResponse('Unknown model, unknown image id, or empty index (`index_empty`)'),
+  413: errorResponse('Body or image too large'),
+  415: errorResponse('Unsupported media type'),
+  422: errorResponse('Not an image the encoder can read'),
+  502: errorResponse('The encoder failed or answered out of contract'),
+  503: errorResponse('Encoder not configured or index unavailable'),
+  504: errorResponse('The encoder timed out'),
+} as const;
+
+/** Which validated body a POST carries; a body that is neither JSON nor multipart is refused. */
+export function bodyKind(contentType: string | undefined): 'json' | 'form' {
+  const type = mediaType(contentType);
+  if (type === 'application/json') return 'json';
+  if (type === 'multipart/form-data') return 'form';
+  throw new ApiError(415, 'unsupported_media_type', 'send application/json or multipart/form-data');
+}

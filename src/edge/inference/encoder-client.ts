@@ -1,0 +1,215 @@
+/**
+ * Client of the encoder function (the image tower lives there; the contract is docs/encoder-contract.md):
+ * bearer auth, a timeout, zod-parsed answers, and answers checked against the model the Worker
+ * serves. Failures become ApiErrors: the encoder's own 4xx about the image pass through, a
+ * timeout is 504, anything else wrong with the encoder is 502.
+ */
+import { z } from 'zod';
+import { ErrorEnvelopeSchema } from '../../core/contract/errors';
+import type { Env } from '../env';
+import { ApiError } from '../http/errors';
+
+export const DEFAULT_ENCODER_TIMEOUT_MS = 10_000;
+
+export interface EncoderClientConfig {
+  url: string;
+  token: string;
+  timeoutMs: number;
+  /** The fetch to use (the global one unless a test or a service binding says otherwise). */
+  fetch?: typeof fetch;
+}
+
+const EnvSchema = z.object({
+  ENCODER_URL: z.url({ protocol: /^https?$/ }),
+  ENCODER_TOKEN: z.string().min(1),
+  ENCODER_TIMEOUT_MS: z.coerce.number().int().positive().max(120_000).optional(),
+});
+
+/** Reads the encoder settings from the Worker's vars and secrets (503 when they are missing). */
+export function encoderConfigFromEnv(
+  env: Partial<Pick<Env, 'ENCODER_URL' | 'ENCODER_TOKEN' | 'ENCODER_TIMEOUT_MS'>>,
+): EncoderClientConfig {
+  const empty = (v: string | undefined) => (v === '' ? undefined : v);
+  const parsed = EnvSchema.safeParse({
+    ENCODER_URL: empty(env.ENCODER_URL),
+    ENCODER_TOKEN: empty(env.ENCODER_TOKEN),
+    ENCODER_TIMEOUT_MS: empty(env.ENCODER_TIMEOUT_MS),
+  });
+  if (!parsed.success) {
+    throw new ApiError(
+      503,
+      'encoder_not_configured',
+      'image features need ENCODER_URL and ENCODER_TOKEN to be set',
+    );
+  }
+  return {
+    url: parsed.data.ENCODER_URL.replace(/\/+$/, ''),
+    token: parsed.data.ENCODER_TOKEN,
+    timeoutMs: parsed.data.ENCODER_TIMEOUT_MS ?? DEFAULT_ENCODER_TIMEOUT_MS,
+  };
+}
+
+/** The model an answer must come from. */
+export interface ExpectedModel {
+  id: string;
+  version: string;
+  dim: number;
+}
+
+/** An image as the Worker sends it to the encoder: checked upload bytes, or a URL the encoder fetches. */
+export type EncoderImage =
+  | { kind: 'bytes'; bytes: Uint8Array; contentType: string }
+  | { kind: 'url'; url: string };
+
+export interface ImageEmbedding {
+  embedding: Float32Array;
+  sha256?: string;
+  width?: number;
+  height?: number;
+}
+
+const ItemSchema = z.union([
+  z.object({
+    index: z.number().int().nonnegative(),
+    embedding: z.array(z.number().finite()),
+    sha256: z.string().optional(),
+    width: z.number().optional(),
+    height: z.number().optional(),
+  }),
+  z.object({
+    index: z.number().int().nonnegative(),
+    error: ErrorEnvelopeSchema.shape.error,
+  }),
+]);
+const EmbedResponseSchema = z.object({
+  model: z.string(),
+  version: z.string(),
+  dim: z.number().int().positive(),
+  data: z.array(ItemSchema),
+});
+
+/** Statuses of the encoder that describe the client's image (passed through as they are). */
+const IMAGE_STATUSES = new Set([400, 403, 413, 415, 422]);
+
+/**
+ * Embeds one image. With `grid`, the encoder is asked (`?grid=RxC`) to embed every cell of a
+ * rows x cols grid laid over the preprocessed image instead; the answer is then one embedding
+ * per cell in row-major order.
+ */
+export async function embedImage(
+  config: EncoderClientConfig,
+  model: ExpectedModel,
+  source: EncoderImage,
+  options: { grid?: { rows: number; cols: number } } = {},
+): Promise<ImageEmbedding[]> {
+  const params = new URLSearchParams({ model: model.id });
+  if (options.grid) params.set('grid', `${options.grid.rows}x${options.grid.cols}`);
+  const init: RequestInit =
+    source.kind === 'url'
+      ? { body: JSON.stringify({ urls: [source.url] }), headers: { 'content-type': 'application/json' } }
+      : { body: source.bytes, headers: { 'content-type': source.contentType || 'application/octet-stream' } };
+  const expected = options.grid ? options.grid.rows * options.grid.cols : 1;
+  const body = await call(config, `/v1/embed/image?${params}`, init);
+  return checkAnswer(body, model, expected);
+}
+
+async function call(config: EncoderClientConfig, path: string, init: RequestInit): Promise<unknown> {
+  const doFetch = config.fetch ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(`${config.url}${path}`, {
+      ...init,
+      method: 'POST',
+      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${config.token}` },
+      signal: AbortSignal.timeout(config.timeoutMs),
+    });
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      throw new ApiError(504, 'encoder_timeout', `the encoder did not answer within ${config.timeoutMs} ms`);
+    }
+    throw new ApiError(502, 'encoder_unreachable', 'the encoder could not be reached');
+  }
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    throw new ApiError(
+      504,
+      'encoder_timeout',
+      `the encoder did not finish its answer within ${config.timeoutMs} ms`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok) throw fromErrorStatus(response.status, json);
+  if (json === undefined)
+    throw new ApiError(502, 'encoder_bad_response', 'the encoder answered with something that is not JSON');
+  return json;
+}
+
+function fromErrorStatus(status: number, json: unknown): ApiError {
+  const parsed = ErrorEnvelopeSchema.safeParse(json);
+  const detail = parsed.success
+    ? `${parsed.data.error.code}: ${parsed.data.error.message}`
+    : `status ${status}`;
+  if (IMAGE_STATUSES.has(status) && parsed.success) {
+    return new ApiError(status, parsed.data.error.code, parsed.data.error.message);
+  }
+  // The encoder reports its own failures to fetch an image URL as 502/504 with a code.
+  if ((status === 502 || status === 504) && parsed.success) {
+    return new ApiError(status, parsed.data.error.code, `encoder: ${detail}`);
+  }
+  if (status === 504) return new ApiError(504, 'encoder_timeout', `the encoder timed out (${detail})`);
+  if (status === 401)
+    return new ApiError(502, 'encoder_auth_failed', "the encoder refused the Worker's token");
+  return new ApiError(502, 'encoder_error', `the encoder failed (${detail})`);
+}
+
+function checkAnswer(json: unknown, model: ExpectedModel, expected: number): ImageEmbedding[] {
+  const parsed = EmbedResponseSchema.safeParse(json);
+  if (!parsed.success)
+    throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
+  const answer = parsed.data;
+  if (answer.model !== model.id || answer.version !== model.version || answer.dim !== model.dim) {
+    throw new ApiError(
+      502,
+      'encoder_model_mismatch',
+      `the encoder serves ${answer.model}@${answer.version} (dim ${answer.dim}), the Worker ${model.id}@${model.version} (dim ${model.dim})`,
+    );
+  }
+  if (answer.data.length !== expected) {
+    throw new ApiError(
+      502,
+      'encoder_bad_response',
+      `the encoder returned ${answer.data.length} embeddings, expected ${expected}`,
+    );
+  }
+  return answer.data
+    .slice()
+    .sort((a, b) => a.index - b.index)
+    .map((item, i) => {
+      if (item.index !== i)
+        throw new ApiError(502, 'encoder_bad_response', "the encoder's answer has bad indices");
+      if ('error' in item) {
+        throw new ApiError(422, item.error.code, item.error.message);
+      }
+      if (item.embedding.length !== model.dim) {
+        throw new ApiError(
+          502,
+          'encoder_bad_response',
+          `an embedding has ${item.embedding.length} components, expected ${model.dim}`,
+        );
+      }
+      return {
+        embedding: Float32Array.from(item.embedding),
+        ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
+        ...(item.width === undefined ? {} : { width: item.width }),
+        ...(item.height === undefined ? {} : { height: item.height }),
+      };
+    });
+}

@@ -1,0 +1,78 @@
+/**
+ * Text->Patch: how well each cell of a rows x cols grid over an image matches one text. The
+ * encoder crops and embeds the cells (`?grid=RxC`); the Worker scores them against the text.
+ */
+import type { PatchesFields } from '../../core/contract/api-schemas';
+import { cosine, softmax } from '../../core/vector';
+import { ApiError } from '../http/errors';
+import { embedImage } from '../inference/encoder-client';
+import { embedTexts } from '../inference/text-tower';
+import { expectedModel, type QueryContext } from '../query/context';
+import { type QueryImage, queryImageFrom } from '../query/image';
+import { applyTemplate } from '../score/captions';
+
+export interface PatchesRequest {
+  image: Exclude<QueryImage, { kind: 'image_id' }>;
+  text: string;
+  rows: number;
+  cols: number;
+  template?: string;
+}
+
+/** The validated fields of POST JSON or multipart. */
+export type PatchesInput = PatchesFields & { image?: File };
+
+/** Checks that an image URL or upload and a text are given (400 `invalid_request` otherwise). */
+export async function patchesRequestFrom(fields: PatchesInput): Promise<PatchesRequest> {
+  const image = await queryImageFrom(fields, fields.image);
+  if (!image || image.kind === 'image_id')
+    throw new ApiError(
+      400,
+      'invalid_request',
+      'give an image_url or an image upload (the index keeps vectors, not images)',
+    );
+  if (!fields.text) throw new ApiError(400, 'invalid_request', 'text: give the text to look for');
+  return {
+    image,
+    text: fields.text,
+    rows: fields.rows,
+    cols: fields.cols,
+    ...(fields.prompt_template === undefined ? {} : { template: fields.prompt_template }),
+  };
+}
+
+/** Scores every cell of a rows x cols grid over the image against one text (Text->Patch). */
+export async function runPatches(ctx: QueryContext, request: PatchesRequest) {
+  const { model } = ctx;
+  const { rows, cols } = request;
+  const source =
+    request.image.kind === 'image'
+      ? { kind: 'bytes' as const, bytes: request.image.bytes, contentType: request.image.contentType }
+      : { kind: 'url' as const, url: request.image.url };
+  const [text] = applyTemplate([request.text], request.template);
+  const [cells, embedded] = await Promise.all([
+    embedImage(ctx.encoder(), expectedModel(model), source, { grid: { rows, cols } }),
+    embedTexts(ctx.env, model.id, [text as string]),
+  ]);
+  const query = embedded.embeddings[0] as Float32Array;
+  const flat = cells.map((cell) => cosine(cell.embedding, query));
+  const probs = softmax(flat.map((s) => Math.exp(model.logit_scale) * s));
+  let best = 0;
+  flat.forEach((s, i) => {
+    if (s > (flat[best] as number)) best = i;
+  });
+  const grid = (values: number[]) =>
+    Array.from({ length: rows }, (_, r) => values.slice(r * cols, (r + 1) * cols));
+  return {
+    object: 'patch_scores' as const,
+    model: model.id,
+    version: model.version,
+    text: text as string,
+    truncated: embedded.truncated[0] ?? false,
+    rows,
+    cols,
+    scores: grid(flat),
+    probs: grid(probs),
+    best: { row: Math.floor(best / cols), col: best % cols, score: flat[best] as number },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The query layer the features share: the model a request names (or the default), the index of
+ * its embedding space, the encoder settings, and the rule that index failures are the service's
+ * fault (503), never the client's.
+ */
+import type { ModelManifest } from '../../core/manifest';
+import { type Env, readConfig } from '../env';
+import { ApiError } from '../http/errors';
+import { IndexCorruptError, IndexStore } from '../index-store/store';
+import {
+  type EncoderClientConfig,
+  type ExpectedModel,
+  encoderConfigFromEnv,
+} from '../inference/encoder-client';
+import { getModel } from '../inference/model-registry';
+
+export interface QueryContext {
+  env: Env;
+  model: ModelManifest;
+  store: IndexStore;
+  /** The encoder settings, read when a feature first needs the encoder (503 when missing). */
+  encoder: () => EncoderClientConfig;
+}
+
+/** Resolves the model a request names (or the default) and the index of its embedding space. */
+export async function queryContext(env: Env, modelId: string | undefined): Promise<QueryContext> {
+  const model = await getModel(env, modelId ?? readConfig(env).defaultModel);
+  const store = new IndexStore(
+    { bucket: env.INDEX_BUCKET, kv: env.INDEX_KV },
+    { model: model.id, version: model.version },
+  );
+  return { env, model, store, encoder: () => encoderConfigFromEnv(env) };
+}
+
+/** What an encoder answer must come from. */
+export const expectedModel = (m: ModelManifest): ExpectedModel => ({
+  id: m.id,
+  version: m.version,
+  dim: m.projection_dim,
+});
+
+/** Runs index work, turning an unreadable index into 503 `index_unavailable`. */
+export async function guardIndex<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof IndexCorruptError)
+      throw new ApiError(503, 'index_unavailable', 'the image index is unreadable', { cause: error });
+    throw error;
+  }
+}

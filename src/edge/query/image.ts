@@ -1,0 +1,121 @@
+/**
+ * The image a request names (an indexed id, a URL, or uploaded bytes) and its embedding: indexed
+ * images from their stored vector, the others through the encoder function (the Worker never
+ * decodes images). Uploads are checked for size and format once, when the request is read.
+ */
+import { LIMITS } from '../../core/contract/limits';
+import { IMAGE_MEDIA_TYPES, mediaType, sniffImageFormat } from '../../core/contract/media-types';
+import { sha256Hex } from '../../core/hash';
+import { normalise } from '../../core/vector';
+import { ApiError } from '../http/errors';
+import type { IndexStore } from '../index-store/store';
+import { type EncoderClientConfig, type ExpectedModel, embedImage } from '../inference/encoder-client';
+
+/** An image a request names; an upload's `contentType` is the format its bytes were found to be. */
+export type QueryImage =
+  | { kind: 'image_id'; id: string }
+  | { kind: 'image_url'; url: string }
+  | { kind: 'image'; bytes: Uint8Array; contentType: string };
+
+export interface EmbeddedImage {
+  vector: Float32Array;
+  /** What identifies the image in cache keys and cursors. */
+  identity: string;
+  sha256?: string;
+  id?: string;
+}
+
+/** Checks an upload's size and magic bytes; answers the media type of the format it found. */
+export function checkUpload(bytes: Uint8Array, declaredType: string): string {
+  if (bytes.length === 0) throw new ApiError(400, 'empty_image', 'the uploaded image is empty');
+  if (bytes.length > LIMITS.imageBytes) {
+    throw new ApiError(
+      413,
+      'image_too_large',
+      `images may be at most ${LIMITS.imageBytes} bytes, got ${bytes.length}`,
+    );
+  }
+  const declared = mediaType(declaredType);
+  if (declared && !declared.startsWith('image/') && declared !== 'application/octet-stream') {
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      `an image upload must be image/* or application/octet-stream, not ${declared}`,
+    );
+  }
+  const format = sniffImageFormat(bytes);
+  if (!format)
+    throw new ApiError(422, 'unsupported_format', 'the upload is not a PNG, JPEG, GIF or WebP image');
+  return IMAGE_MEDIA_TYPES[format];
+}
+
+/**
+ * The identity of an image without embedding it (used to look caches up before any work):
+ * `id:<id>@g<generation>`, `url:<url>` or `sha256:<hex of the bytes>`.
+ */
+export async function imageIdentity(input: QueryImage, store: IndexStore): Promise<string> {
+  if (input.kind === 'image_url') return `url:${input.url}`;
+  if (input.kind === 'image') return `sha256:${await sha256Hex(input.bytes)}`;
+  const catalogue = await store.catalogue();
+  return `id:${input.id}@g${catalogue?.generation ?? 0}`;
+}
+
+/** Embeds the image (stored vector for ids, the encoder otherwise), unit length. */
+export async function embedQueryImage(
+  input: QueryImage,
+  deps: { store: IndexStore; model: ExpectedModel; encoder: () => EncoderClientConfig },
+): Promise<EmbeddedImage> {
+  if (input.kind === 'image_id') {
+    const found = await deps.store.vector(input.id);
+    if (!found) {
+      throw new ApiError(
+        404,
+        'image_not_found',
+        `no image '${input.id}' in the ${deps.model.id}@${deps.model.version} index`,
+      );
+    }
+    return {
+      vector: normalise(found.vector),
+      identity: await imageIdentity(input, deps.store),
+      id: input.id,
+    };
+  }
+  if (input.kind === 'image') {
+    const sha256 = await sha256Hex(input.bytes);
+    const [item] = await embedImage(deps.encoder(), deps.model, {
+      kind: 'bytes',
+      bytes: input.bytes,
+      contentType: input.contentType,
+    });
+    return {
+      vector: normalise((item as { embedding: Float32Array }).embedding),
+      identity: `sha256:${sha256}`,
+      sha256,
+    };
+  }
+  const [item] = await embedImage(deps.encoder(), deps.model, { kind: 'url', url: input.url });
+  return {
+    vector: normalise((item as { embedding: Float32Array }).embedding),
+    identity: `url:${input.url}`,
+    ...(item?.sha256 ? { sha256: item.sha256 } : {}),
+  };
+}
+
+/**
+ * The image a request names through `image_id`, `image_url` or an uploaded `image` file; at most
+ * one may be given (400 `invalid_request` otherwise). An upload is checked here (size, format).
+ * Undefined when none is given.
+ */
+export async function queryImageFrom(
+  fields: { image_id?: string | undefined; image_url?: string | undefined },
+  file: File | undefined,
+): Promise<QueryImage | undefined> {
+  const given = [fields.image_id, fields.image_url, file].filter((v) => v !== undefined).length;
+  if (given > 1)
+    throw new ApiError(400, 'invalid_request', 'give only one of image_id, image_url or an image upload');
+  if (fields.image_id !== undefined) return { kind: 'image_id', id: fields.image_id };
+  if (fields.image_url !== undefined) return { kind: 'image_url', url: fields.image_url };
+  if (!file) return undefined;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  return { kind: 'image', bytes, contentType: checkUpload(bytes, file.type) };
+}

@@ -1,0 +1,52 @@
+/** POST /v1/score: softmax probabilities and logits of captions against one image, edge-cached. */
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { ScoreFieldsSchema, ScoreResponseSchema } from '../../core/contract/api-schemas';
+import type { AppEnv } from '../env';
+import { validationHook } from '../http/errors';
+import { bodyKind, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
+import { queryContext } from '../query/context';
+import { runScore, type ScoreInput, scoreRequestFrom } from './score';
+
+const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+const ScoreFormSchema = ScoreFieldsSchema.extend({ image: ImageFileSchema.optional() });
+
+app.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/score',
+    summary: 'Score 1-64 captions against an image (Image->Text zero-shot)',
+    description:
+      'logits = exp(logit_scale) * cosine, probs = softmax(logits). The image is an indexed `image_id`, an ' +
+      '`image_url`, or an uploaded `image` (multipart; captions as repeated fields or one JSON array). ' +
+      'Answers are cached by model version, image (hash of the upload, URL, or id and index generation), ' +
+      'captions and template; `X-Cache: HIT|MISS` tells which.',
+    request: {
+      body: {
+        content: {
+          'application/json': { schema: ScoreFieldsSchema },
+          'multipart/form-data': { schema: ScoreFormSchema },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: 'Scores, in caption order',
+        content: { 'application/json': { schema: ScoreResponseSchema } },
+      },
+      ...ImageErrorResponses,
+    },
+  }),
+  async (c) => {
+    const fields = (
+      bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json')
+    ) as ScoreInput;
+    const request = await scoreRequestFrom(fields);
+    const scored = await runScore(await queryContext(c.env, fields.model), request);
+    c.header('X-Cache', scored.cache);
+    if (scored.tier) c.header('X-Cache-Tier', scored.tier);
+    return c.json(scored.body, 200);
+  },
+);
+
+export default app;

@@ -1,0 +1,95 @@
+/**
+ * Exact top-k ranking over decoded index segments: a score floor, metadata filters, excluded ids
+ * and the page `[offset, offset + k)` of the best. Pure: no bindings, no I/O.
+ */
+import { type ItemMetadata, type Segment, scoreRow } from '../../core/index-format/segment';
+import { TopK } from '../../core/vector';
+
+/** Deepest result a cursor can reach (offset + k). */
+export const MAX_SEARCH_DEPTH = 1000;
+
+type Scalar = string | number | boolean | null;
+/** Field -> value (equality) or list of values (any of them). */
+export type MetadataFilter = Record<string, Scalar | Scalar[]>;
+
+export interface SearchOptions {
+  k: number;
+  offset?: number;
+  minScore?: number;
+  filter?: MetadataFilter;
+  /** Ids never returned (the query image itself when searching by an indexed id). */
+  exclude?: ReadonlySet<string>;
+}
+
+export interface SearchHit {
+  id: string;
+  score: number;
+  metadata: ItemMetadata;
+  caption?: string;
+}
+
+export interface SearchPage {
+  hits: SearchHit[];
+  /** Offset of the next page, or null when this page is the last. */
+  nextOffset: number | null;
+}
+
+/** Whether `metadata` satisfies every clause of `filter` (strict equality, arrays mean "any of"). */
+export function matchesFilter(metadata: ItemMetadata, filter: MetadataFilter | undefined): boolean {
+  if (!filter) return true;
+  for (const [field, wanted] of Object.entries(filter)) {
+    if (!Object.hasOwn(metadata, field)) return false;
+    const value = metadata[field];
+    if (Array.isArray(wanted) ? !wanted.includes(value as Scalar) : value !== wanted) return false;
+  }
+  return true;
+}
+
+/**
+ * Scores every vector that passes the filter against the unit-length `query` and returns the
+ * page `[offset, offset + k)` of the best, highest score first (ties: segment order).
+ */
+export function searchSegments(
+  segments: readonly Segment[],
+  query: Float32Array,
+  options: SearchOptions,
+): SearchPage {
+  const offset = options.offset ?? 0;
+  const minScore = options.minScore ?? Number.NEGATIVE_INFINITY;
+  const depth = Math.min(offset + options.k, MAX_SEARCH_DEPTH);
+  // One extra result tells whether another page exists.
+  const heap = new TopK(depth + 1);
+  // A hit is identified by its position in the concatenated segments (scan order breaks ties).
+  const bases: number[] = [];
+  let base = 0;
+  for (const segment of segments) {
+    bases.push(base);
+    if (segment.dim !== query.length)
+      throw new RangeError(`query has dim ${query.length}, index has ${segment.dim}`);
+    for (let row = 0; row < segment.count; row++) {
+      if (options.exclude?.has(segment.ids[row] as string)) continue;
+      if (!matchesFilter((segment.attrs[row] as { metadata: ItemMetadata }).metadata, options.filter))
+        continue;
+      const score = scoreRow(segment, query, row);
+      if (score < minScore || score <= heap.threshold) continue;
+      heap.push(base + row, score);
+    }
+    base += segment.count;
+  }
+  const ranked = heap.sorted();
+  const hits = ranked.slice(offset, depth).map(({ index, score }) => {
+    let s = bases.length - 1;
+    while ((bases[s] as number) > index) s--;
+    const segment = segments[s] as Segment;
+    const row = index - (bases[s] as number);
+    const attrs = segment.attrs[row] as { metadata: ItemMetadata; caption?: string };
+    return {
+      id: segment.ids[row] as string,
+      score,
+      metadata: attrs.metadata,
+      ...(attrs.caption === undefined ? {} : { caption: attrs.caption }),
+    };
+  });
+  const more = ranked.length > depth && depth < MAX_SEARCH_DEPTH;
+  return { hits, nextOffset: more ? depth : null };
+}

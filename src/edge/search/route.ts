@@ -1,0 +1,63 @@
+/** GET|POST /v1/search: images of the index nearest to a text, an indexed image, or an image. */
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { QueryTextSchema, SearchFieldsSchema, SearchResponseSchema } from '../../core/contract/api-schemas';
+import type { AppEnv } from '../env';
+import { validationHook } from '../http/errors';
+import { bodyKind, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
+import { queryContext } from '../query/context';
+import { runSearch, type SearchInput, searchRequestFrom } from './search';
+
+const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+const ok = {
+  200: {
+    description: 'Nearest images, best first',
+    content: { 'application/json': { schema: SearchResponseSchema } },
+  },
+};
+const SearchQuerySchema = SearchFieldsSchema.extend({
+  q: QueryTextSchema.optional().openapi({ description: 'alias of text' }),
+});
+const SearchFormSchema = SearchFieldsSchema.extend({ image: ImageFileSchema.optional() });
+
+async function search(env: AppEnv['Bindings'], fields: SearchInput) {
+  const request = await searchRequestFrom(fields);
+  return runSearch(await queryContext(env, fields.model), request);
+}
+
+app.openapi(
+  createRoute({
+    method: 'get',
+    path: '/v1/search',
+    summary: 'Search the image index by text or by an indexed image id',
+    description:
+      '`filter` is JSON, e.g. `{"colour":"red","count":[2,3]}`. An empty index answers 404 `index_empty`.',
+    request: { query: SearchQuerySchema },
+    responses: { ...ok, ...ImageErrorResponses },
+  }),
+  async (c) => c.json(await search(c.env, c.req.valid('query')), 200),
+);
+
+app.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/search',
+    summary: 'Search the image index by text, indexed image id, image URL or uploaded image',
+    request: {
+      body: {
+        content: {
+          'application/json': { schema: SearchFieldsSchema },
+          'multipart/form-data': { schema: SearchFormSchema },
+        },
+      },
+    },
+    responses: { ...ok, ...ImageErrorResponses },
+  }),
+  async (c) => {
+    const fields =
+      bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json');
+    return c.json(await search(c.env, fields as SearchInput), 200);
+  },
+);
+
+export default app;

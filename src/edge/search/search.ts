@@ -1,0 +1,111 @@
+/**
+ * One search request, checked in one place and run: exactly one query (a text, an indexed image,
+ * an image URL or an upload), the index of the model's embedding space, the cursor, and the
+ * ranking over the index's segments.
+ */
+import type { SearchFields } from '../../core/contract/api-schemas';
+import { ApiError } from '../http/errors';
+import { embedTexts } from '../inference/text-tower';
+import { expectedModel, guardIndex, type QueryContext } from '../query/context';
+import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
+import { decodeCursor, encodeCursor } from './cursor';
+import { type MetadataFilter, searchSegments } from './ranking';
+
+export type SearchQuery = { kind: 'text'; text: string } | QueryImage;
+
+export interface SearchRequest {
+  query: SearchQuery;
+  k: number;
+  minScore?: number;
+  filter?: MetadataFilter;
+  cursor?: string;
+}
+
+/** The validated fields of GET (query string), POST JSON or POST multipart. */
+export type SearchInput = SearchFields & { q?: string; image?: File };
+
+/** Checks that exactly one query is given (400 `invalid_request` otherwise) and builds the request. */
+export async function searchRequestFrom(fields: SearchInput): Promise<SearchRequest> {
+  const text = fields.text ?? fields.q;
+  const image = await queryImageFrom(fields, fields.image);
+  if ((text === undefined) === (image === undefined)) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      'give exactly one of text, image_id, image_url or an image upload',
+    );
+  }
+  return {
+    query: image ?? { kind: 'text', text: text as string },
+    k: fields.k,
+    ...(fields.min_score === undefined ? {} : { minScore: fields.min_score }),
+    ...(fields.filter ? { filter: fields.filter } : {}),
+    ...(fields.cursor ? { cursor: fields.cursor } : {}),
+  };
+}
+
+export async function runSearch(ctx: QueryContext, request: SearchRequest) {
+  const { model, store } = ctx;
+  const loaded = await guardIndex(() => store.load());
+  if (!loaded || loaded.catalogue.count === 0) {
+    throw new ApiError(
+      404,
+      'index_empty',
+      `the ${model.id}@${model.version} image index is empty; seed it (npm run seed:demo) or index images first`,
+    );
+  }
+  const { query } = request;
+  let vector: Float32Array;
+  let identity: string;
+  let truncated: boolean | undefined;
+  if (query.kind === 'text') {
+    const texts = await embedTexts(ctx.env, model.id, [query.text]);
+    vector = texts.embeddings[0] as Float32Array;
+    truncated = texts.truncated[0] ?? false;
+    identity = `text:${query.text}`;
+  } else {
+    const image = await guardIndex(() =>
+      embedQueryImage(query, { store, model: expectedModel(model), encoder: ctx.encoder }),
+    );
+    vector = image.vector;
+    identity = image.identity;
+  }
+  const cursorIdentity = {
+    model: model.id,
+    version: model.version,
+    source: identity,
+    minScore: request.minScore,
+    filter: request.filter,
+  };
+  let offset = 0;
+  if (request.cursor) {
+    const check = await decodeCursor(request.cursor, loaded.catalogue.generation, cursorIdentity);
+    if (!check.ok && check.reason === 'stale')
+      throw new ApiError(409, 'cursor_stale', 'the index changed since this cursor was issued; search again');
+    if (!check.ok)
+      throw new ApiError(
+        400,
+        'invalid_cursor',
+        check.reason === 'malformed' ? 'the cursor is malformed' : 'the cursor belongs to another query',
+      );
+    offset = check.offset;
+  }
+  const page = searchSegments(loaded.segments, vector, {
+    k: request.k,
+    offset,
+    ...(request.minScore === undefined ? {} : { minScore: request.minScore }),
+    ...(request.filter ? { filter: request.filter } : {}),
+    ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
+  });
+  return {
+    object: 'search_results' as const,
+    model: model.id,
+    version: model.version,
+    query: { kind: query.kind, ...(truncated === undefined ? {} : { truncated }) },
+    results: page.hits,
+    next_cursor:
+      page.nextOffset === null
+        ? null
+        : await encodeCursor(page.nextOffset, loaded.catalogue.generation, cursorIdentity),
+  };
+}

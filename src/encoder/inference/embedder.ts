@@ -1,0 +1,196 @@
+/**
+ * The encoder's domain: images (bytes or URLs) and texts in, embeddings out. Each item is fetched,
+ * decoded and preprocessed on its own, then joins its model's dynamic batch; a failure of one
+ * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
+ */
+import { padBatch } from '../../core/tokenizer';
+import { EncoderError } from '../http/errors';
+import type { EncoderMetrics } from '../http/metrics';
+import type { DecodePool } from '../images/decode-pool';
+import { type FetchLimits, fetchImage } from '../images/fetch-image';
+import type { Crop } from '../images/pixel-tensor';
+import type { UrlGuard } from '../images/url-guard';
+import { DynamicBatcher } from './batcher';
+import type { LoadedModel } from './model-package';
+import type { Embeddings } from './runtime';
+
+/** An image to embed; `error` is an item the request reader already refused (e.g. too large). */
+export type ImageToEmbed =
+  | { kind: 'bytes'; bytes: Uint8Array }
+  | { kind: 'url'; url: string }
+  | { kind: 'error'; error: EncoderError };
+
+export type ImageItem =
+  | { index: number; embedding: number[]; sha256: string; width: number; height: number }
+  | { index: number; error: { code: string; message: string }; status: number };
+
+export interface TextItem {
+  index: number;
+  embedding: number[];
+  truncated?: true;
+}
+
+export interface EmbedderOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  /** Batches of one tower that may run at once (the runtime's runners). */
+  maxRuns: number;
+  maxPixels: number;
+  fetch: FetchLimits;
+  /** Where images are decoded and preprocessed (worker threads, or in-process with size 0). */
+  pool: DecodePool;
+}
+
+function rows(out: Embeddings, count: number): Float32Array[] {
+  if (out.rows !== count) throw new Error(`model returned ${out.rows} rows for ${count} inputs`);
+  return Array.from({ length: count }, (_, i) => out.data.slice(i * out.dim, (i + 1) * out.dim));
+}
+
+/** Batchers of one loaded model. */
+class ModelBatchers {
+  readonly image: DynamicBatcher<Crop, Float32Array>;
+  readonly text: DynamicBatcher<number[], Float32Array>;
+
+  /** Images of this model being fetched or decoded right now (they will join a batch soon). */
+  preparing = 0;
+
+  constructor(model: LoadedModel, options: EmbedderOptions, metrics: EncoderMetrics) {
+    const size = model.manifest.image.size;
+    const observe = (tower: 'image' | 'text') => (n: number, seconds: number) => {
+      metrics.batchSize.observe({ model: model.id, tower }, n);
+      metrics.modelSeconds.observe({ model: model.id, tower }, seconds);
+    };
+    const batching = { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs, maxRuns: options.maxRuns };
+    const { mean, std } = model.manifest.image;
+    this.image = new DynamicBatcher(
+      async (crops) => {
+        const bytes = 3 * size * size;
+        const stacked = new Uint8Array(crops.length * bytes);
+        for (const [i, crop] of crops.entries()) stacked.set(crop, i * bytes);
+        const out = await model.image.runImage(stacked, crops.length, { size, mean, std });
+        return rows(out, crops.length);
+      },
+      { ...batching, onBatch: observe('image'), expected: () => this.preparing },
+    );
+    this.text = new DynamicBatcher(
+      async (sequences) => {
+        const { inputIds, attentionMask, length } = padBatch(
+          sequences,
+          model.manifest.tokenizer.pad_token_id,
+        );
+        return rows(
+          await model.text.runText(inputIds, attentionMask, sequences.length, length),
+          sequences.length,
+        );
+      },
+      { ...batching, onBatch: observe('text') },
+    );
+  }
+}
+
+export class Embedder {
+  readonly models: ReadonlyMap<string, LoadedModel>;
+  readonly defaultModel: string;
+  #batchers = new Map<string, ModelBatchers>();
+  #options: EmbedderOptions;
+  #metrics: EncoderMetrics;
+  #guard: UrlGuard;
+
+  constructor(
+    models: ReadonlyMap<string, LoadedModel>,
+    defaultModel: string,
+    options: EmbedderOptions,
+    metrics: EncoderMetrics,
+    guard: UrlGuard,
+  ) {
+    if (!models.has(defaultModel)) throw new Error(`default model ${defaultModel} is not loaded`);
+    this.models = models;
+    this.defaultModel = defaultModel;
+    this.#options = options;
+    this.#metrics = metrics;
+    this.#guard = guard;
+    for (const [id, model] of models) this.#batchers.set(id, new ModelBatchers(model, options, metrics));
+  }
+
+  /** The model a request asks for (404 when it is not loaded here). */
+  model(id: string | undefined): LoadedModel {
+    const model = this.models.get(id ?? this.defaultModel);
+    if (!model) throw new EncoderError(404, 'unknown_model', `model ${id} is not loaded by this encoder`);
+    return model;
+  }
+
+  #batchersOf(model: LoadedModel): ModelBatchers {
+    return this.#batchers.get(model.id) as ModelBatchers;
+  }
+
+  async #bytesOf(source: ImageToEmbed): Promise<Uint8Array> {
+    if (source.kind === 'bytes') return source.bytes;
+    if (source.kind === 'error') throw source.error;
+    const started = performance.now();
+    try {
+      return await fetchImage(source.url, this.#guard, this.#options.fetch);
+    } finally {
+      this.#metrics.fetchSeconds.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * Fetches and decodes one image into the crops the model sees (one, or one per grid cell),
+   * counted in `preparing` meanwhile so that the batcher knows more images are on their way.
+   */
+  async #prepare(model: LoadedModel, source: ImageToEmbed, grid?: { rows: number; cols: number }) {
+    const batchers = this.#batchersOf(model);
+    batchers.preparing++;
+    try {
+      const bytes = await this.#bytesOf(source);
+      const { seconds, ...prepared } = await this.#options.pool.prepare({
+        bytes,
+        size: model.manifest.image.size,
+        maxPixels: this.#options.maxPixels,
+        ...(grid ? { grid } : {}),
+      });
+      this.#metrics.decodeSeconds.observe(seconds);
+      return prepared;
+    } finally {
+      batchers.preparing--;
+    }
+  }
+
+  /** Embeds images; with `grid` (one image only) every cell of the grid, row-major. */
+  async embedImages(
+    model: LoadedModel,
+    sources: readonly ImageToEmbed[],
+    grid?: { rows: number; cols: number },
+  ): Promise<ImageItem[]> {
+    const batcher = this.#batchersOf(model).image;
+    const perSource = await Promise.all(
+      sources.map(async (source, index): Promise<ImageItem[]> => {
+        try {
+          const { crops, ...info } = await this.#prepare(model, source, grid);
+          const embeddings = await Promise.all(crops.map((crop) => batcher.submit(crop)));
+          return embeddings.map((e, cell) => ({
+            index: grid ? cell : index,
+            embedding: Array.from(e),
+            ...info,
+          }));
+        } catch (error) {
+          if (!(error instanceof EncoderError)) throw error;
+          this.#metrics.errors.inc({ code: error.code });
+          return [{ index, error: { code: error.code, message: error.message }, status: error.status }];
+        }
+      }),
+    );
+    return perSource.flat();
+  }
+
+  async embedTexts(model: LoadedModel, texts: readonly string[]): Promise<TextItem[]> {
+    const batcher = this.#batchersOf(model).text;
+    return Promise.all(
+      texts.map(async (text, index) => {
+        const { ids, truncated } = model.tokenizer.encode(text);
+        const embedding = Array.from(await batcher.submit(ids));
+        return truncated ? { index, embedding, truncated: true as const } : { index, embedding };
+      }),
+    );
+  }
+}

@@ -1,0 +1,75 @@
+/** The koclip-tiny demo set as index items, and seeding it into the Worker's real local bindings. */
+import { env } from 'cloudflare:workers';
+import demoEmbeddings from '../../../models/koclip-tiny/demo/embeddings.f32';
+import demo0001 from '../../../models/koclip-tiny/demo/images/demo-0001.png';
+import demo0005 from '../../../models/koclip-tiny/demo/images/demo-0005.png';
+import demo0013 from '../../../models/koclip-tiny/demo/images/demo-0013.png';
+import demoIndexJson from '../../../models/koclip-tiny/demo/index.json';
+import manifestJson from '../../../models/koclip-tiny/manifest.json';
+import type { SegmentEncoding } from '../../../src/core/index-format/segment';
+import { parseManifest } from '../../../src/core/manifest';
+import type { Env } from '../../../src/edge/env';
+import { demoItems } from '../../../src/edge/index-store/demo';
+import { IndexStore } from '../../../src/edge/index-store/store';
+import { installEncoderStandIn, type StandIn, sha256Hex } from './encoder-stand-in';
+
+export const manifest = parseManifest(manifestJson);
+export const demo = demoItems(demoIndexJson, demoEmbeddings);
+export const space = { model: manifest.id, version: manifest.version };
+
+export function demoStore(env: Env): IndexStore {
+  return new IndexStore({ bucket: env.INDEX_BUCKET, kv: env.INDEX_KV }, space);
+}
+
+/** Writes the whole demo set as the index of koclip-tiny's current version. */
+export async function seedDemo(env: Env, options: { encoding?: SegmentEncoding; segmentSize?: number } = {}) {
+  return demoStore(env).replace(demo.items, { dim: manifest.projection_dim, ...options });
+}
+
+/** Demo images available to tests as bytes, by id. */
+export const demoImages: Record<string, ArrayBuffer> = {
+  'demo-0001': demo0001,
+  'demo-0005': demo0005,
+  'demo-0013': demo0013,
+};
+
+export const ENCODER_BASE = 'http://encoder.test';
+export const ENCODER_TOKEN = 'test-encoder-token';
+
+export function demoVector(id: string): Float32Array {
+  const item = demo.items.find((i) => i.id === id);
+  if (!item) throw new Error(`no demo item ${id}`);
+  return item.vector as Float32Array;
+}
+
+/** The image a URL stand-in serves: `https://images.test/<id>.png` for every demo item. */
+export const demoUrl = (id: string) => `https://images.test/${id}.png`;
+
+/** Cells of the grid the stand-in answers for demo-0013 (`?grid=2x3`): demo embeddings by id. */
+export const GRID_CELLS = ['demo-0000', 'demo-0001', 'demo-0002', 'demo-0003', 'demo-0004', 'demo-0005'];
+
+/** Installs the encoder stand-in, knowing the demo images (bytes and URLs) by their demo embeddings. */
+export async function installDemoEncoder(): Promise<StandIn> {
+  const images = new Map<string, Float32Array>();
+  for (const [id, bytes] of Object.entries(demoImages)) images.set(await sha256Hex(bytes), demoVector(id));
+  const urls = new Map(demo.items.map((i) => [demoUrl(i.id), i.vector as Float32Array]));
+  const grids = new Map([
+    [await sha256Hex(demo0013), GRID_CELLS.map(demoVector)],
+    [demoUrl('demo-0013'), GRID_CELLS.map(demoVector)],
+  ]);
+  return installEncoderStandIn({
+    baseUrl: ENCODER_BASE,
+    token: ENCODER_TOKEN,
+    model: { id: manifest.id, version: manifest.version, dim: manifest.projection_dim },
+    images,
+    urls,
+    grids,
+  });
+}
+
+/** Seeds the demo index unless this embedding space already holds exactly it. */
+export async function seedDemoOnce(): Promise<void> {
+  const current = await demoStore(env).catalogue();
+  if (current?.count === demo.items.length && current.encoding === 'fp16') return;
+  await seedDemo(env);
+}

@@ -1,0 +1,65 @@
+/**
+ * Starts the real encoder process (`src/encoder/main.ts`) on a free loopback port for a test
+ * file, with the settings the test needs, and stops it afterwards.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { cosine } from '../../../src/core/vector';
+import { launchEncoder } from '../../../src/encoder/launch';
+
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const MODEL_DIR = `${ROOT}models/koclip-tiny/`;
+export const TOKEN = 'test-token-0123456789';
+
+export interface RunningEncoder {
+  url: string;
+  logs: () => string;
+  stop: () => Promise<void>;
+  /** fetch against the service with the bearer token (unless `auth: false`). */
+  call: (path: string, init?: RequestInit & { auth?: boolean }) => Promise<Response>;
+}
+
+export async function startEncoder(env: Record<string, string> = {}): Promise<RunningEncoder> {
+  const encoder = await launchEncoder({
+    PATH: process.env.PATH ?? '',
+    ENCODER_HOST: '127.0.0.1',
+    ENCODER_PORT: '0',
+    ENCODER_TOKEN: TOKEN,
+    ENCODER_MODELS_DIR: `${ROOT}models`,
+    ENCODER_MODELS: 'koclip-tiny',
+    ENCODER_THREADS: '1',
+    ...env,
+  });
+  return {
+    url: encoder.url,
+    logs: encoder.logs,
+    stop: encoder.stop,
+    call: (path, init = {}) => {
+      const { auth = true, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (auth) headers.set('authorization', `Bearer ${TOKEN}`);
+      return fetch(`${encoder.url}${path}`, { ...rest, headers });
+    },
+  };
+}
+
+export function readModelJson<T>(file: string): T {
+  return JSON.parse(readFileSync(`${MODEL_DIR}${file}`, 'utf8')) as T;
+}
+
+export { cosine };
+
+export interface EmbedAnswer {
+  model: string;
+  version: string;
+  dim: number;
+  data: Array<{
+    index: number;
+    embedding?: number[];
+    sha256?: string;
+    width?: number;
+    height?: number;
+    truncated?: boolean;
+    error?: { code: string; message: string };
+  }>;
+}
