@@ -18,6 +18,7 @@ function kit(...args: string[]) {
 
 describe('model kit command line', () => {
   beforeAll(() => {
+    expect(existsSync(PY), `${PY} is missing: run ./scripts/setup.sh`).toBe(true);
     expect(kit('tokenizer', '--out', join(work, 'tok'), '--corpus-size', '500').status).toBe(0);
   });
 
