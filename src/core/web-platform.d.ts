@@ -10,8 +10,21 @@ declare class TextDecoder {
   constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
   decode(input?: ArrayBufferView | ArrayBuffer): string;
 }
+interface CryptoKey {
+  readonly type: string;
+}
 declare const crypto: {
-  subtle: { digest(algorithm: 'SHA-256', data: ArrayBufferView | ArrayBuffer): Promise<ArrayBuffer> };
+  subtle: {
+    digest(algorithm: 'SHA-256', data: ArrayBufferView | ArrayBuffer): Promise<ArrayBuffer>;
+    importKey(
+      format: 'raw',
+      keyData: ArrayBufferView | ArrayBuffer,
+      algorithm: { name: 'HMAC'; hash: 'SHA-256' },
+      extractable: boolean,
+      usages: 'sign'[],
+    ): Promise<CryptoKey>;
+    sign(algorithm: 'HMAC', key: CryptoKey, data: ArrayBufferView | ArrayBuffer): Promise<ArrayBuffer>;
+  };
   getRandomValues<T extends ArrayBufferView>(array: T): T;
 };
 declare function atob(data: string): string;

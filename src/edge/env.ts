@@ -7,26 +7,9 @@ import { ModelIdSchema } from '../core/contract/ids';
 import { ApiError } from './http/errors';
 
 /**
- * The secrets and debug vars of the Worker, which no config file lists (`wrangler secret put`;
- * locally .dev.vars). Everything else in `Env` (bindings, vars) is generated from wrangler.toml
- * by `npm run types:edge` into ./worker-configuration.d.ts, and `npm test` checks it is current.
+ * The Worker's bindings, vars and secrets: generated from wrangler.toml and .dev.vars.example by
+ * `npm run types:edge` into ./worker-configuration.d.ts; `npm test` checks that it is current.
  */
-interface Secrets {
-  /** Secret: bearer token for the encoder function. */
-  ENCODER_TOKEN?: string;
-  /** Secret: bearer token for write and admin routes. */
-  ADMIN_TOKEN?: string;
-  /** "1" enables /debug/* routes (memory figures for the benchmark); never set in production. */
-  DEBUG_ROUTES?: string;
-}
-
-declare global {
-  namespace Cloudflare {
-    interface Env extends Secrets {}
-  }
-}
-
-/** The Worker's bindings, vars and secrets. */
 export type Env = Cloudflare.Env;
 
 /** Hono environment of the app and every sub-app. */

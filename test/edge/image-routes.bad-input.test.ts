@@ -255,9 +255,9 @@ const CASES: Case[] = [
   post(
     '/v1/patches',
     { json: { image_id: 'demo-0001', text: '원' } },
-    400,
-    'invalid_request',
-    'with an indexed id only',
+    404,
+    'image_not_found',
+    'with an indexed id whose original is not kept (the demo seed keeps vectors only)',
   ),
   post(
     '/v1/patches',

@@ -4,7 +4,7 @@
  * from ./ids and ./limits.
  */
 import { z } from 'zod';
-import { ImageIdSchema, ModelIdSchema } from './ids';
+import { CollectionSchema, ImageIdSchema, ModelIdSchema } from './ids';
 import { LIMITS } from './limits';
 
 export const ImageUrlSchema = z
@@ -54,6 +54,7 @@ export const SearchFieldsSchema = z.object({
   filter: jsonText(MetadataFilterSchema).optional(),
   cursor: z.string().min(1).max(512).optional(),
   model: ModelIdSchema.optional(),
+  collection: CollectionSchema.optional(),
 });
 export type SearchFields = z.infer<typeof SearchFieldsSchema>;
 
@@ -104,6 +105,7 @@ export const ScoreFieldsSchema = z.object({
   captions: CaptionsSchema,
   prompt_template: PromptTemplateSchema.optional(),
   model: ModelIdSchema.optional(),
+  collection: CollectionSchema.optional(),
 });
 export type ScoreFields = z.infer<typeof ScoreFieldsSchema>;
 
@@ -135,12 +137,14 @@ export const ScoreResponseSchema = z.object({
 export const GridSideSchema = numeric(z.number().int().min(1).max(LIMITS.gridSide));
 
 export const PatchesFieldsSchema = z.object({
+  image_id: ImageIdSchema.optional(),
   image_url: ImageUrlSchema.optional(),
   text: QueryTextSchema,
   rows: GridSideSchema.default(3),
   cols: GridSideSchema.default(3),
   prompt_template: PromptTemplateSchema.optional(),
   model: ModelIdSchema.optional(),
+  collection: CollectionSchema.optional(),
 });
 export type PatchesFields = z.infer<typeof PatchesFieldsSchema>;
 

@@ -24,3 +24,11 @@ export const ImageIdSchema = z
   .min(1)
   .max(LIMITS.idChars)
   .regex(IMAGE_ID_PATTERN, 'image ids have no whitespace or control characters');
+
+/** Collection names: a named image set; `default` when a request names none. */
+export const COLLECTION_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const DEFAULT_COLLECTION = 'default';
+
+export const CollectionSchema = z
+  .string()
+  .regex(COLLECTION_PATTERN, 'collection names are lowercase letters, digits, . _ - (at most 64)');

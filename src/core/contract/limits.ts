@@ -21,6 +21,20 @@ export const LIMITS = {
   filterValues: 32,
 } as const;
 
+/** Limits of the ingest API (webhook, uploads). */
+export const INGEST_LIMITS = {
+  /** Events in one webhook call (one Queue batch at most). */
+  events: 100,
+  /** Bytes of a webhook body. */
+  bodyBytes: 256 * 1024,
+  /** Bytes of one image's metadata as JSON. */
+  metadataBytes: 4096,
+  /** Fields of one image's metadata. */
+  metadataFields: 32,
+  /** Characters of a caption kept with an image. */
+  captionChars: 1000,
+} as const;
+
 /** Limits of POST /v1/embeddings (OpenAI-compatible, so larger texts and batches). */
 export const EMBEDDING_LIMITS = {
   /** Bytes of a POST /v1/embeddings body. */

@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { type ItemMetadata, ItemMetadataSchema } from '../../core/index-format/segment';
-import type { IndexItem } from './store';
 
 export const DemoIndexSchema = z.object({
   model: z.string().min(1),
@@ -21,11 +20,20 @@ export const DemoIndexSchema = z.object({
 });
 export type DemoIndex = z.infer<typeof DemoIndexSchema>;
 
+export interface DemoItem {
+  id: string;
+  vector: Float32Array;
+  metadata: ItemMetadata;
+  caption?: string;
+  /** The image file, relative to the demo folder. */
+  file: string;
+}
+
 /** Pairs every demo item with its row of the float32 little-endian embeddings matrix. */
 export function demoItems(
   indexJson: unknown,
   embeddings: ArrayBuffer | Uint8Array,
-): { index: DemoIndex; items: (IndexItem & { metadata: ItemMetadata; vector: Float32Array })[] } {
+): { index: DemoIndex; items: DemoItem[] } {
   const index = DemoIndexSchema.parse(indexJson);
   const bytes = embeddings instanceof Uint8Array ? embeddings : new Uint8Array(embeddings);
   const expected = index.items.length * index.dim * 4;
@@ -40,6 +48,7 @@ export function demoItems(
     for (let i = 0; i < index.dim; i++) vector[i] = view.getFloat32((row * index.dim + i) * 4, true);
     return {
       id: item.id,
+      file: item.file,
       vector,
       metadata: item.metadata,
       ...(item.caption === undefined ? {} : { caption: item.caption }),

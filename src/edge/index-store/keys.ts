@@ -1,11 +1,11 @@
 /**
  * The one place that builds storage keys. Every key carries the key-layout version and the
  * model id; index and cache keys also carry the model version, because new weights are a new
- * embedding space and vectors of two spaces must never mix.
+ * embedding space and vectors of two spaces must never mix. Index keys also carry the collection.
  */
 
 /** Bump when the layout of anything stored under these keys changes incompatibly. */
-export const STORAGE_KEY_VERSION = 'v1';
+export const STORAGE_KEY_VERSION = 'v2';
 
 /** An embedding space: a model id and the version of its weights. */
 export interface IndexSpace {
@@ -13,39 +13,34 @@ export interface IndexSpace {
   version: string;
 }
 
+/** One index: a collection in one embedding space. */
+export interface IndexKey extends IndexSpace {
+  collection: string;
+}
+
 const part = (s: string) => encodeURIComponent(s);
 
-/** KV prefix for everything belonging to one index space (records and catalogue). */
-export function indexKvPrefix(space: IndexSpace): string {
-  return `index:${STORAGE_KEY_VERSION}:${part(space.model)}:${part(space.version)}:`;
+/** Name of the Durable Object that writes one index (`idFromName`). */
+export function writerName(index: IndexKey): string {
+  return `writer:${STORAGE_KEY_VERSION}:${part(index.collection)}:${part(index.model)}:${part(index.version)}`;
 }
 
-/** KV key of the index catalogue (the list of segments). */
-export function catalogueKey(space: IndexSpace): string {
-  return `${indexKvPrefix(space)}catalogue`;
-}
-
-/** KV prefix under which the per-image records of an index live. */
-export function recordPrefix(space: IndexSpace): string {
-  return `${indexKvPrefix(space)}record:`;
-}
-
-/** Workers KV refuses keys longer than this many bytes. */
-export const KV_MAX_KEY_BYTES = 512;
-
-/** Whether a key is short enough for KV (a longer one cannot exist there). */
-export function fitsKv(key: string): boolean {
-  return new TextEncoder().encode(key).length <= KV_MAX_KEY_BYTES;
-}
-
-/** KV key of one image's record (segment, row, metadata). */
-export function recordKey(space: IndexSpace, id: string): string {
-  return `${recordPrefix(space)}${part(id)}`;
+/** R2 prefix of everything one index keeps in INDEX_BUCKET. */
+export function indexObjectPrefix(index: IndexKey): string {
+  return `index/${STORAGE_KEY_VERSION}/${part(index.collection)}/${part(index.model)}/${part(index.version)}/`;
 }
 
 /** R2 key of one immutable index segment. */
-export function segmentObjectKey(space: IndexSpace, segmentId: string): string {
-  return `index/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/segments/${part(segmentId)}.kseg`;
+export function segmentObjectKey(index: IndexKey, segmentId: string): string {
+  return `${indexObjectPrefix(index)}segments/${part(segmentId)}.kseg`;
+}
+
+/**
+ * R2 key of the original of an uploaded image in IMAGES_BUCKET. Originals do not depend on the
+ * model: a later re-embed under a new model reads the same object.
+ */
+export function imageObjectKey(collection: string, id: string): string {
+  return `images/${STORAGE_KEY_VERSION}/${part(collection)}/${part(id)}`;
 }
 
 /** KV key of a cached caption-scoring answer. */

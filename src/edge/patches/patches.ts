@@ -5,14 +5,14 @@
 import type { PatchesFields } from '../../core/contract/api-schemas';
 import { cosine, softmax } from '../../core/vector';
 import { ApiError } from '../http/errors';
-import { embedImage } from '../inference/encoder-client';
+import { type EncoderImage, embedImage } from '../inference/encoder-client';
 import { embedTexts } from '../inference/text-tower';
 import { expectedModel, type QueryContext } from '../query/context';
-import { type QueryImage, queryImageFrom } from '../query/image';
+import { checkUpload, type QueryImage, queryImageFrom } from '../query/image';
 import { applyTemplate } from '../score/captions';
 
 export interface PatchesRequest {
-  image: Exclude<QueryImage, { kind: 'image_id' }>;
+  image: QueryImage;
   text: string;
   rows: number;
   cols: number;
@@ -25,12 +25,7 @@ export type PatchesInput = PatchesFields & { image?: File };
 /** Checks that an image URL or upload and a text are given (400 `invalid_request` otherwise). */
 export async function patchesRequestFrom(fields: PatchesInput): Promise<PatchesRequest> {
   const image = await queryImageFrom(fields, fields.image);
-  if (!image || image.kind === 'image_id')
-    throw new ApiError(
-      400,
-      'invalid_request',
-      'give an image_url or an image upload (the index keeps vectors, not images)',
-    );
+  if (!image) throw new ApiError(400, 'invalid_request', 'give an image_id, an image_url or an image upload');
   if (!fields.text) throw new ApiError(400, 'invalid_request', 'text: give the text to look for');
   return {
     image,
@@ -41,14 +36,38 @@ export async function patchesRequestFrom(fields: PatchesInput): Promise<PatchesR
   };
 }
 
+/**
+ * What the encoder gets for the image: the upload, the URL, or for an indexed image its kept
+ * original (IMAGES_BUCKET, for uploads and R2 objects) or the URL it was indexed from.
+ */
+async function encoderImage(ctx: QueryContext, image: QueryImage): Promise<EncoderImage> {
+  if (image.kind === 'image') return { kind: 'bytes', bytes: image.bytes, contentType: image.contentType };
+  if (image.kind === 'image_url') return { kind: 'url', url: image.url };
+  const record = await ctx.store.record(image.id);
+  const source = record?.state === 'indexed' ? record.source : undefined;
+  if (!source)
+    throw new ApiError(
+      404,
+      'image_not_found',
+      `no indexed image '${image.id}' in the ${ctx.collection} collection`,
+    );
+  if ('image_url' in source) return { kind: 'url', url: source.image_url };
+  const object = await ctx.env.IMAGES_BUCKET.get(source.r2_key);
+  if (!object)
+    throw new ApiError(
+      404,
+      'image_not_found',
+      `the original of '${image.id}' is no longer in the images bucket`,
+    );
+  const bytes = new Uint8Array(await object.arrayBuffer());
+  return { kind: 'bytes', bytes, contentType: checkUpload(bytes, object.httpMetadata?.contentType ?? '') };
+}
+
 /** Scores every cell of a rows x cols grid over the image against one text (Text->Patch). */
 export async function runPatches(ctx: QueryContext, request: PatchesRequest) {
   const { model } = ctx;
   const { rows, cols } = request;
-  const source =
-    request.image.kind === 'image'
-      ? { kind: 'bytes' as const, bytes: request.image.bytes, contentType: request.image.contentType }
-      : { kind: 'url' as const, url: request.image.url };
+  const source = await encoderImage(ctx, request.image);
   const [text] = applyTemplate([request.text], request.template);
   const [cells, embedded] = await Promise.all([
     embedImage(ctx.encoder(), expectedModel(model), source, { grid: { rows, cols } }),

@@ -41,7 +41,7 @@ app.openapi(
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json')
     ) as PatchesInput;
     const request = await patchesRequestFrom(fields);
-    const body = await runPatches(await queryContext(c.env, fields.model), request);
+    const body = await runPatches(await queryContext(c.env, fields.model, fields.collection), request);
     return c.json(body, 200);
   },
 );

@@ -3,10 +3,11 @@
  * its embedding space, the encoder settings, and the rule that index failures are the service's
  * fault (503), never the client's.
  */
+import { DEFAULT_COLLECTION } from '../../core/contract/ids';
 import type { ModelManifest } from '../../core/manifest';
 import { type Env, readConfig } from '../env';
 import { ApiError } from '../http/errors';
-import { IndexCorruptError, IndexStore } from '../index-store/store';
+import { IndexCorruptError, IndexReader } from '../index-store/store';
 import {
   type EncoderClientConfig,
   type ExpectedModel,
@@ -17,19 +18,22 @@ import { getModel } from '../inference/model-registry';
 export interface QueryContext {
   env: Env;
   model: ModelManifest;
-  store: IndexStore;
+  /** The collection the request names (`default` when it names none). */
+  collection: string;
+  store: IndexReader;
   /** The encoder settings, read when a feature first needs the encoder (503 when missing). */
   encoder: () => EncoderClientConfig;
 }
 
-/** Resolves the model a request names (or the default) and the index of its embedding space. */
-export async function queryContext(env: Env, modelId: string | undefined): Promise<QueryContext> {
+/** Resolves the model a request names (or the default) and the index of that collection in its space. */
+export async function queryContext(
+  env: Env,
+  modelId: string | undefined,
+  collection: string = DEFAULT_COLLECTION,
+): Promise<QueryContext> {
   const model = await getModel(env, modelId ?? readConfig(env).defaultModel);
-  const store = new IndexStore(
-    { bucket: env.INDEX_BUCKET, kv: env.INDEX_KV },
-    { model: model.id, version: model.version },
-  );
-  return { env, model, store, encoder: () => encoderConfigFromEnv(env) };
+  const store = new IndexReader(env, { collection, model: model.id, version: model.version });
+  return { env, model, collection, store, encoder: () => encoderConfigFromEnv(env) };
 }
 
 /** What an encoder answer must come from. */

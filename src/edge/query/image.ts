@@ -8,7 +8,7 @@ import { IMAGE_MEDIA_TYPES, mediaType, sniffImageFormat } from '../../core/contr
 import { sha256Hex } from '../../core/hash';
 import { normalise } from '../../core/vector';
 import { ApiError } from '../http/errors';
-import type { IndexStore } from '../index-store/store';
+import type { IndexReader } from '../index-store/store';
 import { type EncoderClientConfig, type ExpectedModel, embedImage } from '../inference/encoder-client';
 
 /** An image a request names; an upload's `contentType` is the format its bytes were found to be. */
@@ -51,19 +51,19 @@ export function checkUpload(bytes: Uint8Array, declaredType: string): string {
 
 /**
  * The identity of an image without embedding it (used to look caches up before any work):
- * `id:<id>@g<generation>`, `url:<url>` or `sha256:<hex of the bytes>`.
+ * `id:<collection>/<id>@g<generation>`, `url:<url>` or `sha256:<hex of the bytes>`.
  */
-export async function imageIdentity(input: QueryImage, store: IndexStore): Promise<string> {
+export async function imageIdentity(input: QueryImage, store: IndexReader): Promise<string> {
   if (input.kind === 'image_url') return `url:${input.url}`;
   if (input.kind === 'image') return `sha256:${await sha256Hex(input.bytes)}`;
   const catalogue = await store.catalogue();
-  return `id:${input.id}@g${catalogue?.generation ?? 0}`;
+  return `id:${store.index.collection}/${input.id}@g${catalogue?.generation ?? 0}`;
 }
 
 /** Embeds the image (stored vector for ids, the encoder otherwise), unit length. */
 export async function embedQueryImage(
   input: QueryImage,
-  deps: { store: IndexStore; model: ExpectedModel; encoder: () => EncoderClientConfig },
+  deps: { store: IndexReader; model: ExpectedModel; encoder: () => EncoderClientConfig },
 ): Promise<EmbeddedImage> {
   if (input.kind === 'image_id') {
     const found = await deps.store.vector(input.id);
@@ -71,7 +71,7 @@ export async function embedQueryImage(
       throw new ApiError(
         404,
         'image_not_found',
-        `no image '${input.id}' in the ${deps.model.id}@${deps.model.version} index`,
+        `no image '${input.id}' in the ${deps.store.index.collection} collection of the ${deps.model.id}@${deps.model.version} index`,
       );
     }
     return {

@@ -42,7 +42,7 @@ app.openapi(
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json')
     ) as ScoreInput;
     const request = await scoreRequestFrom(fields);
-    const scored = await runScore(await queryContext(c.env, fields.model), request);
+    const scored = await runScore(await queryContext(c.env, fields.model, fields.collection), request);
     c.header('X-Cache', scored.cache);
     if (scored.tier) c.header('X-Cache-Tier', scored.tier);
     return c.json(scored.body, 200);

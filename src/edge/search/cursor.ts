@@ -17,6 +17,8 @@ const CursorSchema = z.object({
 export interface QueryIdentity {
   model: string;
   version: string;
+  /** The collection searched (a cursor never continues into another collection). */
+  collection?: string;
   /** e.g. `text:빨간 원`, `id:demo-0001`, `url:https://…`, `sha256:…` */
   source: string;
   minScore?: number;
@@ -40,6 +42,7 @@ async function fingerprint(identity: QueryIdentity): Promise<string> {
     identity.source,
     identity.minScore ?? null,
     identity.filter ?? null,
+    identity.collection ?? null,
   ]);
   return toHex((await sha256Bytes(text)).subarray(0, 16));
 }

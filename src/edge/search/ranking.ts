@@ -19,6 +19,8 @@ export interface SearchOptions {
   filter?: MetadataFilter;
   /** Ids never returned (the query image itself when searching by an indexed id). */
   exclude?: ReadonlySet<string>;
+  /** Per segment (same order), rows that no longer count: superseded or deleted since written. */
+  dead?: readonly (ReadonlySet<number> | undefined)[];
 }
 
 export interface SearchHit {
@@ -62,11 +64,13 @@ export function searchSegments(
   // A hit is identified by its position in the concatenated segments (scan order breaks ties).
   const bases: number[] = [];
   let base = 0;
-  for (const segment of segments) {
+  for (const [s, segment] of segments.entries()) {
     bases.push(base);
+    const dead = options.dead?.[s];
     if (segment.dim !== query.length)
       throw new RangeError(`query has dim ${query.length}, index has ${segment.dim}`);
     for (let row = 0; row < segment.count; row++) {
+      if (dead?.has(row)) continue;
       if (options.exclude?.has(segment.ids[row] as string)) continue;
       if (!matchesFilter((segment.attrs[row] as { metadata: ItemMetadata }).metadata, options.filter))
         continue;

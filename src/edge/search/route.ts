@@ -22,7 +22,7 @@ const SearchFormSchema = SearchFieldsSchema.extend({ image: ImageFileSchema.opti
 
 async function search(env: AppEnv['Bindings'], fields: SearchInput) {
   const request = await searchRequestFrom(fields);
-  return runSearch(await queryContext(env, fields.model), request);
+  return runSearch(await queryContext(env, fields.model, fields.collection), request);
 }
 
 app.openapi(

@@ -51,7 +51,8 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
     throw new ApiError(
       404,
       'index_empty',
-      `the ${model.id}@${model.version} image index is empty; seed it (npm run seed:demo) or index images first`,
+      `the ${ctx.collection} collection of the ${model.id}@${model.version} image index is empty; ` +
+        'index images first (npm run index, PUT /v1/images/{id} or POST /v1/webhooks/index)',
     );
   }
   const { query } = request;
@@ -73,6 +74,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
   const cursorIdentity = {
     model: model.id,
     version: model.version,
+    collection: ctx.collection,
     source: identity,
     minScore: request.minScore,
     filter: request.filter,
@@ -96,6 +98,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
     ...(request.minScore === undefined ? {} : { minScore: request.minScore }),
     ...(request.filter ? { filter: request.filter } : {}),
     ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
+    dead: loaded.dead,
   });
   return {
     object: 'search_results' as const,

@@ -97,7 +97,7 @@ describe('POST /v1/score', () => {
     expect(second.body).toEqual(first.body);
     // Drop the colo copy: KV still has it (and refills the Cache API).
     const generation = (await demoStore(env).catalogue())?.generation;
-    const digest = await scoreCacheDigest(`id:demo-0003@g${generation}`, request.captions, undefined);
+    const digest = await scoreCacheDigest(`id:default/demo-0003@g${generation}`, request.captions, undefined);
     expect(await caches.default.delete(scoreCacheUrl(space, digest))).toBe(true);
     expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'kv', body: first.body });
     expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'cache-api' });

@@ -187,6 +187,7 @@ describe('GET|POST /v1/search by text', () => {
     const old = await encodeCursor(3, generation, {
       model: space.model,
       version: space.version,
+      collection: 'default',
       source: 'text:빨간 원',
     });
     const stale = await call(`/v1/search?${new URLSearchParams({ text: '빨간 원', k: '3', cursor: old })}`);

@@ -10,20 +10,44 @@ import type { SegmentEncoding } from '../../../src/core/index-format/segment';
 import { parseManifest } from '../../../src/core/manifest';
 import type { Env } from '../../../src/edge/env';
 import { demoItems } from '../../../src/edge/index-store/demo';
-import { IndexStore } from '../../../src/edge/index-store/store';
+import { IndexReader } from '../../../src/edge/index-store/store';
+import { writerFor } from '../../../src/edge/index-writer/stub';
 import { installEncoderStandIn, type StandIn, sha256Hex } from './encoder-stand-in';
 
 export const manifest = parseManifest(manifestJson);
 export const demo = demoItems(demoIndexJson, demoEmbeddings);
 export const space = { model: manifest.id, version: manifest.version };
+/** The index the demo set is seeded into: the default collection of koclip-tiny's version. */
+export const demoIndex = { collection: 'default', ...space };
 
-export function demoStore(env: Env): IndexStore {
-  return new IndexStore({ bucket: env.INDEX_BUCKET, kv: env.INDEX_KV }, space);
+export function demoStore(env: Env): IndexReader {
+  return new IndexReader(env, demoIndex);
 }
 
-/** Writes the whole demo set as the index of koclip-tiny's current version. */
-export async function seedDemo(env: Env, options: { encoding?: SegmentEncoding; segmentSize?: number } = {}) {
-  return demoStore(env).replace(demo.items, { dim: manifest.projection_dim, ...options });
+/**
+ * Writes the whole demo set through the index writer (the one write path), with the demo
+ * embeddings the model kit computed instead of calls to the encoder.
+ */
+export async function seedDemo(env: Env, options: { encoding?: SegmentEncoding } = {}) {
+  const writer = writerFor(env, demoIndex);
+  const accepted = await writer.accept(
+    { ...demoIndex, dim: manifest.projection_dim, ...options },
+    demo.items.map((item) => ({
+      op: 'upsert' as const,
+      id: item.id,
+      source: { r2_key: `demo/${item.file}` },
+      metadata: item.metadata,
+      ...(item.caption === undefined ? {} : { caption: item.caption }),
+    })),
+  );
+  return writer.apply(
+    accepted.map((a, i) => ({
+      id: a.id,
+      seq: a.seq,
+      vector: Array.from(demo.items[i]?.vector as Float32Array),
+      content_sha256: `demo-embedding-${i}`,
+    })),
+  );
 }
 
 /** Demo images available to tests as bytes, by id. */
@@ -70,6 +94,6 @@ export async function installDemoEncoder(): Promise<StandIn> {
 /** Seeds the demo index unless this embedding space already holds exactly it. */
 export async function seedDemoOnce(): Promise<void> {
   const current = await demoStore(env).catalogue();
-  if (current?.count === demo.items.length && current.encoding === 'fp16') return;
+  if (current?.count === demo.items.length) return;
   await seedDemo(env);
 }

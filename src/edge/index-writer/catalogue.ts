@@ -1,0 +1,365 @@
+/**
+ * The writer's tables as operations: the index's identity and counters (meta), records, segments
+ * and their dead rows. Every method is synchronous SQL, so a caller that runs them inside one
+ * `transactionSync` sees and leaves a consistent catalogue whatever else the object is awaiting.
+ */
+import { rowVector, type SegmentEncoding } from '../../core/index-format/segment';
+import { type IndexKey, segmentObjectKey } from '../index-store/keys';
+import { loadSegment } from '../index-store/segments';
+import type { CatalogueView, RecordState, RecordView, StatsView, WriterEvent } from './contract';
+import type { RecordRow, SegmentRow } from './schema';
+
+export interface IndexMeta extends IndexKey {
+  dim: number;
+  encoding: SegmentEncoding;
+  segment_rows: number;
+}
+
+export interface WrittenSegment {
+  id: string;
+  key: string;
+  etag: string;
+  count: number;
+  bytes: number;
+  checksum: string;
+}
+
+const DEFAULT_SEGMENT_ROWS = 4096;
+/** Compact when this many live segments exist, or when this share of their rows is dead. */
+const COMPACT_SEGMENTS = 8;
+const COMPACT_DEAD_SHARE = 0.25;
+/** How long after a write a due compaction waits (writes of one burst land in fewer segments). */
+const COMPACT_DELAY_MS = 5000;
+
+export class Catalogue {
+  private cachedMeta: IndexMeta | null | undefined;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  private get(k: string): string | undefined {
+    return this.sql.exec<{ v: string }>('SELECT v FROM meta WHERE k = ?', k).toArray()[0]?.v;
+  }
+
+  private set(k: string, v: string | number): void {
+    this.sql.exec(
+      'INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v',
+      k,
+      String(v),
+    );
+  }
+
+  private counter(k: string): number {
+    const next = Number(this.get(k) ?? '0') + 1;
+    this.set(k, next);
+    return next;
+  }
+
+  /** Records the index's identity on first use; refuses a caller that names another one. */
+  init(space: IndexKey & { dim: number; encoding?: SegmentEncoding; segment_rows?: number }): void {
+    const meta = this.meta();
+    if (meta) {
+      if (
+        meta.collection !== space.collection ||
+        meta.model !== space.model ||
+        meta.version !== space.version
+      )
+        throw new Error(`writer of ${describe(meta)} was called for ${describe(space)}`);
+      if (meta.dim !== space.dim)
+        throw new Error(`index ${describe(meta)} has dim ${meta.dim}, not ${space.dim}`);
+      return;
+    }
+    this.set('collection', space.collection);
+    this.set('model', space.model);
+    this.set('version', space.version);
+    this.set('dim', space.dim);
+    this.set('encoding', space.encoding ?? 'fp16');
+    this.set('segment_rows', space.segment_rows ?? DEFAULT_SEGMENT_ROWS);
+    this.set('generation', 0);
+    this.cachedMeta = undefined;
+  }
+
+  meta(): IndexMeta | null {
+    if (this.cachedMeta !== undefined) return this.cachedMeta;
+    const collection = this.get('collection');
+    this.cachedMeta =
+      collection === undefined
+        ? null
+        : {
+            collection,
+            model: this.get('model') as string,
+            version: this.get('version') as string,
+            dim: Number(this.get('dim')),
+            encoding: this.get('encoding') as SegmentEncoding,
+            segment_rows: Number(this.get('segment_rows')),
+          };
+    return this.cachedMeta;
+  }
+
+  nextSeq(): number {
+    return this.counter('seq');
+  }
+
+  nextSegmentNumber(): number {
+    return this.counter('segment_number');
+  }
+
+  generation(): number {
+    return Number(this.get('generation') ?? '0');
+  }
+
+  bumpGeneration(now: number): void {
+    this.set('generation', this.generation() + 1);
+    this.set('last_write', now);
+  }
+
+  record(id: string): RecordRow | null {
+    return this.sql.exec<RecordRow>('SELECT * FROM records WHERE id = ?', id).toArray()[0] ?? null;
+  }
+
+  /** A new or changed upsert: pending with this seq; an indexed vector stays where it is. */
+  upsertPending(event: Extract<WriterEvent, { op: 'upsert' }>, seq: number, now: number): void {
+    this.sql.exec(
+      `INSERT INTO records (id, state, seq, source, metadata, caption, expected_sha256, attempts, accepted_at, updated_at)
+       VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET state = 'pending', seq = excluded.seq, source = excluded.source,
+         metadata = excluded.metadata, caption = excluded.caption, expected_sha256 = excluded.expected_sha256,
+         error_code = NULL, error_message = NULL, attempts = 0, accepted_at = excluded.accepted_at,
+         updated_at = excluded.updated_at`,
+      event.id,
+      seq,
+      JSON.stringify(event.source),
+      JSON.stringify(event.metadata),
+      event.caption ?? null,
+      event.content_sha256 ?? null,
+      now,
+      now,
+    );
+  }
+
+  /** Removes a record; true when it had a vector in the index (which then no longer counts). */
+  deleteRecord(id: string): boolean {
+    const record = this.record(id);
+    if (!record) return false;
+    this.sql.exec('DELETE FROM records WHERE id = ?', id);
+    if (record.segment === null || record.row === null) return false;
+    this.markDead(record.segment, record.row);
+    return true;
+  }
+
+  /** The record's vector is now row `row` of `segment`; its previous row no longer counts. */
+  place(id: string, segment: string, row: number, sha256: string, now: number): void {
+    const record = this.record(id);
+    if (record?.segment != null && record.row !== null) this.markDead(record.segment, record.row);
+    this.sql.exec(
+      `UPDATE records SET state = 'indexed', segment = ?, row = ?, content_sha256 = ?, error_code = NULL,
+       error_message = NULL, updated_at = ? WHERE id = ?`,
+      segment,
+      row,
+      sha256,
+      now,
+      id,
+    );
+  }
+
+  /** Moves a record's vector (compaction) only if it still lives where the snapshot saw it. */
+  move(id: string, from: { segment: string; row: number }, to: { segment: string; row: number }): boolean {
+    const record = this.record(id);
+    if (!record || record.segment !== from.segment || record.row !== from.row) return false;
+    this.sql.exec('UPDATE records SET segment = ?, row = ? WHERE id = ?', to.segment, to.row, id);
+    this.markDead(from.segment, from.row);
+    return true;
+  }
+
+  /** The latest upsert cannot be indexed: failed, and an older vector leaves the index. */
+  fail(id: string, error: { code: string; message: string }, now: number): void {
+    const record = this.record(id);
+    if (record?.segment != null && record.row !== null) this.markDead(record.segment, record.row);
+    this.sql.exec(
+      `UPDATE records SET state = 'failed', error_code = ?, error_message = ?, segment = NULL, row = NULL,
+       updated_at = ? WHERE id = ?`,
+      error.code,
+      error.message.slice(0, 500),
+      now,
+      id,
+    );
+  }
+
+  addSegment(w: WrittenSegment, now: number): void {
+    this.sql.exec(
+      `INSERT INTO segments (id, key, etag, count, live, bytes, checksum, state, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'live', ?)`,
+      w.id,
+      w.key,
+      w.etag,
+      w.count,
+      w.count,
+      w.bytes,
+      w.checksum,
+      now,
+    );
+  }
+
+  /** Row `row` of `segment` no longer counts; a segment with no live row left is retired. */
+  markDead(segment: string, row: number): void {
+    const inserted = this.sql.exec(
+      'INSERT OR IGNORE INTO dead_rows (segment, row) VALUES (?, ?)',
+      segment,
+      row,
+    ).rowsWritten;
+    if (inserted === 0) return;
+    this.sql.exec('UPDATE segments SET live = live - 1 WHERE id = ?', segment);
+    const left = this.sql
+      .exec<{ live: number }>('SELECT live FROM segments WHERE id = ?', segment)
+      .toArray()[0];
+    if (left && left.live <= 0) this.retire(segment, Date.now());
+  }
+
+  retire(segment: string, now: number): void {
+    this.sql.exec(
+      "UPDATE segments SET state = 'retired', retired_at = ? WHERE id = ? AND state = 'live'",
+      now,
+      segment,
+    );
+    this.sql.exec('DELETE FROM dead_rows WHERE segment = ?', segment);
+  }
+
+  liveSegments(): SegmentRow[] {
+    return this.sql
+      .exec<SegmentRow>("SELECT * FROM segments WHERE state = 'live' ORDER BY created_at, id")
+      .toArray();
+  }
+
+  expiredRetired(before: number): SegmentRow[] {
+    return this.sql
+      .exec<SegmentRow>("SELECT * FROM segments WHERE state = 'retired' AND retired_at <= ?", before)
+      .toArray();
+  }
+
+  /** When maintenance is next due: soon for a compaction, else when the oldest retired segment expires. */
+  nextMaintenance(graceMs: number): number | null {
+    const live = this.liveSegments();
+    const rows = live.reduce((n, s) => n + s.count, 0);
+    const dead = live.reduce((n, s) => n + (s.count - s.live), 0);
+    if (live.length >= COMPACT_SEGMENTS || (rows > 0 && dead / rows >= COMPACT_DEAD_SHARE))
+      return Date.now() + COMPACT_DELAY_MS;
+    const oldest = this.sql
+      .exec<{ t: number | null }>("SELECT min(retired_at) AS t FROM segments WHERE state = 'retired'")
+      .one().t;
+    return oldest === null ? null : oldest + graceMs;
+  }
+
+  /** The vector an indexed record has now (read from its segment), or null if it has none. */
+  async storedVector(bucket: R2Bucket, meta: IndexMeta, record: RecordRow): Promise<Float32Array | null> {
+    if (record.segment === null || record.row === null) return null;
+    const segment = this.sql
+      .exec<SegmentRow>('SELECT * FROM segments WHERE id = ?', record.segment)
+      .toArray()[0];
+    if (!segment) return null;
+    const decoded = await loadSegment(bucket, segment, meta);
+    return rowVector(decoded, record.row);
+  }
+
+  view(meta: IndexMeta, row: RecordRow): RecordView {
+    const segment =
+      row.segment === null
+        ? undefined
+        : this.sql.exec<SegmentRow>('SELECT * FROM segments WHERE id = ?', row.segment).toArray()[0];
+    return {
+      id: row.id,
+      collection: meta.collection,
+      state: row.state as RecordState,
+      ...(row.error_code ? { error: { code: row.error_code, message: row.error_message ?? '' } } : {}),
+      metadata: JSON.parse(row.metadata),
+      ...(row.caption === null ? {} : { caption: row.caption }),
+      content_sha256: row.content_sha256 ?? row.expected_sha256,
+      attempts: row.attempts,
+      updated_at: new Date(row.updated_at).toISOString(),
+      ...(row.source === null ? {} : { source: JSON.parse(row.source) }),
+      ...(segment && row.row !== null
+        ? {
+            location: {
+              segment: segment.id,
+              key: segment.key,
+              etag: segment.etag,
+              count: segment.count,
+              checksum: segment.checksum,
+              row: row.row,
+            },
+          }
+        : {}),
+    };
+  }
+
+  catalogue(): CatalogueView | null {
+    const meta = this.meta();
+    if (!meta) return null;
+    const dead = new Map<string, number[]>();
+    for (const d of this.sql.exec<{ segment: string; row: number }>(
+      'SELECT segment, row FROM dead_rows ORDER BY row',
+    )) {
+      const list = dead.get(d.segment) ?? [];
+      list.push(d.row);
+      dead.set(d.segment, list);
+    }
+    const segments = this.liveSegments().map((s) => ({
+      id: s.id,
+      key: s.key,
+      etag: s.etag,
+      count: s.count,
+      bytes: s.bytes,
+      checksum: s.checksum,
+      dead: dead.get(s.id) ?? [],
+    }));
+    const lastWrite = this.get('last_write');
+    return {
+      collection: meta.collection,
+      model: meta.model,
+      version: meta.version,
+      dim: meta.dim,
+      encoding: meta.encoding,
+      generation: this.generation(),
+      count: segments.reduce((n, s) => n + s.count - s.dead.length, 0),
+      segments,
+      updated_at: lastWrite === undefined ? null : new Date(Number(lastWrite)).toISOString(),
+    };
+  }
+
+  stats(now: number): StatsView | null {
+    const meta = this.meta();
+    if (!meta) return null;
+    const counts: Record<RecordState, number> = { pending: 0, indexed: 0, failed: 0 };
+    for (const r of this.sql.exec<{ state: string; n: number }>(
+      'SELECT state, count(*) AS n FROM records GROUP BY state',
+    ))
+      counts[r.state as RecordState] = r.n;
+    const oldest = this.sql
+      .exec<{ t: number | null }>("SELECT min(accepted_at) AS t FROM records WHERE state = 'pending'")
+      .one().t;
+    const segs = this.sql
+      .exec<{ state: string; n: number; bytes: number }>(
+        'SELECT state, count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM segments GROUP BY state',
+      )
+      .toArray();
+    const live = segs.find((s) => s.state === 'live');
+    const lastWrite = this.get('last_write');
+    return {
+      collection: meta.collection,
+      model: meta.model,
+      version: meta.version,
+      counts,
+      segments: live?.n ?? 0,
+      retired_segments: segs.find((s) => s.state === 'retired')?.n ?? 0,
+      bytes: live?.bytes ?? 0,
+      generation: this.generation(),
+      last_write: lastWrite === undefined ? null : new Date(Number(lastWrite)).toISOString(),
+      queue_lag_s: oldest === null ? 0 : Math.max(0, Math.round((now - oldest) / 1000)),
+    };
+  }
+
+  /** R2 key of a new segment of this index. */
+  segmentKey(meta: IndexMeta, id: string): string {
+    return segmentObjectKey(meta, id);
+  }
+}
+
+const describe = (k: IndexKey) => `${k.collection}/${k.model}@${k.version}`;

@@ -1,0 +1,138 @@
+/**
+ * What crosses into the index writer (the Durable Object of ./writer.ts): the events it accepts,
+ * the results the queue consumer hands it, and the views it answers with. Plain types and zod
+ * schemas, so the ingest routes, the consumer, the read side and the tests share one contract.
+ */
+import { z } from 'zod';
+import { ImageIdSchema } from '../../core/contract/ids';
+import { ItemMetadataSchema } from '../../core/index-format/segment';
+
+/** An index: one collection in one embedding space (model id and version of its weights). */
+export interface IndexName {
+  collection: string;
+  model: string;
+  version: string;
+}
+
+export type RecordState = 'pending' | 'indexed' | 'failed';
+
+/** Where the image of an upsert comes from: a URL the encoder fetches, or an object in IMAGES_BUCKET. */
+export const ImageSourceRefSchema = z.union([
+  z.object({ image_url: z.string().min(1) }).strict(),
+  z.object({ r2_key: z.string().min(1) }).strict(),
+]);
+export type ImageSourceRef = z.infer<typeof ImageSourceRefSchema>;
+
+/** One event as the writer accepts it (already validated by the ingest side). */
+export type WriterEvent =
+  | {
+      op: 'upsert';
+      id: string;
+      source: ImageSourceRef;
+      metadata: Record<string, string | number | boolean | null>;
+      caption?: string;
+      /** Known when the bytes are ours (uploads, R2 objects): lets the consumer skip re-embedding. */
+      content_sha256?: string;
+    }
+  | { op: 'delete'; id: string };
+
+/** What accept() answers per event, in order: the arrival number the event got. */
+export interface AcceptedEvent {
+  id: string;
+  op: 'upsert' | 'delete';
+  /** Arrival order per index; a result for an older seq than the record's latest is ignored. */
+  seq: number;
+}
+
+/** A result the consumer hands back for one upsert (the seq it was accepted with). */
+export type ApplyItem =
+  | {
+      id: string;
+      seq: number;
+      /** The embedding (unit length, the index's dim) and the hash of the bytes it came from. */
+      vector: number[];
+      content_sha256: string;
+    }
+  | {
+      id: string;
+      seq: number;
+      /** The bytes are those already indexed: keep the stored vector, take the new metadata. */
+      reuse: true;
+      content_sha256: string;
+    }
+  | {
+      id: string;
+      seq: number;
+      /** A permanent failure (the encoder's reason): the record ends `failed`. */
+      error: { code: string; message: string };
+    };
+
+/** What the consumer needs to know before embedding an upsert. */
+export interface PlanItem {
+  id: string;
+  seq: number;
+  /** `stale`: a newer event superseded this one (drop it); `reuse`: same bytes as indexed. */
+  action: 'embed' | 'reuse' | 'stale';
+}
+
+/** One segment of the catalogue a search uses, with the rows that no longer count. */
+export interface CatalogueSegment {
+  id: string;
+  key: string;
+  etag: string;
+  count: number;
+  bytes: number;
+  checksum: string;
+  /** Rows of this segment superseded or deleted since it was written. */
+  dead: number[];
+}
+
+/** The catalogue of one index, read from the writer (strongly consistent: read-your-writes). */
+export interface CatalogueView {
+  collection: string;
+  model: string;
+  version: string;
+  dim: number;
+  encoding: 'fp16' | 'int8';
+  /** Increments on every applied change; cursors and caches of an older generation are stale. */
+  generation: number;
+  /** Live (indexed) images. */
+  count: number;
+  segments: CatalogueSegment[];
+  updated_at: string | null;
+}
+
+/** GET /v1/images/:id */
+export interface RecordView {
+  id: string;
+  collection: string;
+  state: RecordState;
+  error?: { code: string; message: string };
+  metadata: Record<string, string | number | boolean | null>;
+  caption?: string;
+  content_sha256: string | null;
+  attempts: number;
+  updated_at: string;
+  /** Where the image of the latest upsert comes from. */
+  source?: ImageSourceRef;
+  /** Where the indexed vector lives (absent unless indexed). */
+  location?: { segment: string; key: string; etag: string; count: number; checksum: string; row: number };
+}
+
+/** GET /v1/index/stats (one index). */
+export interface StatsView {
+  collection: string;
+  model: string;
+  version: string;
+  counts: Record<RecordState, number>;
+  segments: number;
+  retired_segments: number;
+  bytes: number;
+  generation: number;
+  last_write: string | null;
+  /** Age in seconds of the oldest pending record (0 when none). */
+  queue_lag_s: number;
+}
+
+export const WriterMetadataSchema = ItemMetadataSchema;
+export const WriterIdSchema = ImageIdSchema;

@@ -1,0 +1,87 @@
+/**
+ * The writer's SQLite schema (Durable Object storage): the index's identity (meta), one record
+ * per image, the segments that make up the index, and the rows of live segments that no longer
+ * count. Tables are created on first use; a later change adds a numbered migration.
+ */
+
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+   CREATE TABLE IF NOT EXISTS records (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     source TEXT,
+     metadata TEXT NOT NULL,
+     caption TEXT,
+     expected_sha256 TEXT,
+     content_sha256 TEXT,
+     error_code TEXT,
+     error_message TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     segment TEXT,
+     row INTEGER,
+     accepted_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS records_state ON records (state, accepted_at);
+   CREATE INDEX IF NOT EXISTS records_segment ON records (segment);
+   CREATE TABLE IF NOT EXISTS segments (
+     id TEXT PRIMARY KEY,
+     key TEXT NOT NULL,
+     etag TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     live INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     checksum TEXT NOT NULL,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     retired_at INTEGER
+   );
+   CREATE TABLE IF NOT EXISTS dead_rows (
+     segment TEXT NOT NULL,
+     row INTEGER NOT NULL,
+     PRIMARY KEY (segment, row)
+   );`,
+];
+
+/** One row of `records`, as SQLite returns it. */
+export interface RecordRow extends Record<string, SqlStorageValue> {
+  id: string;
+  state: string;
+  seq: number;
+  source: string | null;
+  metadata: string;
+  caption: string | null;
+  expected_sha256: string | null;
+  content_sha256: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  segment: string | null;
+  row: number | null;
+  accepted_at: number;
+  updated_at: number;
+}
+
+/** One row of `segments`. */
+export interface SegmentRow extends Record<string, SqlStorageValue> {
+  id: string;
+  key: string;
+  etag: string;
+  count: number;
+  live: number;
+  bytes: number;
+  checksum: string;
+  state: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+/** Applies the migrations this database has not seen yet (inside the caller's transaction). */
+export function migrate(sql: SqlStorage): void {
+  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)');
+  const current = sql.exec<{ v: number }>('SELECT v FROM schema_version').toArray()[0]?.v ?? 0;
+  for (let v = current; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v] as string);
+  if (current === 0) sql.exec('INSERT INTO schema_version (v) VALUES (?)', MIGRATIONS.length);
+  else if (current < MIGRATIONS.length) sql.exec('UPDATE schema_version SET v = ?', MIGRATIONS.length);
+}

@@ -1,0 +1,9 @@
+/** The writer of one index, as a Durable Object stub (the name comes from index-store/keys.ts). */
+import type { Env } from '../env';
+import { type IndexKey, writerName } from '../index-store/keys';
+import type { IndexWriter } from './writer';
+
+export function writerFor(env: Pick<Env, 'INDEX_WRITER'>, index: IndexKey): DurableObjectStub<IndexWriter> {
+  const ns = env.INDEX_WRITER as unknown as DurableObjectNamespace<IndexWriter>;
+  return ns.get(ns.idFromName(writerName(index)));
+}

@@ -1,0 +1,267 @@
+/**
+ * The index writer: one Durable Object per index (collection, model id, model version), the only
+ * code that changes an index. SQLite (./schema.ts) holds the records and the catalogue; vectors
+ * live in immutable R2 segments. Upserts are accepted as `pending` with an arrival number (seq),
+ * the queue consumer embeds them and hands the vectors to `apply`, which appends a delta segment;
+ * deletes are applied when accepted. Compaction merges segments, retired ones are deleted after
+ * a grace period. How it stays correct while calls interleave around its R2 awaits:
+ * docs/indexing.md ("The writer").
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { encodeSegment, type SegmentEncoding, type SegmentItem } from '../../core/index-format/segment';
+import type { Env } from '../env';
+import { type IndexKey, segmentObjectKey } from '../index-store/keys';
+import { Catalogue, type IndexMeta } from './catalogue';
+import { compactionPlan, compactSegments } from './compaction';
+import type {
+  AcceptedEvent,
+  ApplyItem,
+  CatalogueView,
+  PlanItem,
+  RecordState,
+  RecordView,
+  StatsView,
+  WriterEvent,
+} from './contract';
+import { migrate, type RecordRow } from './schema';
+
+/** Rows per segment written by apply or compaction. */
+export const SEGMENT_ROWS = 4096;
+/** How long a retired segment stays in R2 for readers that still hold an older catalogue. */
+export const RETIRE_GRACE_MS = 60_000;
+
+/** What accept() needs to know of the index the first time it is written. */
+export interface WriterSpace extends IndexKey {
+  dim: number;
+  encoding?: SegmentEncoding;
+  /** Rows per segment (tests use small ones to get several segments). */
+  segment_rows?: number;
+}
+
+export class IndexWriter extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly cat: Catalogue;
+  private compacting = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.storage.transactionSync(() => migrate(this.sql));
+    this.cat = new Catalogue(this.sql);
+  }
+
+  /**
+   * Records events in arrival order. Upserts become `pending` with the next seq (the vector of an
+   * indexed image stays searchable until the new one is applied); deletes are applied at once.
+   */
+  async accept(space: WriterSpace, events: WriterEvent[]): Promise<AcceptedEvent[]> {
+    const now = Date.now();
+    const accepted = this.ctx.storage.transactionSync(() => {
+      this.cat.init(space);
+      const accepted: AcceptedEvent[] = [];
+      let changed = false;
+      for (const event of events) {
+        const seq = this.cat.nextSeq();
+        if (event.op === 'delete') {
+          changed = this.cat.deleteRecord(event.id) || changed;
+        } else {
+          this.cat.upsertPending(event, seq, now);
+        }
+        accepted.push({ id: event.id, op: event.op, seq });
+      }
+      if (changed) this.cat.bumpGeneration(now);
+      return accepted;
+    });
+    await this.scheduleMaintenance();
+    return accepted;
+  }
+
+  /** What the consumer should do with each upsert message; counts an attempt on the live ones. */
+  async plan(items: { id: string; seq: number; content_sha256?: string }[]): Promise<PlanItem[]> {
+    return this.ctx.storage.transactionSync(() =>
+      items.map(({ id, seq, content_sha256 }) => {
+        const record = this.cat.record(id);
+        if (!record || record.seq !== seq || record.state !== 'pending') return { id, seq, action: 'stale' };
+        this.sql.exec('UPDATE records SET attempts = attempts + 1 WHERE id = ?', id);
+        const sha = content_sha256 ?? record.expected_sha256;
+        const same = sha !== null && sha === record.content_sha256 && record.segment !== null;
+        return { id, seq, action: same ? 'reuse' : 'embed' };
+      }),
+    );
+  }
+
+  /**
+   * Applies embedding results: vectors (new or reused) go into one new delta segment, errors end
+   * their record `failed`. A result whose seq is no longer the record's latest pending one is
+   * ignored (its row is dead from the start).
+   */
+  async apply(items: ApplyItem[]): Promise<{ applied: number; stale: number; failed: number }> {
+    const meta = this.cat.meta();
+    if (!meta) return { applied: 0, stale: items.length, failed: 0 };
+    const live = (item: ApplyItem) => {
+      const r = this.cat.record(item.id);
+      return r !== null && r.seq === item.seq && r.state === 'pending' ? r : null;
+    };
+    // Before any await: what to write, read from the records as they are now.
+    const rows: { item: ApplyItem; segmentItem: SegmentItem }[] = [];
+    const reuse: { item: ApplyItem; record: RecordRow }[] = [];
+    for (const item of items) {
+      const record = live(item);
+      if (!record || 'error' in item) continue;
+      if ('reuse' in item) {
+        if (record.segment !== null) reuse.push({ item, record });
+        continue;
+      }
+      rows.push({ item, segmentItem: this.segmentItem(record, item.vector) });
+    }
+    for (const { item, record } of reuse) {
+      const vector = await this.cat.storedVector(this.env.INDEX_BUCKET, meta, record);
+      if (vector) rows.push({ item, segmentItem: this.segmentItem(record, vector) });
+    }
+    const written =
+      rows.length > 0
+        ? await this.writeSegments(
+            meta,
+            rows.map((r) => r.segmentItem),
+          )
+        : [];
+    // After the awaits: commit against the records as they are now (another call may have
+    // accepted a newer event or a delete meanwhile; such rows are dead from the start).
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync(() => {
+      let applied = 0;
+      let failed = 0;
+      for (const w of written) this.cat.addSegment(w, now);
+      rows.forEach(({ item }, i) => {
+        const at = written[Math.floor(i / meta.segment_rows)] as { id: string };
+        const row = i % meta.segment_rows;
+        if (live(item) && !('error' in item)) {
+          this.cat.place(item.id, at.id, row, item.content_sha256, now);
+          applied++;
+        } else {
+          this.cat.markDead(at.id, row);
+        }
+      });
+      for (const item of items) {
+        if (!('error' in item)) continue;
+        if (live(item)) {
+          this.cat.fail(item.id, item.error, now);
+          failed++;
+        }
+      }
+      if (applied + failed > 0) this.cat.bumpGeneration(now);
+      return { applied, stale: items.length - applied - failed, failed };
+    });
+    await this.scheduleMaintenance();
+    return result;
+  }
+
+  /** One image's status, or null when the id is unknown (never accepted, or deleted). */
+  async record(id: string): Promise<RecordView | null> {
+    const meta = this.cat.meta();
+    const row = this.cat.record(id);
+    return meta && row ? this.cat.view(meta, row) : null;
+  }
+
+  /** The catalogue a search uses: live segments and their dead rows (null: nothing written yet). */
+  async catalogue(): Promise<CatalogueView | null> {
+    return this.cat.catalogue();
+  }
+
+  async stats(): Promise<StatsView | null> {
+    return this.cat.stats(Date.now());
+  }
+
+  /** Compaction and the deletion of retired segments whose grace period has passed. */
+  override async alarm(): Promise<void> {
+    const meta = this.cat.meta();
+    if (!meta) return;
+    const now = Date.now();
+    for (const segment of this.cat.expiredRetired(now - RETIRE_GRACE_MS)) {
+      await this.env.INDEX_BUCKET.delete(segment.key);
+      this.sql.exec('DELETE FROM segments WHERE id = ?', segment.id);
+    }
+    await this.compact(meta);
+    await this.scheduleMaintenance();
+  }
+
+  /** Merges small or mostly dead segments into full ones (one compaction at a time). */
+  async compact(meta: IndexMeta | null = this.cat.meta()): Promise<boolean> {
+    if (!meta || this.compacting) return false;
+    const plan = compactionPlan(this.sql, meta.segment_rows);
+    if (!plan) return false;
+    this.compacting = true;
+    try {
+      return await compactSegments(this, meta, plan);
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  /** @internal for compaction: writes segments of `items`, returns what the catalogue needs. */
+  async writeSegments(meta: IndexMeta, items: SegmentItem[]) {
+    const out: { id: string; key: string; etag: string; count: number; bytes: number; checksum: string }[] =
+      [];
+    for (let start = 0; start < items.length; start += meta.segment_rows) {
+      const chunk = items.slice(start, start + meta.segment_rows);
+      // The id is taken before the await, so concurrent writes never share one.
+      const id = `s${this.cat.nextSegmentNumber()}`;
+      const key = segmentObjectKey(meta, id);
+      const bytes = await encodeSegment({
+        model: meta.model,
+        version: meta.version,
+        dim: meta.dim,
+        encoding: meta.encoding,
+        items: chunk,
+      });
+      const put = await this.env.INDEX_BUCKET.put(key, bytes, {
+        httpMetadata: { contentType: 'application/octet-stream' },
+      });
+      out.push({
+        id,
+        key,
+        etag: put.etag,
+        count: chunk.length,
+        bytes: bytes.length,
+        checksum: checksumOf(bytes),
+      });
+    }
+    return out;
+  }
+
+  /** @internal */
+  get catalogueStore(): Catalogue {
+    return this.cat;
+  }
+
+  /** @internal */
+  get storage(): DurableObjectStorage {
+    return this.ctx.storage;
+  }
+
+  private segmentItem(record: RecordRow, vector: ArrayLike<number>): SegmentItem {
+    return {
+      id: record.id,
+      vector,
+      metadata: JSON.parse(record.metadata),
+      ...(record.caption === null ? {} : { caption: record.caption }),
+    };
+  }
+
+  /** Sets the alarm for the next compaction or retirement, unless one is due sooner. */
+  private async scheduleMaintenance(): Promise<void> {
+    const at = this.cat.nextMaintenance(RETIRE_GRACE_MS);
+    if (at === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+}
+
+/** The segment trailer is the hex SHA-256 of everything before it (src/core/index-format/segment.ts). */
+function checksumOf(bytes: Uint8Array): string {
+  let hex = '';
+  for (const b of bytes.subarray(bytes.length - 32)) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
+export type { RecordState };
