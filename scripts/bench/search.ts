@@ -12,7 +12,6 @@ import {
   type Segment,
   type SegmentEncoding,
 } from '../../src/core/index-format/segment';
-import { DEFAULT_SEGMENT_SIZE } from '../../src/edge/index-store/store';
 import { searchSegments } from '../../src/edge/search/ranking';
 import { randomUnitVectors } from '../../test/core/support/random-vectors';
 
@@ -42,7 +41,7 @@ function time(fn: () => void, runs: number): number[] {
 }
 
 console.log(
-  `node ${process.version}, dim ${dim}, ${queryCount} queries per row, k = 10, segments of ${DEFAULT_SEGMENT_SIZE}`,
+  `node ${process.version}, dim ${dim}, ${queryCount} queries per row, k = 10, segments of ${DEFAULT_SEGMENT_ROWS}`,
 );
 console.log(
   '| vectors | encoding | segment bytes | decode ms (all) | query p50 ms | query p95 ms | filtered (1/8) p50 ms |',
@@ -53,8 +52,8 @@ for (const n of sizes) {
   const queries = randomUnitVectors(queryCount, dim, 2, 64);
   for (const encoding of ['fp16', 'int8'] as SegmentEncoding[]) {
     const blobs: Uint8Array[] = [];
-    for (let start = 0; start < n; start += DEFAULT_SEGMENT_SIZE) {
-      const items = vectors.slice(start, start + DEFAULT_SEGMENT_SIZE).map((vector, j) => ({
+    for (let start = 0; start < n; start += DEFAULT_SEGMENT_ROWS) {
+      const items = vectors.slice(start, start + DEFAULT_SEGMENT_ROWS).map((vector, j) => ({
         id: `img-${start + j}`,
         vector,
         metadata: { colour: COLOURS[(start + j) % COLOURS.length] as string, count: ((start + j) % 3) + 1 },

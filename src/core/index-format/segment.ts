@@ -18,6 +18,8 @@ export const SEGMENT_MAGIC = 'KSEG';
 export const SEGMENT_FORMAT_VERSION = 1;
 export const SEGMENT_MAX_DIM = 8192;
 export const SEGMENT_MAX_COUNT = 1_000_000;
+/** Rows per segment the index writer writes (apply and compaction). */
+export const DEFAULT_SEGMENT_ROWS = 4096;
 const HEADER_BYTES = 20;
 const CHECKSUM_BYTES = 32;
 

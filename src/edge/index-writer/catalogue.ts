@@ -3,7 +3,7 @@
  * and their dead rows. Every method is synchronous SQL, so a caller that runs them inside one
  * `transactionSync` sees and leaves a consistent catalogue whatever else the object is awaiting.
  */
-import { rowVector, type SegmentEncoding } from '../../core/index-format/segment';
+import { DEFAULT_SEGMENT_ROWS, rowVector, type SegmentEncoding } from '../../core/index-format/segment';
 import { type IndexKey, segmentObjectKey } from '../index-store/keys';
 import { loadSegment } from '../index-store/segments';
 import type { CatalogueView, RecordState, RecordView, StatsView, WriterEvent } from './contract';
@@ -24,7 +24,6 @@ export interface WrittenSegment {
   checksum: string;
 }
 
-const DEFAULT_SEGMENT_ROWS = 4096;
 /** Compact when this many live segments exist, or when this share of their rows is dead. */
 const COMPACT_SEGMENTS = 8;
 const COMPACT_DEAD_SHARE = 0.25;

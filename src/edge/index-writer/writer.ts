@@ -25,8 +25,6 @@ import type {
 } from './contract';
 import { migrate, type RecordRow } from './schema';
 
-/** Rows per segment written by apply or compaction. */
-export const SEGMENT_ROWS = 4096;
 /** How long a retired segment stays in R2 for readers that still hold an older catalogue. */
 export const RETIRE_GRACE_MS = 60_000;
 
