@@ -9,7 +9,7 @@ import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
 import { getModel } from '../inference/model-registry';
-import { embedTexts } from '../inference/text-tower';
+import { embedQueryTexts } from '../inference/text-embedder';
 
 const TextInput = z
   .string()
@@ -105,7 +105,7 @@ app.openapi(route, async (c) => {
     );
   }
   const started = performance.now();
-  const result = await embedTexts(c.env, modelId, texts);
+  const result = await embedQueryTexts(c.env, modelId, texts);
   // Only with debug routes on: deployed Workers freeze clocks during compute, so it reads 0 there.
   if (config.debugRoutes) {
     c.header('Server-Timing', `text-tower;dur=${(performance.now() - started).toFixed(2)}`);

@@ -52,3 +52,13 @@ export function scoreCacheKvKey(space: IndexSpace, digest: string): string {
 export function scoreCacheUrl(space: IndexSpace, digest: string): string {
   return `https://score-cache.koclip.internal/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/${digest}`;
 }
+
+/** KV key of a cached query embedding (a `function`-placed text tower's answer for one text). */
+export function queryEmbeddingKvKey(space: IndexSpace, digest: string): string {
+  return `qemb:${STORAGE_KEY_VERSION}:${part(space.model)}:${part(space.version)}:${digest}`;
+}
+
+/** Cache API request URL of a cached query embedding (a synthetic, never-fetched host). */
+export function queryEmbeddingUrl(space: IndexSpace, digest: string): string {
+  return `https://query-cache.koclip.internal/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/${digest}`;
+}

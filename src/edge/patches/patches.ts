@@ -6,7 +6,7 @@ import type { PatchesFields } from '../../core/contract/api-schemas';
 import { cosine, softmax } from '../../core/vector';
 import { ApiError } from '../http/errors';
 import { type EncoderImage, embedImage } from '../inference/encoder-client';
-import { embedTexts } from '../inference/text-tower';
+import { embedQueryTexts } from '../inference/text-embedder';
 import { expectedModel, type QueryContext } from '../query/context';
 import { checkUpload, type QueryImage, queryImageFrom } from '../query/image';
 import { applyTemplate } from '../score/captions';
@@ -71,7 +71,7 @@ export async function runPatches(ctx: QueryContext, request: PatchesRequest) {
   const [text] = applyTemplate([request.text], request.template);
   const [cells, embedded] = await Promise.all([
     embedImage(ctx.encoder(), expectedModel(model), source, { grid: { rows, cols } }),
-    embedTexts(ctx.env, model.id, [text as string]),
+    embedQueryTexts(ctx.env, model.id, [text as string]),
   ]);
   const query = embedded.embeddings[0] as Float32Array;
   const flat = cells.map((cell) => cosine(cell.embedding, query));

@@ -1,11 +1,11 @@
 /**
- * The edge cache of caption scores, in two tiers: the Cache API of the colo first and KV behind
- * it, under a key made of the model version, the image's identity, the captions and the prompt
- * template.
+ * The edge cache of caption scores (query/edge-cache.ts), under a key made of the model version,
+ * the image's identity, the captions and the prompt template.
  */
 import { sha256Hex } from '../../core/hash';
 import type { IndexSpace } from '../index-store/keys';
 import { scoreCacheKvKey, scoreCacheUrl } from '../index-store/keys';
+import { type CacheKeys, EdgeCache } from '../query/edge-cache';
 
 /** How long a cached score lives (the key already changes with the model version). */
 export const SCORE_CACHE_TTL_S = 7 * 24 * 3600;
@@ -20,42 +20,27 @@ export async function scoreCacheDigest(
   return sha256Hex(text);
 }
 
-export type CacheTier = 'cache-api' | 'kv';
-
-/** Two-tier cache of JSON answers for one embedding space. */
+/** The score cache of one embedding space. */
 export class ScoreCache {
+  private readonly cache: EdgeCache;
+
   constructor(
-    private readonly kv: KVNamespace,
+    kv: KVNamespace,
     private readonly space: IndexSpace,
-    private readonly cache: Cache | undefined = typeof caches === 'undefined' ? undefined : caches.default,
-  ) {}
-
-  /** The cached answer and the tier it came from, or null. */
-  async get<T>(digest: string): Promise<{ value: T; tier: CacheTier } | null> {
-    const url = scoreCacheUrl(this.space, digest);
-    const hit = await this.cache?.match(url);
-    if (hit) return { value: (await hit.json()) as T, tier: 'cache-api' };
-    const stored = await this.kv.get(scoreCacheKvKey(this.space, digest), 'json');
-    if (stored === null) return null;
-    await this.cache?.put(url, this.response(stored));
-    return { value: stored as T, tier: 'kv' };
+    cache?: Cache,
+  ) {
+    this.cache = new EdgeCache(kv, SCORE_CACHE_TTL_S, cache);
   }
 
-  async put(digest: string, value: unknown): Promise<void> {
-    await Promise.all([
-      this.kv.put(scoreCacheKvKey(this.space, digest), JSON.stringify(value), {
-        expirationTtl: SCORE_CACHE_TTL_S,
-      }),
-      this.cache?.put(scoreCacheUrl(this.space, digest), this.response(value)),
-    ]);
+  get<T>(digest: string) {
+    return this.cache.get<T>(this.keys(digest));
   }
 
-  private response(value: unknown): Response {
-    return new Response(JSON.stringify(value), {
-      headers: {
-        'content-type': 'application/json',
-        'cache-control': `public, max-age=${SCORE_CACHE_TTL_S}`,
-      },
-    });
+  put(digest: string, value: unknown): Promise<void> {
+    return this.cache.put(this.keys(digest), value);
+  }
+
+  private keys(digest: string): CacheKeys {
+    return { kv: scoreCacheKvKey(this.space, digest), url: scoreCacheUrl(this.space, digest) };
   }
 }

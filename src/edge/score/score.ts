@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import type { ScoreFields, ScoreResponseSchema } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
-import { embedTexts } from '../inference/text-tower';
+import { embedQueryTexts } from '../inference/text-embedder';
 import { expectedModel, guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, imageIdentity, type QueryImage, queryImageFrom } from '../query/image';
 import { ScoreCache, scoreCacheDigest } from './cache';
@@ -39,7 +39,7 @@ export async function scoreRequestFrom(fields: ScoreInput): Promise<ScoreRequest
 /** Scores captions against an image; `cache` tells whether the answer came from a cache. */
 export async function runScore(ctx: QueryContext, request: ScoreRequest) {
   const { model, store } = ctx;
-  const cache = new ScoreCache(ctx.env.SCORE_CACHE, { model: model.id, version: model.version });
+  const cache = new ScoreCache(ctx.env.EDGE_CACHE, { model: model.id, version: model.version });
   const digest = await scoreCacheDigest(
     await guardIndex(() => imageIdentity(request.image, store)),
     request.captions,
@@ -51,7 +51,7 @@ export async function runScore(ctx: QueryContext, request: ScoreRequest) {
   const image = await guardIndex(() =>
     embedQueryImage(request.image, { store, model: expectedModel(model), encoder: ctx.encoder }),
   );
-  const embedded = await embedTexts(ctx.env, model.id, texts);
+  const embedded = await embedQueryTexts(ctx.env, model.id, texts);
   const scores = scoreCaptions(image.vector, embedded.embeddings, model.logit_scale);
   const body: ScoreBody = {
     object: 'caption_scores',

@@ -5,7 +5,7 @@
  */
 import type { SearchFields } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
-import { embedTexts } from '../inference/text-tower';
+import { embedQueryTexts } from '../inference/text-embedder';
 import { expectedModel, guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -60,7 +60,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
   let identity: string;
   let truncated: boolean | undefined;
   if (query.kind === 'text') {
-    const texts = await embedTexts(ctx.env, model.id, [query.text]);
+    const texts = await embedQueryTexts(ctx.env, model.id, [query.text]);
     vector = texts.embeddings[0] as Float32Array;
     truncated = texts.truncated[0] ?? false;
     identity = `text:${query.text}`;
