@@ -2,7 +2,8 @@
  * Client of the encoder function (the image tower lives there; the contract is docs/encoder-contract.md):
  * bearer auth, a timeout, zod-parsed answers, and answers checked against the model the Worker
  * serves. Failures become ApiErrors: the encoder's own 4xx about the image pass through, a
- * timeout is 504, anything else wrong with the encoder is 502.
+ * timeout is 504, anything else wrong with the encoder is 502. Batches with an outcome per image
+ * (the queue consumer's calls) are ./encoder-batch.ts, over the same transport.
  */
 import { z } from 'zod';
 import { ErrorEnvelopeSchema } from '../../core/contract/errors';
@@ -89,7 +90,7 @@ const EmbedResponseSchema = z.object({
 });
 
 /** Statuses of the encoder that describe the client's image (passed through as they are). */
-const IMAGE_STATUSES = new Set([400, 403, 413, 415, 422]);
+export const IMAGE_STATUSES = new Set([400, 403, 413, 415, 422]);
 
 /**
  * Embeds one image. With `grid`, the encoder is asked (`?grid=RxC`) to embed every cell of a
@@ -113,7 +114,8 @@ export async function embedImage(
   return checkAnswer(body, model, expected);
 }
 
-async function call(config: EncoderClientConfig, path: string, init: RequestInit): Promise<unknown> {
+/** POSTs to the encoder; answers its parsed JSON, or throws the ApiError its failure maps to. */
+export async function call(config: EncoderClientConfig, path: string, init: RequestInit): Promise<unknown> {
   const doFetch = config.fetch ?? fetch;
   let response: Response;
   try {
@@ -170,7 +172,8 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
   return new ApiError(502, 'encoder_error', `the encoder failed (${detail})`);
 }
 
-function checkAnswer(json: unknown, model: ExpectedModel, expected: number): ImageEmbedding[] {
+/** The parsed answer, refused unless it follows the contract and comes from `model`. */
+export function checkModel(json: unknown, model: ExpectedModel): z.infer<typeof EmbedResponseSchema> {
   const parsed = EmbedResponseSchema.safeParse(json);
   if (!parsed.success)
     throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
@@ -182,6 +185,11 @@ function checkAnswer(json: unknown, model: ExpectedModel, expected: number): Ima
       `the encoder serves ${answer.model}@${answer.version} (dim ${answer.dim}), the Worker ${model.id}@${model.version} (dim ${model.dim})`,
     );
   }
+  return answer;
+}
+
+function checkAnswer(json: unknown, model: ExpectedModel, expected: number): ImageEmbedding[] {
+  const answer = checkModel(json, model);
   if (answer.data.length !== expected) {
     throw new ApiError(
       502,

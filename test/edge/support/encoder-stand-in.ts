@@ -4,7 +4,9 @@
  * multipart / JSON urls, per-image sha256, the 4xx of a single failing image, and the proposed
  * `?grid=RxC` extension. Embeddings are looked up, not computed: demo images map to the demo set's
  * precomputed embeddings (made by the real exported image tower), so answers are the real ones.
- * `mode` makes it misbehave the ways a real encoder can.
+ * Batches (several multipart `image` parts, or several `urls`) answer per item, with an item error
+ * for an image it does not know. `mode` makes it misbehave the ways a real encoder can; `script`
+ * does so for the next calls only (one mode per call, then `mode` again).
  */
 import { vi } from 'vitest';
 
@@ -36,7 +38,13 @@ export interface StandInOptions {
 
 export interface StandIn {
   mode: StandInMode;
+  /** Modes of the next calls, one each, before `mode` applies again (fault injection). */
+  script: StandInMode[];
   calls: { url: string; contentType: string | null; authorization: string | null }[];
+  /** Images per image-embedding call that got past auth, in call order. */
+  items: number[];
+  /** Answers for URLs the stand-in cannot "fetch" (default: 502 fetch_failed). */
+  urlErrors: Map<string, { status: number; code: string; message: string }>;
   restore: () => void;
 }
 
@@ -51,7 +59,14 @@ export async function sha256Hex(bytes: ArrayBuffer | Uint8Array): Promise<string
 
 /** Routes global fetch calls to `options.baseUrl` into the stand-in; everything else is refused. */
 export function installEncoderStandIn(options: StandInOptions): StandIn {
-  const state: StandIn = { mode: 'ok', calls: [], restore: () => spy.mockRestore() };
+  const state: StandIn = {
+    mode: 'ok',
+    script: [],
+    calls: [],
+    items: [],
+    urlErrors: new Map(),
+    restore: () => spy.mockRestore(),
+  };
   const answer = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     state.calls.push({
@@ -59,14 +74,15 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
       contentType: request.headers.get('content-type'),
       authorization: request.headers.get('authorization'),
     });
-    if (state.mode === 'hang') return new Promise<Response>(() => {});
-    if (request.headers.get('authorization') !== `Bearer ${options.token}` || state.mode === 'unauthorized') {
+    const mode = state.script.shift() ?? state.mode;
+    if (mode === 'hang') return new Promise<Response>(() => {});
+    if (request.headers.get('authorization') !== `Bearer ${options.token}` || mode === 'unauthorized') {
       return error(401, 'unauthorized', 'bad token');
     }
-    if (state.mode === 'status500') return error(500, 'internal', 'boom');
-    if (state.mode === 'status503') return new Response('<html>Service Unavailable</html>', { status: 503 });
-    if (state.mode === 'not-json') return new Response('{"model": "koclip-tiny", "data": [', { status: 200 });
-    if (state.mode === 'bad-shape') return json({ model: options.model.id, data: 'nope' });
+    if (mode === 'status500') return error(500, 'internal', 'boom');
+    if (mode === 'status503') return new Response('<html>Service Unavailable</html>', { status: 503 });
+    if (mode === 'not-json') return new Response('{"model": "koclip-tiny", "data": [', { status: 200 });
+    if (mode === 'bad-shape') return json({ model: options.model.id, data: 'nope' });
     if (url.pathname !== '/v1/embed/image' || request.method !== 'POST')
       return error(404, 'not_found', 'no route');
     const model = url.searchParams.get('model') ?? options.model.id;
@@ -74,15 +90,67 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
     const contentType = request.headers.get('content-type') ?? '';
     let vectors: Float32Array[];
     let sha: string | undefined;
+    if (contentType.startsWith('multipart/form-data')) {
+      const parts = (await request.formData())
+        .getAll('image')
+        .filter((p): p is File => typeof p !== 'string');
+      state.items.push(parts.length);
+      if (parts.length === 0) return error(400, 'no_images', 'no image parts');
+      const data = await Promise.all(
+        parts.map(async (part, index) => {
+          const partSha = await sha256Hex(await part.arrayBuffer());
+          const known = options.images.get(partSha);
+          if (!known)
+            return { index, error: { code: 'not_an_image', message: 'not an image the stand-in knows' } };
+          return { index, embedding: Array.from(known), sha256: partSha, width: 224, height: 224 };
+        }),
+      );
+      if (parts.length === 1 && 'error' in (data[0] as object)) {
+        const item = data[0] as { error: { code: string; message: string } };
+        return error(422, item.error.code, item.error.message);
+      }
+      return batchAnswer(mode, data);
+    }
     if (contentType.startsWith('application/json')) {
       const body = (await request.json()) as { urls?: string[] };
-      const target = body.urls?.[0] ?? '';
-      const known = options.urls.get(target);
-      if (!known) return error(502, 'fetch_failed', `could not fetch ${target}`);
+      const targets = body.urls ?? [];
+      state.items.push(targets.length);
+      const urlItem = async (target: string, index: number) => {
+        const failure = state.urlErrors.get(target);
+        const known = options.urls.get(target);
+        if (failure || !known) {
+          return {
+            index,
+            error: failure ?? { status: 502, code: 'fetch_failed', message: `could not fetch ${target}` },
+          };
+        }
+        // The "bytes" at a URL are those of its embedding: the same image at two URLs has one hash.
+        return {
+          index,
+          embedding: Array.from(known),
+          sha256: await sha256Hex(known),
+          width: 224,
+          height: 224,
+        };
+      };
+      if (targets.length > 1) {
+        const data = await Promise.all(targets.map(urlItem));
+        return batchAnswer(
+          mode,
+          data.map((d) =>
+            'error' in d ? { index: d.index, error: { code: d.error.code, message: d.error.message } } : d,
+          ),
+        );
+      }
+      const target = targets[0] ?? '';
+      const single = await urlItem(target, 0);
+      if ('error' in single) return error(single.error.status, single.error.code, single.error.message);
       const cells = url.searchParams.get('grid') ? options.grids?.get(target) : undefined;
-      vectors = cells ?? [known];
+      vectors = cells ?? [options.urls.get(target) as Float32Array];
+      if (!cells) sha = single.sha256;
     } else {
       const bytes = new Uint8Array(await request.arrayBuffer());
+      state.items.push(1);
       sha = await sha256Hex(bytes);
       const grid = url.searchParams.get('grid');
       if (grid) {
@@ -97,10 +165,10 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
         vectors = [known];
       }
     }
-    const version = state.mode === 'wrong-version' ? `${options.model.version}-other` : options.model.version;
-    const dim = state.mode === 'wrong-dim' ? options.model.dim + 1 : options.model.dim;
-    if (state.mode === 'wrong-count') vectors = [...vectors, ...vectors];
-    if (state.mode === 'item-error') {
+    const version = mode === 'wrong-version' ? `${options.model.version}-other` : options.model.version;
+    const dim = mode === 'wrong-dim' ? options.model.dim + 1 : options.model.dim;
+    if (mode === 'wrong-count') vectors = [...vectors, ...vectors];
+    if (mode === 'item-error') {
       return json({
         model: options.model.id,
         version,
@@ -120,7 +188,7 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
         height: 224,
       })),
     });
-    if (state.mode === 'slow-body') {
+    if (mode === 'slow-body') {
       // Headers arrive at once; the body never finishes.
       const stream = new ReadableStream({
         start: (c) => c.enqueue(new TextEncoder().encode(body.slice(0, 10))),
@@ -128,6 +196,17 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
       return new Response(stream, { status: 200, headers: { 'content-type': 'application/json' } });
     }
     return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+  };
+  /** A 200 batch answer (per-item results), bent by the modes that bend answers. */
+  const batchAnswer = (mode: StandInMode, data: object[]): Response => {
+    const version = mode === 'wrong-version' ? `${options.model.version}-other` : options.model.version;
+    const dim = mode === 'wrong-dim' ? options.model.dim + 1 : options.model.dim;
+    return json({
+      model: options.model.id,
+      version,
+      dim,
+      data: mode === 'wrong-count' ? [...data, ...data] : data,
+    });
   };
   const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
     const request = new Request(input, init);
