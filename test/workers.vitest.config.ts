@@ -11,6 +11,8 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ADMIN_TOKEN: 'test-admin-token',
+          // Two secrets: the receiving side of a rotation (tests sign with either).
+          WEBHOOK_SECRET: 'whsec-test-current,whsec-test-previous',
           ENCODER_TOKEN: 'test-encoder-token',
           ENCODER_URL: 'http://encoder.test',
           DEBUG_ROUTES: '1',

@@ -13,6 +13,8 @@ import type { AppEnv } from './env';
 import health from './health/route';
 import { limitBody } from './http/body-limit';
 import { toErrorResponse, validationHook } from './http/errors';
+import images from './ingest/images-route';
+import webhooks from './ingest/webhook-route';
 import models from './models/route';
 import patches from './patches/route';
 import score from './score/route';
@@ -38,6 +40,8 @@ app.route('/', docs);
 app.route('/', search);
 app.route('/', score);
 app.route('/', patches);
+app.route('/', webhooks);
+app.route('/', images);
 
 app.doc31('/openapi.json', {
   openapi: '3.1.0',

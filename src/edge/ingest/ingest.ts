@@ -1,0 +1,150 @@
+/**
+ * The one way into the index for webhooks, uploads and R2 events: events (already validated)
+ * are grouped by index, accepted by that index's writer (upserts become `pending` with an arrival
+ * seq, deletes are applied at once), and the upserts are queued for the consumer. Callers answer
+ * only once this resolves, so a 202 means "durably accepted and queued".
+ */
+import type { ImageMetadata } from '../../core/contract/ingest-schemas';
+import type { ModelManifest } from '../../core/manifest';
+import { type Env, readConfig } from '../env';
+import { ApiError } from '../http/errors';
+import { imageObjectKey } from '../index-store/keys';
+import type { AcceptedEvent, ImageSourceRef, IndexName, WriterEvent } from '../index-writer/contract';
+import { writerFor } from '../index-writer/stub';
+import { getModel } from '../inference/model-registry';
+import { enqueueUpserts, type UpsertMessage } from './messages';
+
+/** An embedding space as the writer needs it the first time it is written. */
+export interface IngestSpace {
+  model: string;
+  version: string;
+  dim: number;
+}
+
+export type IngestEvent =
+  | {
+      op: 'upsert';
+      collection: string;
+      id: string;
+      source: ImageSourceRef;
+      metadata: ImageMetadata;
+      caption?: string;
+      content_sha256?: string;
+    }
+  | { op: 'delete'; collection: string; id: string };
+
+export interface AcceptedIngest extends AcceptedEvent {
+  collection: string;
+}
+
+export const spaceOf = (m: ModelManifest): IngestSpace => ({
+  model: m.id,
+  version: m.version,
+  dim: m.projection_dim,
+});
+
+/** The space ingest writes: the Worker's default model (or `modelId`, for reads such as stats). */
+export async function ingestSpace(env: Env, modelId?: string): Promise<IngestSpace> {
+  return spaceOf(await getModel(env, modelId ?? readConfig(env).defaultModel));
+}
+
+export const indexName = (space: IngestSpace, collection: string): IndexName => ({
+  collection,
+  model: space.model,
+  version: space.version,
+});
+
+const toWriterEvent = (e: IngestEvent): WriterEvent =>
+  e.op === 'delete'
+    ? { op: 'delete', id: e.id }
+    : {
+        op: 'upsert',
+        id: e.id,
+        source: e.source,
+        metadata: e.metadata,
+        ...(e.caption === undefined ? {} : { caption: e.caption }),
+        ...(e.content_sha256 === undefined ? {} : { content_sha256: e.content_sha256 }),
+      };
+
+/**
+ * Accepts the events with their indexes' writers (one call per collection) and returns, in the
+ * events' order, what each got, plus the queue messages of the upserts. Deletes also remove the
+ * image's kept original (uploads). Writer failures are 503 `index_unavailable`.
+ */
+export async function acceptEvents(
+  env: Env,
+  space: IngestSpace,
+  events: IngestEvent[],
+): Promise<{ accepted: AcceptedIngest[]; messages: UpsertMessage[] }> {
+  const groups = new Map<string, number[]>();
+  events.forEach((e, i) => {
+    groups.set(e.collection, [...(groups.get(e.collection) ?? []), i]);
+  });
+  const accepted: AcceptedIngest[] = new Array(events.length);
+  const messages: UpsertMessage[] = [];
+  const acceptedAt = new Date().toISOString();
+  await Promise.all(
+    [...groups].map(async ([collection, indexes]) => {
+      const group = indexes.map((i) => events[i] as IngestEvent);
+      const writer = writerFor(env, indexName(space, collection));
+      let results: AcceptedEvent[];
+      try {
+        results = await writer.accept({ collection, ...space }, group.map(toWriterEvent));
+      } catch (cause) {
+        throw new ApiError(503, 'index_unavailable', 'the index writer could not accept the events', {
+          cause,
+        });
+      }
+      results.forEach((r, k) => {
+        const event = group[k] as IngestEvent;
+        accepted[indexes[k] as number] = { id: r.id, op: r.op, seq: r.seq, collection };
+        if (event.op === 'upsert') messages.push(upsertMessage(space, event, r.seq, acceptedAt));
+      });
+    }),
+  );
+  const deletes = events.filter((e) => e.op === 'delete');
+  if (deletes.length > 0) {
+    await env.IMAGES_BUCKET.delete(deletes.map((e) => imageObjectKey(e.collection, e.id)));
+  }
+  return { accepted, messages };
+}
+
+function upsertMessage(
+  space: IngestSpace,
+  event: Extract<IngestEvent, { op: 'upsert' }>,
+  seq: number,
+  acceptedAt: string,
+): UpsertMessage {
+  return {
+    v: 1,
+    type: 'upsert',
+    collection: event.collection,
+    model: space.model,
+    version: space.version,
+    id: event.id,
+    seq,
+    source: event.source,
+    metadata: event.metadata,
+    ...(event.caption === undefined ? {} : { caption: event.caption }),
+    ...(event.content_sha256 === undefined ? {} : { content_sha256: event.content_sha256 }),
+    accepted_at: acceptedAt,
+  };
+}
+
+/** Accepts the events and queues their upserts; resolves once all are durably queued (else 503). */
+export async function ingestEvents(
+  env: Env,
+  space: IngestSpace,
+  events: IngestEvent[],
+): Promise<AcceptedIngest[]> {
+  const { accepted, messages } = await acceptEvents(env, space, events);
+  try {
+    await enqueueUpserts(env.INDEX_QUEUE, messages);
+  } catch (cause) {
+    throw new ApiError(503, 'queue_unavailable', 'the events could not be queued; retry the request', {
+      cause,
+      headers: { 'Retry-After': '5' },
+    });
+  }
+  return accepted;
+}

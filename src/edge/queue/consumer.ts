@@ -1,0 +1,225 @@
+/**
+ * The consumer of `koclip-index` and of its dead-letter queue `koclip-index-dlq`. A batch holds
+ * upsert messages (from webhooks and uploads, already accepted by their writer) and R2 event
+ * notifications (accepted here, then processed in the same batch). Upserts are grouped by index
+ * and processed by ./process-index.ts; every message ends acked (done, failed for good, stale,
+ * ignored or poison) or retried with backoff (a fault on our side). The dead-letter handler marks
+ * the upserts that ran out of retries `failed` (`dead_lettered`) so that none stays pending.
+ */
+import type { Env } from '../env';
+import { writerName } from '../index-store/keys';
+import { writerFor } from '../index-writer/stub';
+import { acceptEvents, type IngestEvent, ingestSpace } from '../ingest/ingest';
+import {
+  enqueueUpserts,
+  indexOf,
+  Sha256HexSchema,
+  type UpsertMessage,
+  UpsertMessageSchema,
+} from '../ingest/messages';
+import { retryDelaySeconds } from './failures';
+import { processIndex, type Work } from './process-index';
+import { objectMetadata, R2EventSchema, type R2EventTarget, r2EventTarget } from './r2-events';
+
+type Target = Exclude<R2EventTarget, { ignore: string }>;
+
+/** Handles one batch of `koclip-index`. */
+export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const settling: Promise<void>[] = [];
+  const works: Work[] = [];
+  const events: { msg: Message<unknown>; target: Target }[] = [];
+  for (const msg of batch.messages) {
+    const upsert = UpsertMessageSchema.safeParse(msg.body);
+    if (upsert.success) {
+      works.push(queuedWork(msg, upsert.data));
+      continue;
+    }
+    const event = R2EventSchema.safeParse(msg.body);
+    if (!event.success) {
+      console.error(`queue: poison message ${msg.id} acked (neither an upsert nor an R2 event)`);
+      msg.ack();
+      continue;
+    }
+    const target = r2EventTarget(event.data, env.R2_EVENTS_PREFIX);
+    if ('ignore' in target) {
+      console.log(`queue: R2 event for ${event.data.object.key} ignored (${target.ignore})`);
+      msg.ack();
+    } else {
+      events.push({ msg, target });
+    }
+  }
+  works.push(...(await acceptR2Events(env, events, settling)));
+  const groups = new Map<string, Work[]>();
+  for (const work of mergeDuplicates(works)) {
+    const key = writerName(indexOf(work.message));
+    groups.set(key, [...(groups.get(key) ?? []), work]);
+  }
+  await Promise.all(
+    [...groups.values()].map((group) =>
+      processIndex(env, group).catch((error) => {
+        for (const work of group) work.fault(String(error));
+      }),
+    ),
+  );
+  await Promise.all(settling);
+}
+
+/** A message of the queue as work: ack when done, retry with backoff on a fault. */
+function queuedWork(msg: Message<unknown>, message: UpsertMessage): Work {
+  return {
+    message,
+    attempts: msg.attempts,
+    done: () => msg.ack(),
+    fault: (reason) => {
+      const delaySeconds = retryDelaySeconds(msg.attempts);
+      console.warn(`queue: ${message.collection}/${message.id} retried in ${delaySeconds} s (${reason})`);
+      msg.retry({ delaySeconds });
+    },
+  };
+}
+
+/**
+ * Accepts R2 events with their writers: deletes take effect now, puts become upserts processed in
+ * this batch. A put whose object is gone is ignored (its delete event removes the image). A fault
+ * while processing such an upsert queues it as an upsert message (so the dead-letter queue knows
+ * its seq); if even that fails the event itself is retried.
+ */
+async function acceptR2Events(
+  env: Env,
+  events: { msg: Message<unknown>; target: Target }[],
+  settling: Promise<void>[],
+): Promise<Work[]> {
+  if (events.length === 0) return [];
+  const accepted: { msg: Message<unknown>; event: IngestEvent }[] = [];
+  const gone = new Set<Message<unknown>>();
+  try {
+    await Promise.all(
+      events.map(async ({ msg, target }) => {
+        if (target.op === 'delete') {
+          return accepted.push({
+            msg,
+            event: { op: 'delete', collection: target.collection, id: target.id },
+          });
+        }
+        const head = await env.IMAGES_BUCKET.head(target.key);
+        if (!head) {
+          console.log(`queue: R2 put of ${target.key} ignored (the object is gone)`);
+          gone.add(msg);
+          return msg.ack();
+        }
+        const sha = Sha256HexSchema.safeParse(head.customMetadata?.sha256);
+        accepted.push({
+          msg,
+          event: {
+            op: 'upsert',
+            collection: target.collection,
+            id: target.id,
+            source: { r2_key: target.key },
+            ...objectMetadata(head.customMetadata),
+            ...(sha.success ? { content_sha256: sha.data } : {}),
+          },
+        });
+      }),
+    );
+    const { accepted: seqs, messages } = await acceptEvents(
+      env,
+      await ingestSpace(env),
+      accepted.map((a) => a.event),
+    );
+    const byKey = new Map(messages.map((m) => [`${m.collection}/${m.id}#${m.seq}`, m]));
+    return accepted.flatMap(({ msg, event }, i) => {
+      const seq = seqs[i]?.seq;
+      const message = event.op === 'upsert' ? byKey.get(`${event.collection}/${event.id}#${seq}`) : undefined;
+      if (!message) {
+        msg.ack();
+        return [];
+      }
+      return [r2Work(env, msg, message, settling)];
+    });
+  } catch (error) {
+    console.warn('queue: R2 events retried', error);
+    for (const { msg } of events)
+      if (!gone.has(msg)) msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+    return [];
+  }
+}
+
+function r2Work(env: Env, msg: Message<unknown>, message: UpsertMessage, settling: Promise<void>[]): Work {
+  return {
+    message,
+    attempts: msg.attempts,
+    done: () => msg.ack(),
+    fault: (reason) => {
+      const delaySeconds = retryDelaySeconds(msg.attempts);
+      console.warn(
+        `queue: ${message.collection}/${message.id} (R2 event) queued again in ${delaySeconds} s (${reason})`,
+      );
+      settling.push(
+        enqueueUpserts(env.INDEX_QUEUE, [message], { delaySeconds }).then(
+          () => msg.ack(),
+          () => msg.retry({ delaySeconds }),
+        ),
+      );
+    },
+  };
+}
+
+/** Deliveries of one message twice in a batch (at least once) become one work with both deliveries. */
+function mergeDuplicates(works: Work[]): Work[] {
+  const byKey = new Map<string, Work[]>();
+  for (const w of works) {
+    const key = `${writerName(indexOf(w.message))}\n${w.message.id}\n${w.message.seq}`;
+    byKey.set(key, [...(byKey.get(key) ?? []), w]);
+  }
+  return [...byKey.values()].map((same) =>
+    same.length === 1
+      ? (same[0] as Work)
+      : {
+          message: (same[0] as Work).message,
+          attempts: Math.max(...same.map((w) => w.attempts)),
+          done: () => {
+            for (const w of same) w.done();
+          },
+          fault: (reason) => {
+            for (const w of same) w.fault(reason);
+          },
+        },
+  );
+}
+
+/** Handles one batch of the dead-letter queue: upserts that ran out of retries end `failed`. */
+export async function handleDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const groups = new Map<string, { msg: Message<unknown>; message: UpsertMessage }[]>();
+  for (const msg of batch.messages) {
+    const parsed = UpsertMessageSchema.safeParse(msg.body);
+    if (!parsed.success) {
+      console.error(`dead letter ${msg.id} acked (not an upsert message: nothing is pending for it)`);
+      msg.ack();
+      continue;
+    }
+    const key = writerName(indexOf(parsed.data));
+    groups.set(key, [...(groups.get(key) ?? []), { msg, message: parsed.data }]);
+  }
+  await Promise.all(
+    [...groups.values()].map(async (group) => {
+      const first = group[0]?.message as UpsertMessage;
+      try {
+        await writerFor(env, indexOf(first)).apply(
+          group.map(({ message }) => ({
+            id: message.id,
+            seq: message.seq,
+            error: {
+              code: 'dead_lettered',
+              message:
+                'indexing gave up after repeated faults of the encoder or the index; send the image again',
+            },
+          })),
+        );
+        for (const { msg } of group) msg.ack();
+      } catch (error) {
+        console.error('dead letters: the writer could not take them; retried', error);
+        for (const { msg } of group) msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+      }
+    }),
+  );
+}

@@ -1,0 +1,45 @@
+/**
+ * Which failures end an image `failed` and which are delivered again, and when. The encoder's
+ * answers about the image (4xx: not an image, truncated, too large, URL refused, a URL that
+ * answers 404...) are permanent. Faults of the encoder (5xx, timeouts, unreachable, answers out of
+ * contract) are retried with exponential backoff until the queue's max_retries sends the message
+ * to the dead-letter queue. A URL the encoder could not fetch (timeout, connection failure, the
+ * origin's 5xx) is retried a few deliveries, then failed with the encoder's reason.
+ */
+
+/** Deliveries after which a URL that still cannot be fetched ends `failed`. */
+export const URL_FETCH_ATTEMPTS = 3;
+/** Longest delay before a delivery is tried again. */
+export const MAX_RETRY_DELAY_S = 300;
+
+/** Delay before the next delivery of a message delivered `attempts` times: 2, 4, 8, ... 300 s. */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(MAX_RETRY_DELAY_S, 2 ** Math.max(1, Math.min(attempts, 16)));
+}
+
+/** An item error as the encoder batch client reports it. */
+export interface ItemError {
+  status: number;
+  code: string;
+  message: string;
+}
+
+const URL_FETCH_CODES = new Set(['fetch_failed', 'fetch_timeout']);
+
+/** The origin's HTTP status in an `upstream_status` message ("the image URL answered HTTP 503"). */
+function upstreamStatus(message: string): number | undefined {
+  const match = /HTTP (\d{3})/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** `permanent`: apply the error (the record ends failed); `retry`: deliver the message again. */
+export function classifyItemError(error: ItemError, attempts: number): 'permanent' | 'retry' {
+  const transientUrl =
+    URL_FETCH_CODES.has(error.code) ||
+    (error.code === 'upstream_status' &&
+      ((upstreamStatus(error.message) ?? 500) >= 500 ||
+        [408, 429].includes(upstreamStatus(error.message) ?? 0)));
+  if (transientUrl) return attempts >= URL_FETCH_ATTEMPTS ? 'permanent' : 'retry';
+  if (error.code === 'upstream_status' || error.code === 'too_many_redirects') return 'permanent';
+  return error.status >= 500 ? 'retry' : 'permanent';
+}
