@@ -15,6 +15,8 @@ interface Case {
   body?: Body;
   status: number;
   code: string | RegExp;
+  /** Part of the error message, where the case pins it (filters name their field). */
+  message?: string;
 }
 
 const png = () => new File([demoImages['demo-0001'] as ArrayBuffer], 'a.png', { type: 'image/png' });
@@ -56,6 +58,22 @@ const CASES: Case[] = [
   search({ text: '원', filter: '[1,2]' }, 400, 'invalid_query', 'filter an array'),
   search({ text: '원', filter: '{"a":{"b":1}}' }, 400, 'invalid_query', 'filter with a nested object'),
   search({ text: '원', filter: '{"a":[]}' }, 400, 'invalid_query', 'filter with an empty list'),
+  ...(
+    [
+      ['{"year":{"$gt":"soon"}}', 'filter.year: $gt needs a number or an ISO date'],
+      ['{"year":{"$lte":null}}', 'filter.year: $lte needs a number or an ISO date'],
+      ['{"taken":{"$lt":"2024-02-30"}}', 'filter.taken: $lt needs a number or an ISO date'],
+      ['{"colour":{"$in":"red"}}', 'filter.colour: $in needs a list'],
+      ['{"colour":{"$nin":[]}}', 'filter.colour: $nin needs a list'],
+      ['{"colour":{"$eq":["red"]}}', 'filter.colour: $eq needs a string, number, boolean or null'],
+      ['{"colour":{"$regex":"r"}}', 'filter.colour: unknown operator "$regex"'],
+      ['{"colour":{}}', 'filter.colour: needs at least one operator'],
+      ['{"colour":"red","count":{"$gte":1,"$ne":[2]}}', 'filter.count: $ne needs a string'],
+    ] as const
+  ).map(([filter, message]) => ({
+    ...search({ text: '원', filter }, 400, 'invalid_query', `filter ${filter}`),
+    message,
+  })),
   search({ text: '원', cursor: 'not-a-cursor' }, 400, 'invalid_cursor', 'with a garbage cursor'),
   search({ text: '원', cursor: 'a b' }, 400, 'invalid_cursor', 'with a cursor of bad characters'),
   search({ text: '   ' }, 400, 'invalid_query', 'blank text'),
@@ -109,6 +127,16 @@ const CASES: Case[] = [
     'invalid_request',
     'broken filter JSON in a form',
   ),
+  {
+    ...post(
+      '/v1/search',
+      { json: { text: '원', filter: { year: { $gt: true } } } },
+      400,
+      'invalid_request',
+      'JSON filter with a boolean range bound',
+    ),
+    message: 'filter.year: $gt needs a number or an ISO date',
+  },
   post(
     '/v1/search',
     { form: { image: big(10 * 1024 * 1024 + 1) } },
@@ -302,6 +330,7 @@ describe(`bad input to search, score and patches (${CASES.length} cases) -> 4xx 
       code: expect.stringMatching(c.code),
     });
     expect(body.error?.message).toEqual(expect.any(String));
+    if (c.message) expect(body.error?.message).toContain(c.message);
   });
 
   it('never reached the encoder', () => {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CollectionSchema, ImageIdSchema, ModelIdSchema } from './ids';
 import { LIMITS } from './limits';
+import { FILTER_OPERATORS, isoDateMs, type MetadataFilter } from './metadata-filter';
 
 export const ImageUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
@@ -17,16 +18,57 @@ export const QueryTextSchema = z
   .refine((s) => s.trim().length > 0, 'must not be blank');
 
 const FilterScalar = z.union([z.string().max(256), z.number().finite(), z.boolean(), z.null()]);
-/** Metadata equality filter: `{ "colour": "red" }`, a list means any of: `{ "count": [2, 3] }`. */
+
+/** Why a filter clause is refused, or undefined when it is valid (see src/edge/search/filter.ts). */
+function filterClauseProblem(clause: unknown): string | undefined {
+  const scalar = (v: unknown) => FilterScalar.safeParse(v).success;
+  const list = (op: string, v: unknown) =>
+    !Array.isArray(v) || v.length === 0 || v.length > LIMITS.filterValues || !v.every(scalar)
+      ? `${op} needs a list of 1 to ${LIMITS.filterValues} strings, numbers, booleans or nulls`
+      : undefined;
+  if (Array.isArray(clause)) return list('a list', clause);
+  if (clause === null || typeof clause !== 'object') {
+    return scalar(clause) ? undefined : 'must be a string (at most 256 characters), number, boolean or null';
+  }
+  const entries = Object.entries(clause);
+  if (entries.length === 0) return `needs at least one operator of ${FILTER_OPERATORS.join(' ')}`;
+  for (const [op, operand] of entries) {
+    if (op === '$eq' || op === '$ne') {
+      if (!scalar(operand)) return `${op} needs a string, number, boolean or null`;
+    } else if (op === '$in' || op === '$nin') {
+      const problem = list(op, operand);
+      if (problem) return problem;
+    } else if ((FILTER_OPERATORS as readonly string[]).includes(op)) {
+      const ok =
+        (typeof operand === 'number' && Number.isFinite(operand)) ||
+        (typeof operand === 'string' && !Number.isNaN(isoDateMs(operand)));
+      if (!ok) return `${op} needs a number or an ISO date`;
+    } else {
+      return `unknown operator ${JSON.stringify(op).slice(0, 40)}: use ${FILTER_OPERATORS.join(' ')}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Metadata filter in Vectorize's vocabulary: `{ "colour": "red" }` ($eq), a list means any of
+ * (`{ "count": [2, 3] }`), or operators `$eq $ne $in $nin $lt $lte $gt $gte` on numbers, strings and
+ * ISO dates (`{ "year": { "$gte": 2000 }, "taken": { "$lt": "2024-06-01" } }`). A bad clause is a
+ * 400 naming its field: `filter.year: $gt needs a number or an ISO date`.
+ */
 export const MetadataFilterSchema = z
-  .record(
-    z.string().min(1).max(64),
-    z.union([FilterScalar, z.array(FilterScalar).min(1).max(LIMITS.filterValues)]),
-  )
-  .refine(
-    (f) => Object.keys(f).length <= LIMITS.filterFields,
-    `at most ${LIMITS.filterFields} filter fields`,
-  );
+  .record(z.string().min(1).max(64), z.unknown())
+  .superRefine((filter, ctx) => {
+    const fields = Object.keys(filter);
+    if (fields.length > LIMITS.filterFields) {
+      ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.filterFields} filter fields` });
+    }
+    for (const field of fields.slice(0, LIMITS.filterFields)) {
+      const message = filterClauseProblem(filter[field]);
+      if (message) ctx.addIssue({ code: 'custom', path: [field], message });
+    }
+  })
+  .transform((filter) => filter as MetadataFilter);
 
 /** A JSON-encoded value in a query string or form field (e.g. `filter={"colour":"red"}`). */
 export function jsonText<T extends z.ZodType>(schema: T) {

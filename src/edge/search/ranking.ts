@@ -4,13 +4,12 @@
  */
 import { type ItemMetadata, type Segment, scoreRow } from '../../core/index-format/segment';
 import { TopK } from '../../core/vector';
+import { compileFilter, type MetadataFilter } from './filter';
+
+export { type MetadataFilter, matchesFilter } from './filter';
 
 /** Deepest result a cursor can reach (offset + k). */
 export const MAX_SEARCH_DEPTH = 1000;
-
-type Scalar = string | number | boolean | null;
-/** Field -> value (equality) or list of values (any of them). */
-export type MetadataFilter = Record<string, Scalar | Scalar[]>;
 
 export interface SearchOptions {
   k: number;
@@ -36,17 +35,6 @@ export interface SearchPage {
   nextOffset: number | null;
 }
 
-/** Whether `metadata` satisfies every clause of `filter` (strict equality, arrays mean "any of"). */
-export function matchesFilter(metadata: ItemMetadata, filter: MetadataFilter | undefined): boolean {
-  if (!filter) return true;
-  for (const [field, wanted] of Object.entries(filter)) {
-    if (!Object.hasOwn(metadata, field)) return false;
-    const value = metadata[field];
-    if (Array.isArray(wanted) ? !wanted.includes(value as Scalar) : value !== wanted) return false;
-  }
-  return true;
-}
-
 /**
  * Scores every vector that passes the filter against the unit-length `query` and returns the
  * page `[offset, offset + k)` of the best, highest score first (ties: segment order).
@@ -61,6 +49,7 @@ export function searchSegments(
   const depth = Math.min(offset + options.k, MAX_SEARCH_DEPTH);
   // One extra result tells whether another page exists.
   const heap = new TopK(depth + 1);
+  const passes = compileFilter(options.filter);
   // A hit is identified by its position in the concatenated segments (scan order breaks ties).
   const bases: number[] = [];
   let base = 0;
@@ -72,8 +61,7 @@ export function searchSegments(
     for (let row = 0; row < segment.count; row++) {
       if (dead?.has(row)) continue;
       if (options.exclude?.has(segment.ids[row] as string)) continue;
-      if (!matchesFilter((segment.attrs[row] as { metadata: ItemMetadata }).metadata, options.filter))
-        continue;
+      if (!passes((segment.attrs[row] as { metadata: ItemMetadata }).metadata)) continue;
       const score = scoreRow(segment, query, row);
       if (score < minScore || score <= heap.threshold) continue;
       heap.push(base + row, score);

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { MetadataFilterSchema } from '../../../src/core/contract/api-schemas';
 import { decodeSegment, encodeSegment, type Segment } from '../../../src/core/index-format/segment';
 import { dot, TopK } from '../../../src/core/vector';
+import { describeIssues } from '../../../src/edge/http/errors';
 import { decodeCursor, encodeCursor, type QueryIdentity } from '../../../src/edge/search/cursor';
+import type { MetadataFilter } from '../../../src/edge/search/filter';
 import { MAX_SEARCH_DEPTH, matchesFilter, searchSegments } from '../../../src/edge/search/ranking';
 import { randomUnitVectors } from '../../core/support/random-vectors';
 
@@ -66,6 +69,115 @@ describe('matchesFilter', () => {
   });
 });
 
+describe('matchesFilter operators', () => {
+  const row = {
+    colour: 'red',
+    count: 2,
+    big: true,
+    note: null,
+    taken: '2024-05-01T09:00:00+09:00',
+    day: '2024-05-01',
+    label: '2024 spring',
+  };
+  it.each([
+    // $eq / $ne on numbers, strings, booleans and null; missing fields
+    [{ count: { $eq: 2 } }, true],
+    [{ count: { $eq: '2' } }, false],
+    [{ colour: { $eq: 'red' } }, true],
+    [{ big: { $eq: false } }, false],
+    [{ note: { $eq: null } }, true],
+    [{ missing: { $eq: null } }, false],
+    [{ count: { $ne: 3 } }, true],
+    [{ count: { $ne: 2 } }, false],
+    [{ colour: { $ne: 'red' } }, false],
+    [{ note: { $ne: null } }, false],
+    [{ missing: { $ne: 'x' } }, true],
+    [{ missing: { $ne: null } }, true],
+    // $in / $nin
+    [{ colour: { $in: ['blue', 'red'] } }, true],
+    [{ colour: { $in: ['blue'] } }, false],
+    [{ count: { $in: [1, 2] } }, true],
+    [{ note: { $in: [null, 'x'] } }, true],
+    [{ missing: { $in: [null] } }, false],
+    [{ colour: { $nin: ['blue', 'green'] } }, true],
+    [{ colour: { $nin: ['red'] } }, false],
+    [{ missing: { $nin: ['red'] } }, true],
+    // ranges on numbers
+    [{ count: { $lt: 3 } }, true],
+    [{ count: { $lt: 2 } }, false],
+    [{ count: { $lte: 2 } }, true],
+    [{ count: { $gt: 2 } }, false],
+    [{ count: { $gt: 1.5 } }, true],
+    [{ count: { $gte: 2 } }, true],
+    [{ count: { $gte: 2.01 } }, false],
+    [{ count: { $gte: 1, $lt: 3 } }, true],
+    [{ count: { $gte: 1, $lt: 2 } }, false],
+    [{ colour: { $gt: 0 } }, false],
+    [{ note: { $gt: 0 } }, false],
+    [{ note: { $lt: 0 } }, false],
+    [{ missing: { $lt: 10 } }, false],
+    [{ big: { $gte: 0 } }, false],
+    // ranges on ISO dates, compared as instants (09:00+09:00 is midnight UTC)
+    [{ taken: { $gte: '2024-05-01' } }, true],
+    [{ taken: { $gt: '2024-05-01' } }, false],
+    [{ taken: { $lte: '2024-05-01T00:00:00Z' } }, true],
+    [{ taken: { $lt: '2024-05-01T00:00:00.001Z' } }, true],
+    [{ taken: { $gt: '2024-04-30T23:59:59Z', $lt: '2024-05-02' } }, true],
+    [{ day: { $gte: '2024-01-01', $lt: '2025-01-01' } }, true],
+    [{ day: { $lt: '2023-12-31' } }, false],
+    [{ label: { $gt: '2000-01-01' } }, false],
+    [{ count: { $gt: '2000-01-01' } }, false],
+    [{ missing: { $gte: '2000-01-01' } }, false],
+    // dates are equal as instants for $eq / $in / $ne
+    [{ day: { $eq: '2024-05-01T00:00:00Z' } }, true],
+    [{ taken: '2024-05-01' }, true],
+    [{ taken: { $in: ['2023-01-01', '2024-05-01T00:00Z'] } }, true],
+    [{ taken: { $ne: '2024-05-01' } }, false],
+    // shorthand and operators together; every field must pass
+    [{ colour: 'red', count: { $gt: 1 }, day: { $lt: '2025-01-01' } }, true],
+    [{ colour: ['red'], count: { $gt: 5 } }, false],
+  ])('%j -> %s', (filter, expected) => {
+    expect(matchesFilter(row, filter as MetadataFilter)).toBe(expected);
+  });
+});
+
+describe('MetadataFilterSchema', () => {
+  it.each([
+    [{ colour: 'red', count: [1, 2] }],
+    [{ year: { $gte: 2000, $lt: 2010 } }],
+    [{ taken: { $lt: '2024-06-01T12:00:00+09:00' } }],
+    [{ colour: { $ne: null, $nin: ['red', 'blue'] } }],
+  ])('accepts %j', (filter) => {
+    expect(MetadataFilterSchema.safeParse(filter).success).toBe(true);
+  });
+
+  it.each([
+    [{ year: { $gt: 'soon' } }, 'year: $gt needs a number or an ISO date'],
+    [{ year: { $lte: true } }, 'year: $lte needs a number or an ISO date'],
+    [{ year: { $lt: null } }, 'year: $lt needs a number or an ISO date'],
+    [{ year: { $gte: [2000] } }, 'year: $gte needs a number or an ISO date'],
+    [{ day: { $lt: '2024-02-30' } }, 'day: $lt needs a number or an ISO date'],
+    [{ colour: { $in: 'red' } }, 'colour: $in needs a list'],
+    [{ colour: { $nin: [] } }, 'colour: $nin needs a list'],
+    [{ colour: { $in: [{ a: 1 }] } }, 'colour: $in needs a list'],
+    [{ colour: { $eq: ['red'] } }, 'colour: $eq needs a string'],
+    [{ colour: { $ne: { $eq: 1 } } }, 'colour: $ne needs a string'],
+    [{ colour: { $regex: 'r.*' } }, 'colour: unknown operator "$regex"'],
+    [{ colour: {} }, 'colour: needs at least one operator'],
+    [{ colour: 'x'.repeat(257) }, 'colour: must be a string'],
+    [{ colour: Array(33).fill('red') }, 'colour: a list needs a list of 1 to 32'],
+  ])('refuses %j naming the field', (filter, message) => {
+    const parsed = MetadataFilterSchema.safeParse(filter);
+    expect(parsed.success).toBe(false);
+    expect(describeIssues(parsed.error?.issues ?? [])).toContain(message);
+  });
+
+  it('refuses more than 16 fields', () => {
+    const filter = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`f${i}`, i]));
+    expect(MetadataFilterSchema.safeParse(filter).success).toBe(false);
+  });
+});
+
 describe('searchSegments', () => {
   const vectors = randomUnitVectors(500, DIM, 5, 8);
   const query = randomUnitVectors(1, DIM, 6)[0] as Float32Array;
@@ -87,6 +199,15 @@ describe('searchSegments', () => {
     for (const hit of page.hits) expect(hit.metadata).toMatchObject({ colour: 'red' });
     expect(page.hits.map((h) => h.id)).toEqual(
       exactTop(vectors, query, 5, (i) => i % 3 === 0 && (i % 4) + 1 <= 2),
+    );
+  });
+
+  it('applies range and exclusion operators before ranking', async () => {
+    const segments = await segmentsOf(vectors, 100);
+    const filter = { count: { $gte: 2, $lt: 4 }, colour: { $nin: ['green'] } };
+    const page = searchSegments(segments, query, { k: 8, filter });
+    expect(page.hits.map((h) => h.id)).toEqual(
+      exactTop(vectors, query, 8, (i) => (i % 4) + 1 >= 2 && (i % 4) + 1 < 4 && i % 3 !== 2),
     );
   });
 
