@@ -101,9 +101,10 @@ async function embedBatch(
 /** Whether a single image's error answer is about the image (not an encoder fault). */
 function isItemFailure(error: ApiError, kind: EncoderImage['kind'] | undefined): boolean {
   if (IMAGE_STATUSES.has(error.status)) return true;
-  // A URL the encoder could not fetch: 502/504 with the encoder's own code (not ours).
-  const ours = ['encoder_timeout', 'encoder_unreachable', 'encoder_auth_failed', 'encoder_error'];
-  return kind === 'url' && (error.status === 502 || error.status === 504) && !ours.includes(error.code);
+  // A URL the encoder could not fetch: 502/504 with the encoder's own code. The client's codes for
+  // faults of the encoder itself (timeout, unreachable, bad answer...) all start with `encoder_`.
+  const fetchFailure = (error.status === 502 || error.status === 504) && !error.code.startsWith('encoder_');
+  return kind === 'url' && fetchFailure;
 }
 
 function checkBatchAnswer(json: unknown, model: ExpectedModel, expected: number): BatchItem[] {

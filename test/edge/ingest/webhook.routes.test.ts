@@ -119,4 +119,21 @@ describe('POST /v1/webhooks/index', () => {
     expect(retried.status).toBe(202);
     expect((await settled('wh-retry')).state).toBe('indexed');
   });
+
+  it('is in the OpenAPI document with its example, beside the admin image routes', async () => {
+    const doc = (await (await app.fetch(new Request('http://worker.test/openapi.json'), env)).json()) as {
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { example?: unknown }> } }>
+      >;
+      components: { securitySchemes?: Record<string, unknown> };
+    };
+    const post = doc.paths['/v1/webhooks/index']?.post;
+    expect(post?.requestBody?.content['application/json']?.example).toMatchObject({
+      events: expect.any(Array),
+    });
+    expect(Object.keys(doc.paths['/v1/images/{id}'] ?? {}).sort()).toEqual(['delete', 'get', 'put']);
+    expect(doc.paths['/v1/index/stats']?.get).toBeDefined();
+    expect(doc.components.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
 });

@@ -115,7 +115,10 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
       const body = (await request.json()) as { urls?: string[] };
       const targets = body.urls ?? [];
       state.items.push(targets.length);
-      const urlItem = async (target: string, index: number) => {
+      type UrlItem =
+        | { index: number; error: { status: number; code: string; message: string } }
+        | { index: number; embedding: number[]; sha256: string; width: number; height: number };
+      const urlItem = async (target: string, index: number): Promise<UrlItem> => {
         const failure = state.urlErrors.get(target);
         const known = options.urls.get(target);
         if (failure || !known) {
@@ -128,7 +131,7 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
         return {
           index,
           embedding: Array.from(known),
-          sha256: await sha256Hex(known),
+          sha256: await sha256Hex(new Uint8Array(known.buffer, known.byteOffset, known.byteLength)),
           width: 224,
           height: 224,
         };

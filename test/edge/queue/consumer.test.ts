@@ -1,0 +1,340 @@
+/**
+ * The queue consumer driven with batches made by `createMessageBatch`, on the real local R2, queue
+ * and index writers, with the encoder stand-in at the fetch boundary.
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import worker from '../../../src/edge/index';
+import type { ImageSourceRef } from '../../../src/edge/index-writer/contract';
+import { writerFor } from '../../../src/edge/index-writer/stub';
+import type { UpsertMessage } from '../../../src/edge/ingest/messages';
+import type { StandIn } from '../support/encoder-stand-in';
+import { demoImages, demoUrl, installDemoEncoder, manifest } from '../support/search-fixtures';
+
+let standIn: StandIn;
+beforeEach(async () => {
+  standIn = await installDemoEncoder();
+});
+afterEach(() => standIn.restore());
+
+const space = { model: manifest.id, version: manifest.version, dim: manifest.projection_dim };
+const writer = (collection: string) =>
+  writerFor(env, { collection, model: space.model, version: space.version });
+const png = (id: keyof typeof demoImages) => new Uint8Array(demoImages[id] as ArrayBuffer);
+let counter = 0;
+const uniq = (prefix: string) => `${prefix}-${++counter}`;
+
+/** Accepts an upsert with its writer (as ingest does) and answers its queue message. */
+async function accepted(
+  collection: string,
+  id: string,
+  source: ImageSourceRef,
+  extra: Partial<Pick<UpsertMessage, 'metadata' | 'caption' | 'content_sha256'>> = {},
+): Promise<UpsertMessage> {
+  const metadata = extra.metadata ?? {};
+  const [result] = await writer(collection).accept({ collection, ...space }, [
+    { op: 'upsert', id, source, metadata, ...extra },
+  ]);
+  return {
+    v: 1,
+    type: 'upsert',
+    collection,
+    model: space.model,
+    version: space.version,
+    id,
+    seq: result?.seq as number,
+    source,
+    metadata,
+    ...extra,
+    accepted_at: new Date().toISOString(),
+  };
+}
+
+/** Puts `bytes` into IMAGES_BUCKET and answers an r2 source for it. */
+async function stored(
+  key: string,
+  bytes: Uint8Array,
+  custom?: Record<string, string>,
+): Promise<ImageSourceRef> {
+  await env.IMAGES_BUCKET.put(key, bytes, {
+    httpMetadata: { contentType: 'image/png' },
+    customMetadata: custom,
+  });
+  return { r2_key: key };
+}
+
+/** Runs the Worker's queue handler on `bodies` (ids m0, m1, ...) and answers its acks and retries. */
+async function consume(bodies: unknown[], options: { attempts?: number; queue?: string; env?: Env } = {}) {
+  const batch = createMessageBatch(
+    options.queue ?? 'koclip-index',
+    bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: options.attempts ?? 1, body })),
+  );
+  // getQueueResult does not report delays: the retry options are read from the messages' calls.
+  const delays = new Map<string, number | undefined>();
+  for (const m of batch.messages) {
+    const retry = m.retry.bind(m);
+    m.retry = (opts?: QueueRetryOptions) => {
+      delays.set(m.id, opts?.delaySeconds);
+      retry(opts);
+    };
+  }
+  const ctx = createExecutionContext();
+  await worker.queue(batch, options.env ?? env);
+  const result = await getQueueResult(batch, ctx);
+  const retried = result.retryMessages.map((r) => ({ msgId: r.msgId, delaySeconds: delays.get(r.msgId) }));
+  return { acked: [...result.explicitAcks].sort(), retried };
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
+const record = (collection: string, id: string) => writer(collection).record(id);
+
+/** An R2 event notification in the platform's shape. */
+const r2Event = (action: string, key: string, size = 100) => ({
+  account: 'test-account',
+  action,
+  bucket: 'koclip-images',
+  object: { key, size, eTag: 'e0' },
+  eventTime: new Date().toISOString(),
+});
+
+describe('handleIndexBatch: upserts', () => {
+  it('embeds bytes from R2 and URLs in one encoder call per kind, and applies them', async () => {
+    const c = uniq('batch');
+    const messages = [
+      await accepted(c, 'b1', await stored(`t/${c}/1`, png('demo-0001'))),
+      await accepted(c, 'b2', await stored(`t/${c}/2`, png('demo-0005'))),
+      await accepted(c, 'u1', { image_url: demoUrl('demo-0007') }, { metadata: { k: 'v' } }),
+      await accepted(c, 'u2', { image_url: demoUrl('demo-0008') }),
+    ];
+    const before = standIn.items.length;
+    expect(await consume(messages)).toEqual({ acked: ids(4), retried: [] });
+    expect(standIn.items.slice(before).sort()).toEqual([2, 2]);
+    for (const id of ['b1', 'b2', 'u1', 'u2']) expect((await record(c, id))?.state).toBe('indexed');
+    expect(await record(c, 'u1')).toMatchObject({ metadata: { k: 'v' }, attempts: 1 });
+  });
+
+  it('acks a message superseded by a newer event without embedding it', async () => {
+    const c = uniq('stale');
+    const older = await accepted(c, 's1', { image_url: demoUrl('demo-0001') });
+    const newer = await accepted(c, 's1', { image_url: demoUrl('demo-0002') }, { metadata: { v: 2 } });
+    const before = standIn.items.length;
+    expect(await consume([older])).toEqual({ acked: ['m0'], retried: [] });
+    expect(standIn.items.length).toBe(before);
+    expect(await consume([newer])).toEqual({ acked: ['m0'], retried: [] });
+    expect(await record(c, 's1')).toMatchObject({ state: 'indexed', metadata: { v: 2 } });
+  });
+
+  it('does not embed the same bytes again: the stored vector is kept, the metadata changes', async () => {
+    const c = uniq('reuse');
+    const source = await stored(`t/${c}/r`, png('demo-0013'));
+    await consume([await accepted(c, 'r1', source)]);
+    const first = await record(c, 'r1');
+    const before = standIn.items.length;
+    expect(await consume([await accepted(c, 'r1', source, { metadata: { v: 2 } })])).toMatchObject({
+      acked: ['m0'],
+    });
+    expect(standIn.items.length).toBe(before);
+    expect(await record(c, 'r1')).toMatchObject({
+      state: 'indexed',
+      metadata: { v: 2 },
+      content_sha256: first?.content_sha256,
+    });
+  });
+
+  it('reuses the vector of a URL whose bytes did not change (the encoder says their sha256)', async () => {
+    const c = uniq('url-reuse');
+    await consume([await accepted(c, 'x', { image_url: demoUrl('demo-0011') })]);
+    const first = await record(c, 'x');
+    await consume([await accepted(c, 'x', { image_url: demoUrl('demo-0011') }, { metadata: { v: 2 } })]);
+    expect(await record(c, 'x')).toMatchObject({
+      state: 'indexed',
+      metadata: { v: 2 },
+      content_sha256: first?.content_sha256,
+    });
+  });
+
+  it('ends permanent failures failed with their reason and indexes the rest of the batch', async () => {
+    const c = uniq('perm');
+    standIn.urlErrors.set('https://images.test/refused.png', {
+      status: 403,
+      code: 'url_refused',
+      message: 'private address',
+    });
+    const messages = [
+      await accepted(c, 'ok', await stored(`t/${c}/ok`, png('demo-0001'))),
+      await accepted(c, 'junk', await stored(`t/${c}/junk`, new Uint8Array([1, 2, 3, 4]))),
+      await accepted(c, 'gone', { r2_key: `t/${c}/never-written` }),
+      await accepted(c, 'refused', { image_url: 'https://images.test/refused.png' }),
+      await accepted(c, 'fine', { image_url: demoUrl('demo-0003') }),
+    ];
+    expect(await consume(messages)).toEqual({ acked: ids(5), retried: [] });
+    expect((await record(c, 'ok'))?.state).toBe('indexed');
+    expect((await record(c, 'fine'))?.state).toBe('indexed');
+    expect(await record(c, 'junk')).toMatchObject({ state: 'failed', error: { code: 'not_an_image' } });
+    expect(await record(c, 'gone')).toMatchObject({ state: 'failed', error: { code: 'source_not_found' } });
+    expect(await record(c, 'refused')).toMatchObject({
+      state: 'failed',
+      error: { code: 'url_refused', message: 'private address' },
+    });
+  });
+
+  it('retries encoder faults with exponential backoff and applies nothing', async () => {
+    const c = uniq('fault');
+    const messages = [
+      await accepted(c, 'f1', await stored(`t/${c}/1`, png('demo-0001'))),
+      await accepted(c, 'f2', { image_url: demoUrl('demo-0002') }),
+    ];
+    for (const [mode, attempts, delay] of [
+      ['status500', 1, 2],
+      ['status503', 3, 8],
+      ['bad-shape', 5, 32],
+      ['wrong-version', 9, 300],
+    ] as const) {
+      standIn.script = [mode, mode];
+      const { acked, retried } = await consume(messages, { attempts });
+      expect(acked, mode).toEqual([]);
+      expect(retried.map((r) => r.delaySeconds)).toEqual([delay, delay]);
+      expect((await record(c, 'f1'))?.state).toBe('pending');
+      expect((await record(c, 'f2'))?.state).toBe('pending');
+    }
+    expect((await record(c, 'f1'))?.attempts).toBe(4);
+    expect(await consume(messages, { attempts: 6 })).toEqual({ acked: ids(2), retried: [] });
+    expect((await record(c, 'f1'))?.state).toBe('indexed');
+  });
+
+  it('retries a timed-out or unreachable encoder', async () => {
+    const c = uniq('timeout');
+    const messages = [await accepted(c, 't1', { image_url: demoUrl('demo-0004') })];
+    standIn.script = ['hang'];
+    const quick = { ...env, ENCODER_TIMEOUT_MS: '200' };
+    expect((await consume(messages, { env: quick })).retried).toEqual([{ msgId: 'm0', delaySeconds: 2 }]);
+    const nowhere = { ...env, ENCODER_URL: 'http://unreachable.test' };
+    expect((await consume(messages, { env: nowhere })).retried).toEqual([{ msgId: 'm0', delaySeconds: 2 }]);
+    expect((await record(c, 't1'))?.state).toBe('pending');
+  });
+
+  it('retries a URL that could not be fetched a few times, then ends it failed', async () => {
+    const c = uniq('flaky');
+    standIn.urlErrors.set('https://images.test/slow.png', {
+      status: 504,
+      code: 'fetch_timeout',
+      message: 'the image URL did not answer within 10000 ms',
+    });
+    const messages = [await accepted(c, 'slow', { image_url: 'https://images.test/slow.png' })];
+    expect((await consume(messages, { attempts: 1 })).retried).toHaveLength(1);
+    expect((await consume(messages, { attempts: 3 })).acked).toEqual(['m0']);
+    expect(await record(c, 'slow')).toMatchObject({ state: 'failed', error: { code: 'fetch_timeout' } });
+  });
+
+  it('embeds a message delivered twice in one batch once and acks both deliveries', async () => {
+    const c = uniq('dup');
+    const message = await accepted(c, 'd', { image_url: demoUrl('demo-0009') });
+    const before = standIn.items.length;
+    expect(await consume([message, message])).toEqual({ acked: ids(2), retried: [] });
+    expect(standIn.items.slice(before)).toEqual([1]);
+  });
+
+  it('acks poison messages (neither an upsert nor an R2 event) without touching anything', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const poison = [
+      'text',
+      42,
+      null,
+      { v: 2, type: 'upsert' },
+      { v: 1, type: 'upsert', id: 'x' },
+      { action: 'PutObject' },
+    ];
+    expect(await consume(poison)).toEqual({ acked: ids(poison.length), retried: [] });
+  });
+});
+
+describe('handleIndexBatch: R2 event notifications', () => {
+  it('indexes a put under the prefix: <prefix><collection>/<id>, the id percent-decoded', async () => {
+    const key = 'incoming/r2-shop/%ED%95%9C%EA%B8%80-42.png';
+    await stored(key, png('demo-0005'), { colour: 'pink', caption: '분홍색' });
+    expect(await consume([r2Event('PutObject', key)])).toEqual({ acked: ['m0'], retried: [] });
+    expect(await record('r2-shop', '한글-42.png')).toMatchObject({
+      state: 'indexed',
+      metadata: { colour: 'pink' },
+      caption: '분홍색',
+    });
+  });
+
+  it('takes <prefix><id> as the default collection, and every put-like action', async () => {
+    for (const [action, id] of [
+      ['CopyObject', uniq('copied')],
+      ['CompleteMultipartUpload', uniq('multi')],
+    ] as const) {
+      await stored(`incoming/${id}`, png('demo-0001'));
+      expect(await consume([r2Event(action, `incoming/${id}`)])).toMatchObject({ acked: ['m0'] });
+      expect((await record('default', id))?.state).toBe('indexed');
+    }
+  });
+
+  it('removes the image on DeleteObject and LifecycleDeletion', async () => {
+    for (const action of ['DeleteObject', 'LifecycleDeletion']) {
+      const id = uniq('r2-del');
+      await stored(`incoming/r2-del/${id}`, png('demo-0001'));
+      await consume([r2Event('PutObject', `incoming/r2-del/${id}`)]);
+      expect((await record('r2-del', id))?.state).toBe('indexed');
+      await env.IMAGES_BUCKET.delete(`incoming/r2-del/${id}`);
+      expect(await consume([r2Event(action, `incoming/r2-del/${id}`)])).toEqual({
+        acked: ['m0'],
+        retried: [],
+      });
+      expect(await record('r2-del', id)).toBeNull();
+    }
+  });
+
+  it('ignores keys outside the prefix, bad names, other actions and objects already gone', async () => {
+    const events = [
+      r2Event('PutObject', 'elsewhere/x.png'),
+      r2Event('PutObject', 'incoming/Bad Collection/x.png'),
+      r2Event('PutObject', 'incoming/default/%E0%A4%A'),
+      r2Event('PutObject', 'incoming/'),
+      r2Event('RestoreObject', 'incoming/y.png'),
+      r2Event('PutObject', 'incoming/never-put.png'),
+    ];
+    expect(await consume(events)).toEqual({ acked: ids(events.length), retried: [] });
+    expect(await record('default', 'never-put.png')).toBeNull();
+    expect(await record('default', 'x.png')).toBeNull();
+  });
+
+  it('queues an R2 upsert again as an upsert message when the encoder faults (then it is indexed)', async () => {
+    const id = uniq('r2-fault');
+    await stored(`incoming/${id}`, png('demo-0013'));
+    standIn.script = ['status500'];
+    expect(await consume([r2Event('PutObject', `incoming/${id}`)])).toEqual({ acked: ['m0'], retried: [] });
+    expect((await record('default', id))?.state).toBe('pending');
+    // The re-queued message goes through the real local queue to the consumer.
+    await vi.waitFor(async () => expect((await record('default', id))?.state).toBe('indexed'), {
+      timeout: 20_000,
+      interval: 250,
+    });
+  });
+});
+
+describe('handleDeadLetters', () => {
+  it('ends an upsert that ran out of retries failed (dead_lettered), and acks what it cannot use', async () => {
+    const c = uniq('dlq');
+    const message = await accepted(c, 'dead', { image_url: demoUrl('demo-0010') });
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const result = await consume([message, { not: 'a message' }, r2Event('PutObject', 'incoming/z')], {
+      queue: 'koclip-index-dlq',
+    });
+    expect(result).toEqual({ acked: ids(3), retried: [] });
+    expect(await record(c, 'dead')).toMatchObject({ state: 'failed', error: { code: 'dead_lettered' } });
+    expect(standIn.items).toEqual([]);
+  });
+
+  it('leaves a record that moved on alone (a newer event was accepted since)', async () => {
+    const c = uniq('dlq-stale');
+    const old = await accepted(c, 'moved', { image_url: demoUrl('demo-0010') });
+    const fresh = await accepted(c, 'moved', { image_url: demoUrl('demo-0011') });
+    await consume([old], { queue: 'koclip-index-dlq' });
+    expect(await record(c, 'moved')).toMatchObject({ state: 'pending' });
+    await consume([fresh]);
+    expect((await record(c, 'moved'))?.state).toBe('indexed');
+  });
+});
