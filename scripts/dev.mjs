@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// `npm start`: the whole stack locally. Starts the encoder function (koclip-tiny on CPU), seeds
-// wrangler dev's local R2/KV with the demo index, then runs the Worker with `wrangler dev`.
-// Ctrl-C stops everything. Ports: WORKER_PORT (8787), ENCODER_PORT (8788).
-import { spawn, spawnSync } from 'node:child_process';
+// `npm start`: the whole stack locally. Starts the encoder function (koclip-tiny on CPU), then the
+// Worker with `wrangler dev` (local Queue, R2, KV and Durable Objects under .wrangler/), then seeds
+// the demo set through the one write path: `npm run seed:demo` uploads each demo image with its
+// metadata and caption (the Worker's queue consumer embeds them through the encoder) and waits
+// until they are indexed; images already indexed with the same bytes and metadata are skipped, so
+// a restart re-seeds nothing. Ctrl-C stops everything. Ports: WORKER_PORT (8787), ENCODER_PORT (8788);
+// PERSIST_TO: wrangler dev's state directory (default .wrangler/state).
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -68,27 +72,79 @@ log(`starting the encoder function on 127.0.0.1:${encoderPort}`);
 npm(['encoder'], { ENCODER_PORT: encoderPort, ENCODER_TOKEN: vars.ENCODER_TOKEN ?? '' });
 await waitFor(`http://127.0.0.1:${encoderPort}/healthz`, 60);
 
-log('seeding the demo index into wrangler dev local storage');
-const seed = spawnSync('npm', ['run', '--silent', 'seed:demo'], { cwd: root, stdio: 'inherit' });
-if (seed.status !== 0) {
-  log('seeding failed');
-  stop(1);
-} else {
-  log(`starting the Worker on http://127.0.0.1:${workerPort}`);
-  npm([
+log(`starting the Worker on http://127.0.0.1:${workerPort}`);
+// While the demo set is seeded, wrangler's access log of every upload and status poll (and of the
+// queue batches) would scroll over the progress bar: those lines are counted, not printed.
+let seeding = true;
+let quieted = 0;
+const QUIET = /\[wrangler:info\] (?:(?:GET|PUT|POST|DELETE) \/v1\/(?:images|index|webhooks)|QUEUE)/;
+const worker = spawn(
+  'npm',
+  [
+    'run',
+    '--silent',
     'dev:worker',
     '--',
     '--port',
     workerPort,
     '--ip',
     '127.0.0.1',
+    '--show-interactive-dev-session=false',
+    ...(process.env.PERSIST_TO ? ['--persist-to', process.env.PERSIST_TO] : []),
     '--var',
     `ENCODER_URL:http://127.0.0.1:${encoderPort}`,
-  ]);
-  await waitFor(`http://127.0.0.1:${workerPort}/healthz`, 120);
-  const q = encodeURIComponent('빨간 원');
-  log('ready.');
-  log(`  search:   curl 'http://127.0.0.1:${workerPort}/v1/search?q=${q}&k=5'`);
-  log(`  API docs: http://127.0.0.1:${workerPort}/docs`);
-  log('Ctrl-C stops the stack.');
+  ],
+  { cwd: root, env: process.env, stdio: ['inherit', 'pipe', 'pipe'] },
+);
+children.push(worker);
+worker.on('exit', (code, signal) => {
+  if (signal === null && code !== 0) {
+    log(`npm run dev:worker exited with ${code}; stopping`);
+    stop(code ?? 1);
+  }
+});
+for (const [from, to] of [
+  [worker.stdout, process.stdout],
+  [worker.stderr, process.stderr],
+]) {
+  let rest = '';
+  from.on('data', (chunk) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (seeding && QUIET.test(line)) quieted++;
+      else to.write(`${line}\n`);
+    }
+  });
 }
+await waitFor(`http://127.0.0.1:${workerPort}/healthz`, 180);
+
+log('seeding the demo set through the index path (uploads -> queue -> encoder -> index writer)');
+// Asynchronous, so that the Worker's output keeps flowing (and being filtered) meanwhile.
+const seed = spawn(
+  'npm',
+  [
+    'run',
+    '--silent',
+    'seed:demo',
+    '--',
+    '--url',
+    `http://127.0.0.1:${workerPort}`,
+    '--token',
+    vars.ADMIN_TOKEN ?? '',
+  ],
+  { cwd: root, stdio: 'inherit' },
+);
+children.push(seed);
+const seedStatus = await new Promise((resolve) => seed.once('exit', (code) => resolve(code)));
+seeding = false;
+if (quieted) log(`(${quieted} access-log lines of the seeding were not shown)`);
+if (seedStatus !== 0) {
+  log('seeding did not finish (see above); the stack keeps running; `npm run seed:demo` tries again');
+}
+const q = encodeURIComponent('빨간 원');
+log('ready.');
+log(`  search:   curl 'http://127.0.0.1:${workerPort}/v1/search?q=${q}&k=5'`);
+log(`  API docs: http://127.0.0.1:${workerPort}/docs`);
+log(`  index:    npm run index -- <folder | urls.txt | items.jsonl> --url http://127.0.0.1:${workerPort}`);
+log('Ctrl-C stops the stack.');

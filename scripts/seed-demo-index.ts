@@ -1,64 +1,73 @@
 /**
- * Seeds the local image index of `wrangler dev` with a model package's demo set
- * (`models/<id>/demo/index.json` + `embeddings.f32`), through the same IndexStore code the Worker
- * reads with. The bindings come from wrangler's getPlatformProxy, which uses wrangler dev's local
- * persistence (`.wrangler/state` by default), so a later `wrangler dev` sees the index.
+ * Seeds a running Worker with a model package's demo set (`models/<id>/demo/index.json`: file,
+ * caption and metadata of each image) through the one write path: each image is uploaded
+ * (`PUT /v1/images/:id`, multipart with its metadata and caption) by the bulk indexer
+ * (scripts/index), which waits until every image is indexed. An image whose status already says
+ * indexed with the same bytes, metadata and caption is skipped, so a restart re-seeds nothing.
+ * `npm start` runs it once the encoder and the Worker are up.
  *
- *   npm run seed:demo -- [--model koclip-tiny] [--encoding fp16|int8] [--persist-to DIR]
+ *   npm run seed:demo -- [--url http://127.0.0.1:8787] [--model koclip-tiny] [--collection default]
+ *                        [--token ADMIN_TOKEN] [--concurrency 4] [--progress auto|bar|lines|none]
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getPlatformProxy } from 'wrangler';
+import { DEFAULT_COLLECTION } from '../src/core/contract/ids';
+import { ImageMetadataSchema } from '../src/core/contract/ingest-schemas';
 import { parseManifest } from '../src/core/manifest';
-import type { Env } from '../src/edge/env';
-import { demoItems } from '../src/edge/index-store/demo';
-import { catalogueKey } from '../src/edge/index-store/keys';
-import { IndexStore } from '../src/edge/index-store/store';
+import { readDevVars } from './index/dev-vars';
+import type { UploadItem } from './index/inputs';
+import { createProgress, type ProgressMode } from './index/progress';
+import { formatSummary, runIndex } from './index/run';
 
 const { values } = parseArgs({
   options: {
+    url: { type: 'string', default: process.env.KOCLIP_URL ?? 'http://127.0.0.1:8787' },
     model: { type: 'string', default: 'koclip-tiny' },
-    encoding: { type: 'string', default: 'fp16' },
-    'persist-to': { type: 'string' },
+    collection: { type: 'string', default: DEFAULT_COLLECTION },
+    token: { type: 'string' },
+    concurrency: { type: 'string', default: '4' },
+    progress: { type: 'string', default: 'auto' },
   },
 });
-const encoding = values.encoding;
-if (encoding !== 'fp16' && encoding !== 'int8') throw new Error('--encoding must be fp16 or int8');
 
 const root = join(import.meta.dirname, '..');
 const pkg = join(root, 'models', values.model);
 const manifest = parseManifest(JSON.parse(readFileSync(join(pkg, 'manifest.json'), 'utf8')));
-if (!manifest.demo) throw new Error(`model ${manifest.id} has no demo set`);
-const indexJson = JSON.parse(readFileSync(join(pkg, manifest.demo.index), 'utf8'));
-const { index, items } = demoItems(indexJson, readFileSync(join(pkg, manifest.demo.embeddings)));
-if (
-  index.model !== manifest.id ||
-  index.version !== manifest.version ||
-  index.dim !== manifest.projection_dim
-) {
+const demoSet = manifest.demo;
+if (!demoSet) throw new Error(`model ${manifest.id} has no demo set`);
+const demo = JSON.parse(readFileSync(join(pkg, demoSet.index), 'utf8')) as {
+  model: string;
+  version: string;
+  items: { id: string; file: string; caption?: string; metadata?: unknown }[];
+};
+if (demo.model !== manifest.id || demo.version !== manifest.version) {
   throw new Error(
-    `demo set is for ${index.model}@${index.version} (dim ${index.dim}), the package is ${manifest.id}@${manifest.version} (dim ${manifest.projection_dim})`,
+    `demo set is for ${demo.model}@${demo.version}, the package is ${manifest.id}@${manifest.version}`,
   );
 }
+const items: UploadItem[] = demo.items.map((item) => ({
+  kind: 'upload',
+  id: item.id,
+  collection: values.collection,
+  file: join(pkg, item.file),
+  ...(item.metadata === undefined ? {} : { metadata: ImageMetadataSchema.parse(item.metadata) }),
+  ...(item.caption === undefined ? {} : { caption: item.caption }),
+  source: `${demoSet.index}:${item.id}`,
+}));
 
-// Same meaning as `wrangler dev --persist-to DIR`, which keeps its state under DIR/v3.
-const persist = values['persist-to'] ? { path: join(values['persist-to'], 'v3') } : true;
-const proxy = await getPlatformProxy<Env>({ configPath: join(root, 'wrangler.toml'), persist });
-try {
-  const space = { model: manifest.id, version: manifest.version };
-  const store = new IndexStore({ bucket: proxy.env.INDEX_BUCKET, kv: proxy.env.INDEX_KV }, space);
-  const started = performance.now();
-  const catalogue = await store.replace(items, { dim: manifest.projection_dim, encoding });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const bytes = catalogue.segments.reduce((sum, s) => sum + s.bytes, 0);
-  console.log(
-    `seeded ${catalogue.count} demo images of ${manifest.id}@${manifest.version} (${encoding}, ` +
-      `${catalogue.segments.length} segment(s), ${bytes} bytes, generation ${catalogue.generation}) in ${seconds} s`,
-  );
-  console.log(
-    `catalogue: KV ${catalogueKey(space)}; persistence: ${values['persist-to'] ?? '.wrangler/state (wrangler dev default)'}`,
-  );
-} finally {
-  await proxy.dispose();
-}
+const token = values.token ?? process.env.ADMIN_TOKEN ?? readDevVars().ADMIN_TOKEN;
+process.stderr.write(
+  `seeding ${items.length} demo images of ${manifest.id}@${manifest.version} into ${values.url}\n`,
+);
+const summary = await runIndex(items, {
+  url: values.url,
+  token,
+  concurrency: Number(values.concurrency),
+  skipIndexed: true,
+  wait: true,
+  waitTimeoutS: 600,
+  progress: createProgress(values.progress as ProgressMode),
+});
+console.log(formatSummary(summary));
+process.exit(summary.failed.length || summary.pending || summary.fatal ? 1 : 0);

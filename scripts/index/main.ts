@@ -19,35 +19,15 @@
  * Exit: 0 all done, 1 failures or still pending, 2 bad input or options (nothing sent),
  * 130 interrupted (progress saved; the same command resumes).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readDevVars } from './dev-vars';
 import { InputError, loadInput } from './inputs';
 import { createProgress, type ProgressMode } from './progress';
 import { Fatal, formatSummary, runIndex } from './run';
 import { IndexState } from './state';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 export const STATE_FILE = '.koclip-index-state.json';
-
-/** KEY=value lines of a .dev.vars file (cwd first, then the repository's). */
-export function readDevVars(): Record<string, string> {
-  for (const file of [
-    join(process.cwd(), '.dev.vars'),
-    join(ROOT, '.dev.vars'),
-    join(ROOT, '.dev.vars.example'),
-  ]) {
-    if (!existsSync(file)) continue;
-    return Object.fromEntries(
-      readFileSync(file, 'utf8')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l && !l.startsWith('#') && l.includes('='))
-        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-    );
-  }
-  return {};
-}
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`error: ${message}\n`);

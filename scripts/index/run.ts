@@ -223,6 +223,8 @@ export async function runIndex(items: Item[], options: IndexOptions): Promise<Su
     }
   }
   const refused = new Set<string>();
+  /** Keys that --skip-indexed found indexed with exactly what would be sent: no need to poll them. */
+  const knownIndexed = new Set<string>();
 
   let done = 0;
   const advance = (n: number) => {
@@ -322,6 +324,7 @@ export async function runIndex(items: Item[], options: IndexOptions): Promise<Su
         (s.caption ?? undefined) === item.caption
       ) {
         state.markSent(fp, { key, op: 'upsert' });
+        if (items[last.get(key) as number] === item) knownIndexed.add(key);
         summary.skipped++;
         return advance(1);
       }
@@ -426,16 +429,24 @@ export async function runIndex(items: Item[], options: IndexOptions): Promise<Su
     return summary;
   }
   if (!options.wait || summary.interrupted) {
-    summary.pending = watch.length;
+    summary.indexed = watch.filter(([key]) => knownIndexed.has(key)).length;
+    summary.pending = watch.length - summary.indexed;
     return summary;
   }
 
   // Wait: poll status until indexed or failed with what was sent (an earlier version's status does not count).
   const waitStart = performance.now();
   const deadline = Date.now() + (options.waitTimeoutS ?? 900) * 1000;
-  let pending = watch;
   const settled = new Set<string>();
+  for (const [key] of watch) {
+    if (knownIndexed.has(key)) {
+      settled.add(key);
+      summary.indexed++;
+    }
+  }
+  let pending = watch.filter(([key]) => !settled.has(key));
   progress.start('indexing', watch.length);
+  progress.update(settled.size, 0);
   try {
     while (pending.length && !stopped() && Date.now() < deadline) {
       await pool(pending, async ([key, exp]) => {
