@@ -1,6 +1,7 @@
 /** The signed webhook end to end: 202 once queued, then the real local queue feeds the consumer. */
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { INGEST_LIMITS } from '../../../src/core/contract/limits';
 import { SIGNATURE_HEADER, signWebhook } from '../../../src/core/contract/webhook-signature';
 import { app } from '../../../src/edge/app';
 import type { StandIn } from '../support/encoder-stand-in';
@@ -90,6 +91,24 @@ describe('POST /v1/webhooks/index', () => {
     expect((await settled('wh-del')).state).toBe('indexed');
     expect((await webhook({ events: [{ op: 'delete', id: 'wh-del' }] })).status).toBe(202);
     expect((await imageStatus('wh-del')).status).toBe(404);
+  });
+
+  it('queues a body at the size limit (more than one queue batch of messages) and answers 202', async () => {
+    const events = Array.from({ length: 60 }, (_, i) => ({
+      op: 'upsert',
+      id: `wh-big-${i}`,
+      collection: 'big',
+      image_url: demoUrl(`demo-${String(i).padStart(4, '0')}`),
+      // Four values of 1000 characters: just under the 4 KiB of metadata an image may have.
+      metadata: { a: 'x'.repeat(1000), b: 'y'.repeat(1000), c: 'z'.repeat(1000), d: 'w'.repeat(1000) },
+    }));
+    const raw = JSON.stringify({ events });
+    expect(raw.length).toBeGreaterThan(240 * 1024);
+    expect(raw.length).toBeLessThan(INGEST_LIMITS.bodyBytes);
+    const response = await webhook(raw);
+    expect(response.status).toBe(202);
+    expect(((await response.json()) as Accepted).accepted).toBe(60);
+    expect((await settled('wh-big-59', 'big')).state).toBe('indexed');
   });
 
   it('accepts a delivery signed with the previous secret (rotation)', async () => {
