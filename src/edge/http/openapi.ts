@@ -9,12 +9,21 @@ import { LIMITS } from '../../core/contract/limits';
 import { mediaType } from '../../core/contract/media-types';
 import { ApiError } from './errors';
 
+/** `.openapi(refId)`, `.openapi(metadata)` or `.openapi(refId, metadata)`. */
+type OpenApiArgs = [string] | [Record<string, unknown>] | [string, Record<string, unknown>];
+
 /**
- * The error envelope of src/core/contract/errors.ts, named `Error` in the OpenAPI document (a
- * new object over the same shape: zod 4 gives `.openapi()` only to schemas made after
- * @hono/zod-openapi has loaded).
+ * `.openapi(...)` for a schema of src/core. zod 4 copies methods onto each schema when it is made,
+ * so a schema made before @hono/zod-openapi loaded (core is plain zod, and module order decides)
+ * lacks `.openapi`; the method on the prototype works on it all the same.
  */
-export const ErrorSchema = z.object(ErrorEnvelopeSchema.shape).openapi('Error');
+export function documented<T extends z.ZodType>(schema: T, ...args: OpenApiArgs): T {
+  const openapi = (z.ZodType.prototype as unknown as { openapi: (...a: OpenApiArgs) => T }).openapi;
+  return openapi.apply(schema, args);
+}
+
+/** The error envelope of src/core/contract/errors.ts, named `Error` in the OpenAPI document. */
+export const ErrorSchema = documented(ErrorEnvelopeSchema, 'Error');
 
 /** An error response of a route, in the envelope. */
 export const errorResponse = (description: string) => ({

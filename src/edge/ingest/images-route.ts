@@ -11,7 +11,7 @@ import { mediaType } from '../../core/contract/media-types';
 import type { AppEnv } from '../env';
 import { requireAdmin } from '../http/auth';
 import { validationHook } from '../http/errors';
-import { errorResponse, ImageFileSchema } from '../http/openapi';
+import { documented, errorResponse, ImageFileSchema } from '../http/openapi';
 import { deleteImage, imageStatus, indexStats, storeUpload, type UploadForm, uploadFrom } from './images';
 import { ingestSpace } from './ingest';
 
@@ -24,7 +24,7 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
 });
 
 const Params = z.object({
-  id: ImageIdSchema.openapi({ param: { name: 'id', in: 'path' }, example: 'sku-1042' }),
+  id: documented(ImageIdSchema, { param: { name: 'id', in: 'path' }, example: 'sku-1042' }),
 });
 const WriteQuery = z.object({ collection: CollectionSchema.optional() });
 const ReadQuery = WriteQuery.extend({ model: ModelIdSchema.optional() });

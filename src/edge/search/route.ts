@@ -3,7 +3,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { QueryTextSchema, SearchFieldsSchema, SearchResponseSchema } from '../../core/contract/api-schemas';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
-import { bodyKind, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
+import { bodyKind, documented, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
 import { queryContext } from '../query/context';
 import { runSearch, type SearchInput, searchRequestFrom } from './search';
 
@@ -16,7 +16,7 @@ const ok = {
   },
 };
 const SearchQuerySchema = SearchFieldsSchema.extend({
-  q: QueryTextSchema.optional().openapi({ description: 'alias of text' }),
+  q: documented(QueryTextSchema.optional(), { description: 'alias of text' }),
 });
 const SearchFormSchema = SearchFieldsSchema.extend({ image: ImageFileSchema.optional() });
 
