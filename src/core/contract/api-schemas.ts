@@ -12,6 +12,27 @@ export const ImageUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .max(LIMITS.urlChars);
 
+/**
+ * The image of a search, score or patches request given inside a JSON body (or a form field), as
+ * OpenAI's vision API takes it: `image_url` may be a `data:image/<type>;base64,<data>` URL as well
+ * as an http(s) URL, and `image_base64` takes the bare base64 of the file. Both are decoded and
+ * checked like an upload (size, format) by the Worker; the body limit bounds their length.
+ */
+export const QueryImageUrlSchema = z
+  .string()
+  .max(LIMITS.bodyBytes)
+  .superRefine((v, ctx) => {
+    if (v.startsWith('data:')) return;
+    if (v.length > LIMITS.urlChars) {
+      ctx.addIssue({ code: 'custom', message: `an http(s) URL of at most ${LIMITS.urlChars} characters` });
+    } else if (!ImageUrlSchema.safeParse(v).success) {
+      ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL or a data:image/...;base64, URL' });
+    }
+  });
+
+/** Bare base64 of an image file (standard alphabet, padding optional, whitespace ignored). */
+export const ImageBase64Schema = z.string().max(LIMITS.bodyBytes);
+
 export const QueryTextSchema = z
   .string()
   .max(LIMITS.textChars, `at most ${LIMITS.textChars} characters`)
@@ -90,7 +111,8 @@ const numeric = <T extends z.ZodType>(schema: T) =>
 export const SearchFieldsSchema = z.object({
   text: QueryTextSchema.optional(),
   image_id: ImageIdSchema.optional(),
-  image_url: ImageUrlSchema.optional(),
+  image_url: QueryImageUrlSchema.optional(),
+  image_base64: ImageBase64Schema.optional(),
   k: numeric(z.number().int().min(1).max(LIMITS.k)).default(10),
   min_score: numeric(z.number().min(-1).max(1)).optional(),
   filter: jsonText(MetadataFilterSchema).optional(),
@@ -143,7 +165,8 @@ export const PromptTemplateSchema = z
 
 export const ScoreFieldsSchema = z.object({
   image_id: ImageIdSchema.optional(),
-  image_url: ImageUrlSchema.optional(),
+  image_url: QueryImageUrlSchema.optional(),
+  image_base64: ImageBase64Schema.optional(),
   captions: CaptionsSchema,
   prompt_template: PromptTemplateSchema.optional(),
   model: ModelIdSchema.optional(),
@@ -180,7 +203,8 @@ export const GridSideSchema = numeric(z.number().int().min(1).max(LIMITS.gridSid
 
 export const PatchesFieldsSchema = z.object({
   image_id: ImageIdSchema.optional(),
-  image_url: ImageUrlSchema.optional(),
+  image_url: QueryImageUrlSchema.optional(),
+  image_base64: ImageBase64Schema.optional(),
   text: QueryTextSchema,
   rows: GridSideSchema.default(3),
   cols: GridSideSchema.default(3),

@@ -1,7 +1,8 @@
 /**
  * The image a request names (an indexed id, a URL, or uploaded bytes) and its embedding: indexed
  * images from their stored vector, the others through the encoder function (the Worker never
- * decodes images). Uploads are checked for size and format once, when the request is read.
+ * decodes images). Uploads and base64 images in JSON bodies are checked for size and format once,
+ * when the request is read.
  */
 import { LIMITS } from '../../core/contract/limits';
 import { IMAGE_MEDIA_TYPES, mediaType, sniffImageFormat } from '../../core/contract/media-types';
@@ -102,20 +103,84 @@ export async function embedQueryImage(
 }
 
 /**
- * The image a request names through `image_id`, `image_url` or an uploaded `image` file; at most
- * one may be given (400 `invalid_request` otherwise). An upload is checked here (size, format).
+ * The image a request names through `image_id`, `image_url` (http(s), or a `data:` URL carrying
+ * the bytes), `image_base64` or an uploaded `image` file; at most one may be given (400
+ * `invalid_request` otherwise). Bytes, however they came, are checked here (size, format).
  * Undefined when none is given.
  */
 export async function queryImageFrom(
-  fields: { image_id?: string | undefined; image_url?: string | undefined },
+  fields: {
+    image_id?: string | undefined;
+    image_url?: string | undefined;
+    image_base64?: string | undefined;
+  },
   file: File | undefined,
 ): Promise<QueryImage | undefined> {
-  const given = [fields.image_id, fields.image_url, file].filter((v) => v !== undefined).length;
-  if (given > 1)
-    throw new ApiError(400, 'invalid_request', 'give only one of image_id, image_url or an image upload');
+  const given = [fields.image_id, fields.image_url, fields.image_base64, file].filter(
+    (v) => v !== undefined,
+  ).length;
+  if (given > 1) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      'give only one of image_id, image_url, image_base64 or an image upload',
+    );
+  }
   if (fields.image_id !== undefined) return { kind: 'image_id', id: fields.image_id };
+  if (fields.image_url?.startsWith('data:')) {
+    const { bytes, declaredType } = decodeDataUrl(fields.image_url);
+    return { kind: 'image', bytes, contentType: checkUpload(bytes, declaredType) };
+  }
   if (fields.image_url !== undefined) return { kind: 'image_url', url: fields.image_url };
+  if (fields.image_base64 !== undefined) {
+    const bytes = decodeBase64(fields.image_base64, 'image_base64');
+    return { kind: 'image', bytes, contentType: checkUpload(bytes, 'application/octet-stream') };
+  }
   if (!file) return undefined;
   const bytes = new Uint8Array(await file.arrayBuffer());
   return { kind: 'image', bytes, contentType: checkUpload(bytes, file.type) };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * `data:<media type>[;params];base64,<data>` -> its bytes and declared media type (400
+ * `invalid_data_url` when it is not a base64 data URL).
+ */
+export function decodeDataUrl(url: string): { bytes: Uint8Array; declaredType: string } {
+  const comma = url.indexOf(',');
+  const header = comma < 0 ? '' : url.slice(5, comma);
+  const params = header.split(';').map((p) => p.trim().toLowerCase());
+  if (comma < 0 || params.at(-1) !== 'base64') {
+    throw new ApiError(
+      400,
+      'invalid_data_url',
+      'image_url: a data URL must look like data:image/png;base64,<base64 of the file>',
+    );
+  }
+  return { bytes: decodeBase64(url.slice(comma + 1), 'image_url'), declaredType: params[0] ?? '' };
+}
+
+/**
+ * Standard base64 (padding optional, whitespace ignored) -> bytes; 413 `image_too_large` before
+ * decoding when the bytes would exceed the image limit, 400 `invalid_base64` when malformed.
+ */
+export function decodeBase64(text: string, field: string): Uint8Array {
+  const clean = text.replace(/\s+/g, '');
+  const padding = clean.endsWith('==') ? 2 : clean.endsWith('=') ? 1 : 0;
+  const size = Math.floor((clean.length * 3) / 4) - padding;
+  if (size > LIMITS.imageBytes) {
+    throw new ApiError(
+      413,
+      'image_too_large',
+      `images may be at most ${LIMITS.imageBytes} bytes, got ${size}`,
+    );
+  }
+  if (!BASE64.test(clean) || clean.length % 4 === 1) {
+    throw new ApiError(400, 'invalid_base64', `${field}: not valid base64`);
+  }
+  const binary = atob(clean);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
