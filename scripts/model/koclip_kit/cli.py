@@ -4,6 +4,12 @@
   train     --tokenizer DIR --out DIR (--minutes M | --steps N) [--device cpu|cuda] [--smoke]
   export    --checkpoint FILE --tokenizer DIR --out MODELS/ID [--id ID] [--version V]
   eval      --checkpoint FILE --tokenizer DIR [--gallery N]      (PyTorch only; quick check)
+  convert   CHECKPOINT_DIR --out MODELS/ID [--id ID] [--version V] [--position-id-offset N] [--max-length 96]
+            a downloaded KoCLIP (flax_model.msgpack + hybrid-clip config, or model.safetensors /
+            pytorch_model.bin + vision-text-dual-encoder config) -> model package (docs/models.md)
+  make-fixture --out DIR [--format flax|safetensors|bin] [--arch base|large] [--full] [--seed N]
+            random-weight checkpoint written by transformers / flax (needs requirements-convert.txt)
+  oracle    CHECKPOINT_DIR PACKAGE_DIR   ONNX towers against the library's own forward pass
 Bad arguments fail with a message and exit code 2; nothing partial is written.
 """
 
@@ -205,6 +211,40 @@ def run_eval(checkpoint: str, tokenizer: str, *, gallery: int, seed: int) -> Non
     print(json.dumps({"steps": training.get("steps"), **ev, "targets": targets(ev)}, indent=1))
 
 
+def run_convert(
+    src: str, out: str, *, model_id: str | None, version: str | None, offset: int | None, max_length: int
+) -> None:
+    from .convert import convert
+
+    mid = model_id or os.path.basename(os.path.normpath(out))
+    if not is_model_id(mid):
+        raise KitError(f"model id {mid!r} (from --out) is not valid; pass --id")
+    version = version or datetime.datetime.now(datetime.UTC).strftime("%Y.%m.%d-%H%M")
+    m = convert(src, out, model_id=mid, version=version, position_id_offset=offset, max_length=max_length)
+    print("[convert] parity", json.dumps(m["evaluation"]["parity"]))
+    sizes = {k: round(v["bytes"] / 1e6, 1) for k, v in m["files"].items() if k.endswith(".onnx")}
+    print(f"[convert] {out} ({mid} {version}) MB: {json.dumps(sizes)}; peak RSS {m['evaluation']['peak_rss_mb']} MB")
+
+
+def run_make_fixture(out: str, *, fmt: str, arch: str, full: bool, seed: int) -> None:
+    try:
+        from . import fixtures
+    except ImportError as err:  # pragma: no cover
+        raise KitError(f"make-fixture needs scripts/model/requirements-convert.txt: {err}") from None
+    secs = fixtures.make(out, fmt, arch, "full" if full else "small", seed)
+    size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
+    print(f"[make-fixture] {fmt} {arch} {'full' if full else 'small'} -> {out}: {size / 1e6:.1f} MB in {secs:.0f} s")
+
+
+def run_oracle(checkpoint: str, package: str) -> None:
+    import tempfile
+
+    from . import fixtures
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print("[oracle]", json.dumps(fixtures.oracle(checkpoint, package, tmp)))
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -242,6 +282,22 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--tokenizer", type=tokenizer_dir, required=True)
     v.add_argument("--gallery", type=positive_int, default=1200)
     v.add_argument("--seed", type=int, default=2)
+    c = sub.add_parser("convert", help="convert a downloaded KoCLIP checkpoint folder into a model package")
+    c.add_argument("checkpoint", help="folder with config.json, the weights and the tokenizer files")
+    c.add_argument("--out", required=True, help="package folder, e.g. models/koclip-base")
+    c.add_argument("--id", type=model_id, help="model id (default: the --out folder's name)")
+    c.add_argument("--version")
+    c.add_argument("--position-id-offset", type=int, help="default: 0 for Flax, pad_token_id + 1 for PyTorch")
+    c.add_argument("--max-length", type=positive_int, default=96, help="text tokens incl. [CLS]/[SEP] (KoCLIP: 96)")
+    f = sub.add_parser("make-fixture", help="random-weight checkpoint written by transformers / flax")
+    f.add_argument("--out", required=True)
+    f.add_argument("--format", default="flax", choices=["flax", "safetensors", "bin"])
+    f.add_argument("--arch", default="base", choices=["base", "large"])
+    f.add_argument("--full", action="store_true", help="the real koclip-base / koclip-large shapes")
+    f.add_argument("--seed", type=int, default=0)
+    o = sub.add_parser("oracle", help="compare a converted package with the library's forward pass")
+    o.add_argument("checkpoint")
+    o.add_argument("package")
     return p
 
 
@@ -276,6 +332,19 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
             )
         case "eval":
             return lambda: run_eval(a.checkpoint, a.tokenizer, gallery=a.gallery, seed=a.seed)
+        case "convert":
+            return lambda: run_convert(
+                a.checkpoint,
+                a.out,
+                model_id=a.id,
+                version=a.version,
+                offset=a.position_id_offset,
+                max_length=a.max_length,
+            )
+        case "make-fixture":
+            return lambda: run_make_fixture(a.out, fmt=a.format, arch=a.arch, full=a.full, seed=a.seed)
+        case "oracle":
+            return lambda: run_oracle(a.checkpoint, a.package)
     raise AssertionError(f"unhandled command {a.cmd!r}")
 
 

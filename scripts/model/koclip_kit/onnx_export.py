@@ -8,6 +8,7 @@ weights (7-bit range, see WEIGHT_QMAX), and embedding tables become int8 rows wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -82,18 +83,18 @@ def quantize_rows(table: Array) -> tuple[Array, Array]:
     return q, scale.astype(np.float32)
 
 
-def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[str, int]:
-    """Writes an int8 copy of a text tower; returns counts of what was quantised."""
-    m = onnx.load(src)
-    g = m.graph
-    inits = {i.name: i for i in g.initializer}
-    used_fp32: set[str] = set()
-    new_inits: list[TensorProto] = []
-    nodes: list[Any] = []  # onnx.NodeProto
+def quantize_graph(
+    graph_nodes: list[Any], consts: Mapping[str, Array], min_embedding_elems: int = 1000
+) -> tuple[list[Any], list[tuple[str, Array]], set[str], dict[str, int]]:
+    """The int8 rewrite of a graph's nodes (onnx.NodeProto) whose constant inputs are `consts`:
+    (new nodes, new initializers, names of the float32 constants that were replaced, counts)."""
+    replaced: set[str] = set()
+    new_inits: list[tuple[str, Array]] = []
+    nodes: list[Any] = []
     stats = {"matmul": 0, "gemm": 0, "gather": 0}
 
     def const(name: str, arr: Array) -> str:
-        new_inits.append(numpy_helper.from_array(arr, name))
+        new_inits.append((name, arr))
         return name
 
     def int_matmul(a: str, w: Array, out: str, base: str) -> list[Any]:
@@ -109,19 +110,19 @@ def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[s
             helper.make_node("Mul", [base + "_yf", base + "_s"], [out], name=base + "_mul"),
         ]
 
-    for k, node in enumerate(g.node):
+    for k, node in enumerate(graph_nodes):
         base = f"q{k}"
-        if node.op_type == "MatMul" and node.input[1] in inits:
-            w = numpy_helper.to_array(inits[node.input[1]])
+        if node.op_type == "MatMul" and node.input[1] in consts:
+            w = consts[node.input[1]]
             if w.ndim == 2:
                 nodes += int_matmul(node.input[0], w, node.output[0], base)
-                used_fp32.add(node.input[1])
+                replaced.add(node.input[1])
                 stats["matmul"] += 1
                 continue
-        if node.op_type == "Gemm" and node.input[1] in inits:
+        if node.op_type == "Gemm" and node.input[1] in consts:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             if attrs.get("transA", 0) == 0 and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0:
-                w = numpy_helper.to_array(inits[node.input[1]])
+                w = consts[node.input[1]]
                 if attrs.get("transB", 0):
                     w = w.T
                 has_bias = len(node.input) > 2 and node.input[2]
@@ -129,11 +130,11 @@ def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[s
                 nodes += int_matmul(node.input[0], np.ascontiguousarray(w), out, base)
                 if has_bias:
                     nodes.append(helper.make_node("Add", [out, node.input[2]], [node.output[0]], name=base + "_bias"))
-                used_fp32.add(node.input[1])
+                replaced.add(node.input[1])
                 stats["gemm"] += 1
                 continue
-        if node.op_type == "Gather" and node.input[0] in inits:
-            table = numpy_helper.to_array(inits[node.input[0]])
+        if node.op_type == "Gather" and node.input[0] in consts:
+            table = consts[node.input[0]]
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             if table.ndim == 2 and table.size >= min_embedding_elems and attrs.get("axis", 0) == 0:
                 q, scale = quantize_rows(table)
@@ -147,17 +148,25 @@ def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[s
                     helper.make_node("Gather", [ts, idx], [base + "_rs"], axis=0, name=base + "_gs"),
                     helper.make_node("Mul", [base + "_rowsf", base + "_rs"], [node.output[0]], name=base + "_mul"),
                 ]
-                used_fp32.add(node.input[0])
+                replaced.add(node.input[0])
                 stats["gather"] += 1
                 continue
         nodes.append(node)
+    return nodes, new_inits, replaced, stats
 
+
+def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[str, int]:
+    """Writes an int8 copy of a text tower; returns counts of what was quantised."""
+    m = onnx.load(src)
+    g = m.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    nodes, new_inits, replaced, stats = quantize_graph(list(g.node), consts, min_embedding_elems)
     still_used = {i for n in nodes for i in n.input}
-    keep = [i for i in g.initializer if i.name not in used_fp32 or i.name in still_used]
+    keep = [i for i in g.initializer if i.name not in replaced or i.name in still_used]
     del g.node[:]
     g.node.extend(nodes)
     del g.initializer[:]
-    g.initializer.extend(keep + new_inits)
+    g.initializer.extend(keep + [numpy_helper.from_array(a, n) for n, a in new_inits])
     onnx.checker.check_model(m)
     onnx.save(m, dst)
     return stats
