@@ -31,25 +31,12 @@ export type { MetadataFilter } from '../../core/contract/metadata-filter';
 /** Whether a row's metadata passes. */
 export type RowPredicate = (metadata: ItemMetadata) => boolean;
 
-/** Parsed dates of row values, shared by every predicate (metadata strings repeat). */
-const dateCache = new Map<string, number>();
-const DATE_CACHE_MAX = 16384;
-function valueDateMs(value: string): number {
-  let ms = dateCache.get(value);
-  if (ms === undefined) {
-    ms = isoDateMs(value);
-    if (dateCache.size >= DATE_CACHE_MAX) dateCache.clear();
-    dateCache.set(value, ms);
-  }
-  return ms;
-}
-
 type Test = (value: unknown, present: boolean) => boolean;
 
 function equalTo(wanted: FilterScalar): (value: unknown) => boolean {
   const wantedMs = typeof wanted === 'string' ? isoDateMs(wanted) : Number.NaN;
   if (Number.isNaN(wantedMs)) return (value) => value === wanted;
-  return (value) => value === wanted || (typeof value === 'string' && valueDateMs(value) === wantedMs);
+  return (value) => value === wanted || (typeof value === 'string' && isoDateMs(value) === wantedMs);
 }
 
 function anyOf(list: readonly FilterScalar[]): (value: unknown) => boolean {
@@ -71,7 +58,7 @@ function range(op: RangeOperator, bound: number | string): Test {
   const boundMs = isoDateMs(bound);
   return (value) => {
     if (typeof value !== 'string') return false;
-    const ms = valueDateMs(value);
+    const ms = isoDateMs(value);
     return !Number.isNaN(ms) && cmp(ms, boundMs);
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MetadataFilterSchema } from '../../../src/core/contract/api-schemas';
+import { isoDateMs } from '../../../src/core/contract/metadata-filter';
 import { decodeSegment, encodeSegment, type Segment } from '../../../src/core/index-format/segment';
 import { dot, TopK } from '../../../src/core/vector';
 import { describeIssues } from '../../../src/edge/http/errors';
@@ -138,6 +139,50 @@ describe('matchesFilter operators', () => {
     [{ colour: ['red'], count: { $gt: 5 } }, false],
   ])('%j -> %s', (filter, expected) => {
     expect(matchesFilter(row, filter as MetadataFilter)).toBe(expected);
+  });
+});
+
+describe('isoDateMs', () => {
+  it.each([
+    ['2024-05-01', Date.UTC(2024, 4, 1)],
+    ['2024-05-01T09:30', Date.UTC(2024, 4, 1, 9, 30)],
+    ['2024-05-01 09:30:15', Date.UTC(2024, 4, 1, 9, 30, 15)],
+    ['2024-05-01T09:30:15.25Z', Date.UTC(2024, 4, 1, 9, 30, 15, 250)],
+    ['2024-05-01T09:30:15.123456789Z', Date.UTC(2024, 4, 1, 9, 30, 15, 123)],
+    ['2024-05-01T09:00+09:00', Date.UTC(2024, 4, 1)],
+    ['2024-05-01T09:00+0900', Date.UTC(2024, 4, 1)],
+    ['2024-04-30T19:00-05:00', Date.UTC(2024, 4, 1)],
+    ['2024-02-29', Date.UTC(2024, 1, 29)],
+    ['2000-02-29', Date.UTC(2000, 1, 29)],
+    ['0050-03-01', new Date(Date.UTC(2000, 2, 1)).setUTCFullYear(50)],
+  ])('%s', (text, ms) => {
+    expect(isoDateMs(text)).toBe(ms);
+  });
+
+  it.each([
+    '2023-02-29',
+    '1900-02-29',
+    '2024-04-31',
+    '2024-13-01',
+    '2024-5-1',
+    '2024-05-01T24:00',
+    '2024-05-01T12:60',
+    '2024-05-01T12',
+    '2024-05-01T12:00:00.',
+    '2024-05-01T12:00Zx',
+    '2024-05-01T12:00+9',
+    '2024',
+    'spring 2024',
+    '',
+  ])('refuses %j', (text) => {
+    expect(isoDateMs(text)).toBeNaN();
+  });
+
+  it('agrees with Date.parse on canonical UTC timestamps', () => {
+    for (let i = 0; i < 2000; i++) {
+      const text = new Date(-1e12 + i * 2_345_678_901).toISOString();
+      expect(isoDateMs(text)).toBe(Date.parse(text));
+    }
   });
 });
 
