@@ -13,6 +13,7 @@ import type { AppEnv } from './env';
 import health from './health/route';
 import { limitBody } from './http/body-limit';
 import { toErrorResponse, validationHook } from './http/errors';
+import imageContent from './image-content/route';
 import images from './ingest/images-route';
 import webhooks from './ingest/webhook-route';
 import models from './models/route';
@@ -40,6 +41,7 @@ app.route('/', docs);
 app.route('/', search);
 app.route('/', score);
 app.route('/', patches);
+app.route('/', imageContent);
 app.route('/', webhooks);
 app.route('/', images);
 

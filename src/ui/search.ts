@@ -1,0 +1,183 @@
+/**
+ * Text→Image and Image→Image: search by text as the user types (debounced), or by an indexed
+ * image ("more like this"); a grid of results with scores, "more" through next_cursor, and the
+ * empty-index, no-result and error states.
+ */
+import { ApiFailure, api, describeFailure, imageSrc } from './api';
+import { byId, clearStatus, fmt, h, setStatus } from './dom';
+
+interface Hit {
+  id: string;
+  score: number;
+  metadata: Record<string, unknown>;
+  caption?: string;
+}
+interface SearchAnswer {
+  results: Hit[];
+  next_cursor: string | null;
+}
+
+type Query = { text: string } | { image_id: string };
+
+/** Asks another panel to use an image (`target`: score or patches). */
+export function useImage(target: 'score' | 'patches', id: string, collection: string): void {
+  document.dispatchEvent(new CustomEvent('koclip:use-image', { detail: { target, id, collection } }));
+}
+
+export function setUpSearch(): { searchByImage: (id: string) => void } {
+  const form = byId<HTMLFormElement>('search-form');
+  const input = byId<HTMLInputElement>('q');
+  const status = byId('search-status');
+  const list = byId<HTMLUListElement>('results');
+  const more = byId<HTMLButtonElement>('more');
+  const queryLine = byId('search-query');
+  let query: Query | undefined;
+  let cursor: string | null = null;
+  let seq = 0;
+  let timer: number | undefined;
+
+  const collection = () => byId<HTMLInputElement>('collection').value.trim() || 'default';
+
+  function filter(): Record<string, unknown> | undefined {
+    const out: Record<string, unknown> = {};
+    const colour = byId<HTMLSelectElement>('filter-colour').value;
+    const shape = byId<HTMLSelectElement>('filter-shape').value;
+    if (colour) out.colour = colour;
+    if (shape) out.shape = shape;
+    for (const pair of byId<HTMLInputElement>('filter-extra').value.split(',')) {
+      const [key, ...rest] = pair.split('=');
+      const value = rest.join('=').trim();
+      if (!key?.trim() || !value) continue;
+      const n = Number(value);
+      out[key.trim()] =
+        value === 'true' ? true : value === 'false' ? false : Number.isFinite(n) && value !== '' ? n : value;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  function params(q: Query, after: string | null): URLSearchParams {
+    const p = new URLSearchParams();
+    if ('text' in q) p.set('q', q.text);
+    else p.set('image_id', q.image_id);
+    p.set('k', byId<HTMLSelectElement>('k').value);
+    p.set('collection', collection());
+    const min = byId<HTMLInputElement>('min-score').value;
+    if (min.trim() !== '') p.set('min_score', min);
+    const f = filter();
+    if (f) p.set('filter', JSON.stringify(f));
+    if (after) p.set('cursor', after);
+    return p;
+  }
+
+  function card(hit: Hit, coll: string): HTMLLIElement {
+    const meta = Object.entries(hit.metadata)
+      .map(([k, v]) => `${k}: ${String(v)}`)
+      .join(', ');
+    const alt = hit.caption ?? hit.id;
+    const similar = h(
+      'button',
+      { type: 'button', class: 'small', 'aria-label': `${hit.id}와 비슷한 이미지 · More like ${hit.id}` },
+      '비슷한 이미지 · More like this',
+    );
+    similar.addEventListener('click', () => run({ image_id: hit.id }));
+    const score = h(
+      'button',
+      { type: 'button', class: 'small', 'aria-label': `${hit.id} 캡션 점수 · Score captions for ${hit.id}` },
+      '캡션 · Captions',
+    );
+    score.addEventListener('click', () => useImage('score', hit.id, coll));
+    const patches = h(
+      'button',
+      { type: 'button', class: 'small', 'aria-label': `${hit.id} 패치 · Patches of ${hit.id}` },
+      '패치 · Patches',
+    );
+    patches.addEventListener('click', () => useImage('patches', hit.id, coll));
+    return h(
+      'li',
+      { class: 'card', 'data-id': hit.id },
+      h('img', { src: imageSrc(hit.id, coll), alt, loading: 'lazy', width: '160', height: '160' }),
+      h(
+        'div',
+        { class: 'card-body' },
+        h('p', { class: 'score' }, h('span', { class: 'sr-only', text: '점수 · score ' }), fmt(hit.score)),
+        h('p', { class: 'caption', text: hit.caption ?? '' }),
+        h('p', { class: 'meta muted', text: `${hit.id}${meta ? ` · ${meta}` : ''}` }),
+        h('div', { class: 'actions' }, similar, score, patches),
+      ),
+    );
+  }
+
+  async function run(q: Query, append = false): Promise<void> {
+    const mine = ++seq;
+    if (!append) {
+      query = q;
+      cursor = null;
+    }
+    queryLine.hidden = 'text' in q;
+    queryLine.textContent =
+      'image_id' in q ? `"${q.image_id}"와 비슷한 이미지 · Images like ${q.image_id}` : '';
+    setStatus(status, 'busy', '검색 중… · Searching…');
+    more.hidden = true;
+    const coll = collection();
+    try {
+      const { body } = await api<SearchAnswer>(`/v1/search?${params(q, append ? cursor : null)}`);
+      if (mine !== seq) return;
+      if (!append) list.replaceChildren();
+      for (const hit of body.results) list.append(card(hit, coll));
+      cursor = body.next_cursor;
+      more.hidden = !cursor;
+      const shown = list.children.length;
+      if (shown === 0)
+        setStatus(
+          status,
+          'empty',
+          '결과가 없습니다. 필터나 최소 점수를 바꿔 보세요 · No results: try another filter or min score',
+        );
+      else setStatus(status, 'info', `결과 ${shown}개 · ${shown} results`);
+    } catch (error) {
+      if (mine !== seq) return;
+      if (!append) list.replaceChildren();
+      if (error instanceof ApiFailure && error.code === 'index_empty') {
+        setStatus(
+          status,
+          'empty',
+          `색인이 비어 있습니다. "이미지 추가" 탭에서 이미지를 올리세요 · The ${coll} index is empty: add images first`,
+        );
+      } else setStatus(status, 'error', describeFailure(error));
+    }
+  }
+
+  function fromInput(): void {
+    const text = input.value.trim();
+    if (text) void run({ text });
+    else {
+      seq++;
+      list.replaceChildren();
+      more.hidden = true;
+      clearStatus(status);
+    }
+  }
+
+  input.addEventListener('input', () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(fromInput, 250);
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    window.clearTimeout(timer);
+    fromInput();
+  });
+  form.addEventListener('change', (e) => {
+    if (e.target !== input && query) void run(query);
+  });
+  for (const chip of form.querySelectorAll<HTMLButtonElement>('[data-example]')) {
+    chip.addEventListener('click', () => {
+      input.value = chip.dataset.example ?? '';
+      fromInput();
+    });
+  }
+  more.addEventListener('click', () => {
+    if (query && cursor) void run(query, true);
+  });
+  return { searchByImage: (id) => void run({ image_id: id }) };
+}
