@@ -1,11 +1,14 @@
 /**
- * GET /healthz (liveness plus what the Worker serves) and, only when DEBUG_ROUTES is set,
+ * GET /healthz (liveness plus what the Worker serves: the default model with its evaluation
+ * figures, the text tower, and whether the encoder function answers its own /healthz) and, only
+ * when DEBUG_ROUTES is set,
  * GET /debug/text-tower (wasm memory and sessions, read by scripts/bench/text-tower.mjs).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
+import { encoderConfigFromEnv } from '../inference/encoder-client';
 import { getModel } from '../inference/model-registry';
 import { textTowerStats } from '../inference/text-tower';
 
@@ -14,6 +17,22 @@ const TextTowerStats = z.object({
   runs: z.number().int(),
   wasm_memory_bytes: z.number().int(),
 });
+
+/** How long /healthz waits for the encoder's /healthz before calling it unreachable. */
+const ENCODER_PROBE_MS = 2000;
+
+const EncoderHealth = z
+  .object({
+    status: z.enum(['ok', 'unreachable', 'error', 'not_configured']),
+    latency_ms: z.number().optional(),
+    provider: z.string().optional(),
+    message: z.string().optional(),
+  })
+  .openapi({
+    description:
+      "The encoder function's own /healthz: `ok`, `unreachable` (network failure or no answer within 2 s), " +
+      '`error` (it answered with a failure) or `not_configured` (no ENCODER_URL / ENCODER_TOKEN).',
+  });
 
 const health = createRoute({
   method: 'get',
@@ -26,9 +45,36 @@ const health = createRoute({
         'application/json': {
           schema: z.object({
             status: z.literal('ok'),
-            default_model: z.object({ id: z.string(), version: z.string() }),
+            default_model: z.object({
+              id: z.string(),
+              version: z.string(),
+              placement: z.enum(['edge', 'function']),
+              evaluation: z
+                .record(z.string(), z.number())
+                .openapi({ description: "The int8 text tower's figures measured at export time" }),
+            }),
             text_tower: TextTowerStats,
+            encoder: EncoderHealth,
           }),
+          example: {
+            status: 'ok',
+            default_model: {
+              id: 'koclip-tiny',
+              version: '2026.11.29-1',
+              placement: 'edge',
+              evaluation: {
+                't2i_recall@1': 0.9663,
+                't2i_recall@10': 0.9992,
+                zero_shot_colour_accuracy: 0.9629,
+              },
+            },
+            text_tower: {
+              sessions: ['koclip-tiny@2026.11.29-1:int8'],
+              runs: 12,
+              wasm_memory_bytes: 27262976,
+            },
+            encoder: { status: 'ok', latency_ms: 3, provider: 'cpu' },
+          },
         },
       },
     },
@@ -45,6 +91,39 @@ const debug = createRoute({
   },
 });
 
+/** The encoder's /healthz, probed with a short timeout; never throws. */
+async function probeEncoder(env: AppEnv['Bindings']): Promise<z.infer<typeof EncoderHealth>> {
+  let url: string;
+  try {
+    url = encoderConfigFromEnv(env).url;
+  } catch {
+    return { status: 'not_configured', message: 'ENCODER_URL and ENCODER_TOKEN are not set' };
+  }
+  const started = Date.now();
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(ENCODER_PROBE_MS) });
+    const latency_ms = Date.now() - started;
+    if (!res.ok) return { status: 'error', latency_ms, message: `the encoder answered ${res.status}` };
+    const body = (await res.json().catch(() => ({}))) as { provider?: unknown };
+    return {
+      status: 'ok',
+      latency_ms,
+      ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
+    };
+  } catch {
+    return { status: 'unreachable', message: 'the encoder could not be reached' };
+  }
+}
+
+/** The numeric figures of the manifest's int8 evaluation (recall, zero-shot accuracy). */
+function evaluationFigures(evaluation: Record<string, unknown>): Record<string, number> {
+  const int8 = evaluation.onnx_int8;
+  if (typeof int8 !== 'object' || int8 === null) return {};
+  return Object.fromEntries(
+    Object.entries(int8).filter((e): e is [string, number] => typeof e[1] === 'number'),
+  );
+}
+
 function stats(): z.infer<typeof TextTowerStats> {
   const s = textTowerStats();
   return { sessions: s.sessions, runs: s.runs, wasm_memory_bytes: s.wasmMemoryBytes };
@@ -53,13 +132,22 @@ function stats(): z.infer<typeof TextTowerStats> {
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
 app.openapi(health, async (c) => {
-  const model = await getModel(c.env, readConfig(c.env).defaultModel);
+  const [model, encoder] = await Promise.all([
+    getModel(c.env, readConfig(c.env).defaultModel),
+    probeEncoder(c.env),
+  ]);
   c.header('Cache-Control', 'no-store');
   return c.json(
     {
       status: 'ok' as const,
-      default_model: { id: model.id, version: model.version },
+      default_model: {
+        id: model.id,
+        version: model.version,
+        placement: model.text.placement,
+        evaluation: evaluationFigures(model.evaluation),
+      },
       text_tower: stats(),
+      encoder,
     },
     200,
   );
