@@ -114,12 +114,15 @@ describe('OpenAPI document and docs page', () => {
     expect(doc.paths['/debug/text-tower']).toBeUndefined();
   });
 
-  it('serves a self-contained HTML docs page that reads the document', async () => {
+  it("serves the API reference (Swagger UI, from the Worker's own assets) at /docs", async () => {
     const res = await exports.default.fetch(`${BASE}/docs`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     const html = await res.text();
-    expect(html).toContain("fetch('/openapi.json')");
-    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+stylesheet/);
+    expect(html).toContain('<div id="swagger-ui">');
+    // Scripts and styles come from the Worker itself, never a CDN.
+    for (const [, src] of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(src).toMatch(/^\//);
+    const init = await env.ASSETS.fetch(`${BASE}/docs/init.js`);
+    expect(await init.text()).toContain("url: '/openapi.json'");
   });
 });

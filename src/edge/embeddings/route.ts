@@ -5,6 +5,7 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { EMBEDDING_LIMITS } from '../../core/contract/limits';
+import { EMBEDDINGS } from '../docs/examples';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
@@ -61,14 +62,19 @@ const route = createRoute({
   method: 'post',
   path: '/v1/embeddings',
   summary: 'Embed texts (OpenAI-compatible)',
-  request: { body: { required: true, content: { 'application/json': { schema: EmbeddingsRequest } } } },
+  request: {
+    body: {
+      required: true,
+      content: { 'application/json': { schema: EmbeddingsRequest, example: EMBEDDINGS.request } },
+    },
+  },
   responses: {
     200: {
       description: 'Embeddings, in input order',
       headers: z.object({
         'X-Truncated-Inputs': z.string().optional().openapi({ description: 'Comma-separated indexes' }),
       }),
-      content: { 'application/json': { schema: EmbeddingsResponse } },
+      content: { 'application/json': { schema: EmbeddingsResponse, example: EMBEDDINGS.response } },
     },
     400: errorResponse('Bad input'),
     404: errorResponse('Unknown model'),

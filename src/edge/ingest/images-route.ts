@@ -8,6 +8,7 @@ import { CollectionSchema, DEFAULT_COLLECTION, ImageIdSchema, ModelIdSchema } fr
 import { ImageStatusSchema } from '../../core/contract/ingest-schemas';
 import { INGEST_LIMITS, LIMITS } from '../../core/contract/limits';
 import { mediaType } from '../../core/contract/media-types';
+import { IMAGES } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { requireAdmin } from '../http/auth';
 import { validationHook } from '../http/errors';
@@ -85,7 +86,10 @@ app.openapi(
       },
     },
     responses: {
-      202: { description: 'Stored and queued', content: { 'application/json': { schema: Status } } },
+      202: {
+        description: 'Stored and queued',
+        content: { 'application/json': { schema: Status, example: IMAGES.uploaded } },
+      },
       400: errorResponse('Invalid id, collection, metadata or form'),
       413: errorResponse('Body or image too large'),
       415: errorResponse('Not an image media type'),
@@ -115,7 +119,18 @@ app.openapi(
     ...admin,
     request: { params: Params, query: ReadQuery },
     responses: {
-      200: { description: 'The status', content: { 'application/json': { schema: Status } } },
+      200: {
+        description: 'The status',
+        content: {
+          'application/json': {
+            schema: Status,
+            examples: {
+              indexed: { summary: 'Indexed', value: IMAGES.status },
+              failed: { summary: 'Failed, with the reason', value: IMAGES.failed },
+            },
+          },
+        },
+      },
       404: errorResponse('`image_not_found` (or `unknown_model`)'),
       ...authErrors,
     },
@@ -141,6 +156,7 @@ app.openapi(
         content: {
           'application/json': {
             schema: z.object({ id: z.string(), collection: z.string(), deleted: z.literal(true) }),
+            example: IMAGES.deleted,
           },
         },
       },
@@ -165,7 +181,7 @@ app.openapi(
     responses: {
       200: {
         description: "Stats of the collection in the model's index",
-        content: { 'application/json': { schema: Stats } },
+        content: { 'application/json': { schema: Stats, example: IMAGES.stats } },
       },
       404: errorResponse('`unknown_model`'),
       ...authErrors,

@@ -7,6 +7,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { WebhookBodySchema } from '../../core/contract/ingest-schemas';
 import { INGEST_LIMITS } from '../../core/contract/limits';
 import { SIGNATURE_HEADER } from '../../core/contract/webhook-signature';
+import { WEBHOOK } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { limitBody } from '../http/body-limit';
 import { validationHook } from '../http/errors';
@@ -71,7 +72,7 @@ app.openAPIRegistry.registerPath({
   responses: {
     202: {
       description: 'Accepted and queued',
-      content: { 'application/json': { schema: WebhookAcceptedSchema } },
+      content: { 'application/json': { schema: WebhookAcceptedSchema, example: WEBHOOK.accepted } },
     },
     400: errorResponse('The body is not JSON or an event is invalid (`invalid_request`, naming the field)'),
     401: errorResponse('`invalid_signature` (missing, malformed, no match) or `stale_signature`'),

@@ -1,6 +1,7 @@
 /** GET /v1/models and /v1/models/{id}: an OpenAI-like model list plus the facts of each manifest. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ModelManifest } from '../../core/manifest';
+import { MODELS } from '../docs/examples';
 import { type AppEnv, readConfig } from '../env';
 import { validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
@@ -59,7 +60,10 @@ const list = createRoute({
     200: {
       description: 'Every model the Worker serves',
       content: {
-        'application/json': { schema: z.object({ object: z.literal('list'), data: z.array(ModelSchema) }) },
+        'application/json': {
+          schema: z.object({ object: z.literal('list'), data: z.array(ModelSchema) }),
+          example: MODELS.list,
+        },
       },
     },
   },
@@ -69,9 +73,12 @@ const one = createRoute({
   method: 'get',
   path: '/v1/models/{id}',
   summary: 'One model',
-  request: { params: z.object({ id: z.string().max(64) }) },
+  request: { params: z.object({ id: z.string().max(64).openapi({ example: 'koclip-tiny' }) }) },
   responses: {
-    200: { description: 'The model', content: { 'application/json': { schema: ModelSchema } } },
+    200: {
+      description: 'The model',
+      content: { 'application/json': { schema: ModelSchema, example: MODELS.one } },
+    },
     404: errorResponse('Unknown model'),
   },
 });

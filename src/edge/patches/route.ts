@@ -1,6 +1,7 @@
 /** POST /v1/patches: how well each cell of a rows x cols grid over an image matches a text. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { PatchesFieldsSchema, PatchesResponseSchema } from '../../core/contract/api-schemas';
+import { PATCHES } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
 import { bodyKind, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
@@ -17,13 +18,14 @@ app.openapi(
     path: '/v1/patches',
     summary: 'Score every cell of a grid over an image against a text (Text->Patch)',
     description:
-      'The image (`image_url`, or an uploaded `image`) goes to the encoder function with `?grid=RxC`; it ' +
+      'The image (`image_id` of a kept original, `image_url`: http(s) or a `data:image/...;base64,` URL, ' +
+      '`image_base64`, or an uploaded `image`) goes to the encoder function with `?grid=RxC`; it ' +
       'crops the preprocessed image into rows x cols cells and embeds each (the Worker never decodes ' +
       'images). `scores` are cosines, `probs` a softmax over all cells of exp(logit_scale) * cosine.',
     request: {
       body: {
         content: {
-          'application/json': { schema: PatchesFieldsSchema },
+          'application/json': { schema: PatchesFieldsSchema, examples: PATCHES.request },
           'multipart/form-data': { schema: PatchesFormSchema },
         },
       },
@@ -31,7 +33,7 @@ app.openapi(
     responses: {
       200: {
         description: 'Cell scores, row-major',
-        content: { 'application/json': { schema: PatchesResponseSchema } },
+        content: { 'application/json': { schema: PatchesResponseSchema, example: PATCHES.response } },
       },
       ...ImageErrorResponses,
     },

@@ -1,6 +1,7 @@
 /** POST /v1/score: softmax probabilities and logits of captions against one image, edge-cached. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { ScoreFieldsSchema, ScoreResponseSchema } from '../../core/contract/api-schemas';
+import { SCORE } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
 import { bodyKind, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
@@ -18,13 +19,14 @@ app.openapi(
     summary: 'Score 1-64 captions against an image (Image->Text zero-shot)',
     description:
       'logits = exp(logit_scale) * cosine, probs = softmax(logits). The image is an indexed `image_id`, an ' +
-      '`image_url`, or an uploaded `image` (multipart; captions as repeated fields or one JSON array). ' +
+      '`image_url` (http(s), or a `data:image/...;base64,` URL), `image_base64`, or an uploaded `image` ' +
+      '(multipart; captions as repeated fields or one JSON array). ' +
       'Answers are cached by model version, image (hash of the upload, URL, or id and index generation), ' +
       'captions and template; `X-Cache: HIT|MISS` tells which.',
     request: {
       body: {
         content: {
-          'application/json': { schema: ScoreFieldsSchema },
+          'application/json': { schema: ScoreFieldsSchema, examples: SCORE.request },
           'multipart/form-data': { schema: ScoreFormSchema },
         },
       },
@@ -32,7 +34,7 @@ app.openapi(
     responses: {
       200: {
         description: 'Scores, in caption order',
-        content: { 'application/json': { schema: ScoreResponseSchema } },
+        content: { 'application/json': { schema: ScoreResponseSchema, example: SCORE.response } },
       },
       ...ImageErrorResponses,
     },

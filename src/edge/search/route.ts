@@ -1,6 +1,7 @@
 /** GET|POST /v1/search: images of the index nearest to a text, an indexed image, or an image. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { QueryTextSchema, SearchFieldsSchema, SearchResponseSchema } from '../../core/contract/api-schemas';
+import { SEARCH } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
 import { bodyKind, documented, ImageErrorResponses, ImageFileSchema } from '../http/openapi';
@@ -12,11 +13,11 @@ const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 const ok = {
   200: {
     description: 'Nearest images, best first',
-    content: { 'application/json': { schema: SearchResponseSchema } },
+    content: { 'application/json': { schema: SearchResponseSchema, example: SEARCH.response } },
   },
 };
 const SearchQuerySchema = SearchFieldsSchema.extend({
-  q: documented(QueryTextSchema.optional(), { description: 'alias of text' }),
+  q: documented(QueryTextSchema.optional(), { description: 'alias of text', example: SEARCH.query.q }),
 });
 const SearchFormSchema = SearchFieldsSchema.extend({ image: ImageFileSchema.optional() });
 
@@ -42,11 +43,14 @@ app.openapi(
   createRoute({
     method: 'post',
     path: '/v1/search',
-    summary: 'Search the image index by text, indexed image id, image URL or uploaded image',
+    summary: 'Search the image index by text, indexed image id, image URL, base64 image or upload',
+    description:
+      'JSON bodies take the image as `image_url` (http(s), or a `data:image/...;base64,` URL as in OpenAI vision ' +
+      'requests) or `image_base64` (bare base64), checked like an upload (size, format). Multipart takes an `image` file.',
     request: {
       body: {
         content: {
-          'application/json': { schema: SearchFieldsSchema },
+          'application/json': { schema: SearchFieldsSchema, examples: SEARCH.request },
           'multipart/form-data': { schema: SearchFormSchema },
         },
       },

@@ -1,0 +1,206 @@
+/**
+ * Examples of the OpenAPI document, one place for every route (the routes' definitions name them
+ * as `example` / `examples` beside their schemas). Values are what the local stack answers for the
+ * embedded koclip-tiny and its demo index, shortened (embeddings cut to a few numbers).
+ * test/edge/docs/openapi-examples.test.ts checks that every operation has them.
+ */
+
+const MODEL = { model: 'koclip-tiny', version: '2026.11.29-1' } as const;
+/** A 1x1 PNG, as a JSON client would send a small image inline. */
+const TINY_PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
+
+const hit = (id: string, score: number, caption: string, metadata: Record<string, unknown>) => ({
+  id,
+  score,
+  metadata,
+  caption,
+});
+
+export const ERROR_EXAMPLE = { error: { code: 'invalid_request', message: 'text: must not be blank' } };
+
+export const EMBEDDINGS = {
+  request: { input: ['빨간 원', '파란 별 세 개'], model: 'koclip-tiny' },
+  response: {
+    object: 'list',
+    data: [
+      { object: 'embedding', index: 0, embedding: [0.0213, -0.0841, 0.0467] },
+      { object: 'embedding', index: 1, embedding: [-0.0532, 0.0119, 0.0904] },
+    ],
+    model: 'koclip-tiny',
+    usage: { prompt_tokens: 9, total_tokens: 9 },
+    truncated_inputs: [],
+  },
+};
+
+const MODEL_ENTRY = {
+  id: 'koclip-tiny',
+  object: 'model',
+  created: 0,
+  owned_by: 'koclip-edge',
+  version: MODEL.version,
+  description: 'Tiny Korean CLIP trained on synthetic coloured shapes (the embedded default)',
+  default: true,
+  projection_dim: 256,
+  logit_scale: 3.4,
+  prompt_template: '이것은 {} 이다.',
+  text: { placement: 'edge', max_length: 32, variants: ['fp32', 'int8'], default_variant: 'int8' },
+  image: { size: 64 },
+};
+export const MODELS = { list: { object: 'list', data: [MODEL_ENTRY] }, one: MODEL_ENTRY };
+
+const RED_CIRCLES = [
+  hit('demo-0191', 0.7048, '큰 빨간 동그라미 셋', {
+    colour: 'red',
+    shape: 'circle',
+    count: 3,
+    size: 'large',
+    position: 'none',
+    background: 'beige',
+  }),
+  hit('demo-0127', 0.6962, '베이지색 배경에 작은 빨간 원이 두 개 있다.', {
+    colour: 'red',
+    shape: 'circle',
+    count: 2,
+    size: 'small',
+    position: 'none',
+    background: 'beige',
+  }),
+];
+
+export const SEARCH = {
+  query: { q: '빨간 원', k: 5, filter: '{"count":[2,3]}' },
+  request: {
+    text: {
+      summary: 'By text, with a metadata filter',
+      value: { text: '빨간 원', k: 5, filter: { shape: 'circle', count: [2, 3] }, min_score: 0.3 },
+    },
+    image_id: { summary: 'More like an indexed image', value: { image_id: 'demo-0191', k: 5 } },
+    image_base64: {
+      summary: 'By an image inside the JSON body (data: URL, as in OpenAI vision requests)',
+      value: { image_url: `data:image/png;base64,${TINY_PNG}`, k: 5 },
+    },
+    image_url: {
+      summary: 'By an image URL (fetched by the encoder)',
+      value: { image_url: 'https://cdn.example.com/a.png' },
+    },
+    next_page: { summary: 'The next page', value: { text: '빨간 원', k: 5, cursor: 'eyJvIjo1LCJnIjozfQ' } },
+  },
+  response: {
+    object: 'search_results',
+    ...MODEL,
+    query: { kind: 'text', truncated: false },
+    results: RED_CIRCLES,
+    next_cursor: 'eyJvIjo1LCJnIjozfQ',
+  },
+};
+
+export const SCORE = {
+  request: {
+    image_id: {
+      summary: 'An indexed image, with the prompt template',
+      value: {
+        image_id: 'demo-0191',
+        captions: ['빨간 원', '파란 별', '초록색 세모'],
+        prompt_template: '이것은 {} 이다.',
+      },
+    },
+    image_base64: {
+      summary: 'An image as bare base64 in the JSON body',
+      value: { image_base64: TINY_PNG, captions: ['빨간 원', '파란 별'] },
+    },
+  },
+  response: {
+    object: 'caption_scores',
+    ...MODEL,
+    image: { kind: 'image_id', id: 'demo-0191' },
+    prompt_template: '이것은 {} 이다.',
+    logit_scale: 3.4,
+    results: [
+      { caption: '빨간 원', text: '이것은 빨간 원 이다.', logit: 18.7, prob: 0.9999, truncated: false },
+      { caption: '파란 별', text: '이것은 파란 별 이다.', logit: -4.79, prob: 0.0, truncated: false },
+      {
+        caption: '초록색 세모',
+        text: '이것은 초록색 세모 이다.',
+        logit: 4.1,
+        prob: 0.0001,
+        truncated: false,
+      },
+    ],
+    probs: [0.9999, 0.0, 0.0001],
+    logits: [18.7, -4.79, 4.1],
+    best: 0,
+  },
+};
+
+export const PATCHES = {
+  request: {
+    image_base64: {
+      summary: 'An image inside the JSON body, a 2x2 grid',
+      value: { image_url: `data:image/png;base64,${TINY_PNG}`, text: '빨간 원', rows: 2, cols: 2 },
+    },
+    image_id: {
+      summary: 'An uploaded image by id (its original is kept)',
+      value: { image_id: 'sku-1042', text: '빨간 원', rows: 3, cols: 3 },
+    },
+  },
+  response: {
+    object: 'patch_scores',
+    ...MODEL,
+    text: '빨간 원',
+    truncated: false,
+    rows: 2,
+    cols: 2,
+    scores: [
+      [0.09, 0.62],
+      [0.3, 0.71],
+    ],
+    probs: [
+      [0.0, 0.12],
+      [0.01, 0.87],
+    ],
+    best: { row: 1, col: 1, score: 0.71 },
+  },
+};
+
+const STATUS = {
+  id: 'sku-1042',
+  collection: 'default',
+  state: 'indexed',
+  metadata: { colour: 'red', shape: 'circle' },
+  content_sha256: '9f2c1e0b7a4d3c58e6f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7',
+  attempts: 1,
+  updated_at: '2026-12-02T04:10:00.000Z',
+};
+
+export const IMAGES = {
+  uploaded: { ...STATUS, state: 'pending', attempts: 0 },
+  status: STATUS,
+  failed: {
+    ...STATUS,
+    state: 'failed',
+    error: { code: 'unsupported_format', message: 'the image could not be decoded' },
+  },
+  deleted: { id: 'sku-1042', collection: 'default', deleted: true },
+  stats: {
+    collection: 'default',
+    ...MODEL,
+    counts: { pending: 0, indexed: 301, failed: 0 },
+    segments: 3,
+    retired_segments: 0,
+    bytes: 184320,
+    generation: 12,
+    last_write: '2026-12-02T04:10:00.000Z',
+    queue_lag_s: 0,
+  },
+};
+
+export const WEBHOOK = {
+  accepted: {
+    accepted: 2,
+    events: [
+      { id: 'sku-1042', op: 'upsert', seq: 17, collection: 'default' },
+      { id: 'sku-0999', op: 'delete', seq: 18, collection: 'default' },
+    ],
+  },
+};
