@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_pkgs=(python3-torch python3-onnx python3-numpy python3-msgpack python3-pil python3-venv libopenblas0-pthread)
+# chromium: the browser tests of the demo page (test/e2e/ui); fonts-nanum: Korean glyphs in it.
+apt_pkgs=(python3-torch python3-onnx python3-numpy python3-msgpack python3-pil python3-venv libopenblas0-pthread
+  chromium fonts-nanum)
 if ! /usr/bin/python3 -c 'import torch, onnx, numpy, msgpack, PIL, ensurepip' 2>/dev/null \
-  || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+  || ! dpkg -s libopenblas0-pthread chromium fonts-nanum >/dev/null 2>&1; then
   echo "[setup] installing Debian packages: ${apt_pkgs[*]}"
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
