@@ -63,7 +63,9 @@ afterAll(async () => {
 describe('indexing through encoder faults and an encoder restart (wrangler dev + real encoder)', () => {
   it('indexes every valid image exactly once and fails the undecodable ones with their reason', async () => {
     onTestFailed(() => {
-      console.error(`wrangler dev (last 6000 chars):\n${worker?.logs().slice(-6000)}`);
+      // Without the status polls' access log, which would hide everything else.
+      const lines = (worker?.logs() ?? '').split('\n').filter((l) => !/GET \/v1\/(images|index)\//.test(l));
+      console.error(`wrangler dev (last 200 lines but status polls):\n${lines.slice(-200).join('\n')}`);
       console.error(`encoder (last 2000 chars):\n${encoder.logs().slice(-2000)}`);
     });
     const lines: object[] = [];
