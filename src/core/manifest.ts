@@ -40,7 +40,10 @@ export const ModelManifestSchema = z.object({
     architecture: z.record(z.string(), z.unknown()).default({}),
   }),
   image: z.object({
+    /** The fp32 image tower (every host). */
     file: RelativePath,
+    /** Converted packages also list each variant: `fp16` is for GPU hosts (CUDA provider). */
+    files: z.object({ fp32: RelativePath.optional(), fp16: RelativePath.optional() }).optional(),
     size: z.number().int().positive(),
     resize: z.literal('shortest_edge'),
     interpolation: z.literal('bicubic'),
@@ -70,6 +73,12 @@ export function parseManifest(json: unknown): ModelManifest {
     throw new Error(`invalid model manifest: text.files has no ${manifest.text.default_variant} file`);
   }
   return manifest;
+}
+
+/** The ONNX file of the image tower for a variant: fp16 falls back to the fp32 file when the
+ * package has none (packages written before `image.files` existed, koclip-tiny). */
+export function imageTowerFile(manifest: ModelManifest, variant: 'fp32' | 'fp16' = 'fp32'): string {
+  return manifest.image.files?.[variant] ?? manifest.image.file;
 }
 
 /** The ONNX file of the text tower for a variant (the manifest's default when omitted). */

@@ -240,7 +240,7 @@ def oracle(checkpoint: str, package: str, tmp: str) -> dict[str, float]:
         m = json.load(f)
     tok = Tok(package)
     max_length = int(m["text"]["max_length"])
-    texts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + data.corpus(24, 5)
+    texts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + data.corpus(24, 5)[:24]
     ids, mask = (np.array(x, dtype=np.int64) for x in tok.batch(texts, max_length))
     size = int(m["image"]["size"])
     with open(os.path.join(package, m["golden"]["image"]), encoding="utf-8") as f:

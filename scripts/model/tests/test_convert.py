@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ from koclip_kit.cli import main  # noqa: E402
 from koclip_kit.convert import convert  # noqa: E402
 from koclip_kit.errors import KitError  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[3]
+PARSE_TS = """
+import { readFileSync } from 'node:fs';
+import { parseManifest } from '%s/src/core/manifest';
+const m = parseManifest(JSON.parse(readFileSync(process.argv[2], 'utf8')));
+console.log(JSON.stringify({ id: m.id, placement: m.text.placement, offset: m.text.position_id_offset }));
+"""
 CASES = [("flax", "base"), ("flax", "large"), ("safetensors", "base"), ("bin", "large")]
 
 
@@ -41,12 +49,37 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+@pytest.fixture(scope="session")
+def ts_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """src/core/manifest.ts bundled by esbuild into a node script that parses one manifest."""
+    esbuild, node = REPO / "node_modules" / ".bin" / "esbuild", REPO / "node_modules" / ".bin" / "node"
+    if not esbuild.exists() or not node.exists():
+        pytest.skip("node_modules missing (npm ci): cannot run src/core/manifest.ts")
+    d = tmp_path_factory.mktemp("ts")
+    (d / "parse.ts").write_text(PARSE_TS % REPO)
+    subprocess.run(
+        [
+            str(esbuild),
+            str(d / "parse.ts"),
+            "--bundle",
+            "--platform=node",
+            "--format=esm",
+            f"--outfile={d / 'parse.mjs'}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return d / "parse.mjs"
+
+
 def _convert(src: Path, dst: Path, **kw: int) -> dict[str, object]:
     return convert(str(src), str(dst), model_id="koclip-test", version="t", quiet=True, **kw)
 
 
 @pytest.mark.parametrize(("fmt", "arch"), CASES)
-def test_converted_towers_match_the_library(checkpoints: dict[str, Path], tmp_path: Path, fmt: str, arch: str) -> None:
+def test_converted_towers_match_the_library(
+    checkpoints: dict[str, Path], ts_parser: Path, tmp_path: Path, fmt: str, arch: str
+) -> None:
     pkg = tmp_path / "koclip-test"
     m = _convert(checkpoints[f"{fmt}-{arch}"], pkg)
     text, image = m["text"], m["image"]
@@ -66,6 +99,14 @@ def test_converted_towers_match_the_library(checkpoints: dict[str, Path], tmp_pa
     assert cos["text_int8_min_cosine"] >= 0.99, cos
     assert cos["image_fp16_min_cosine"] >= 0.999, cos
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".koclip-test.tmp")]
+    node = REPO / "node_modules" / ".bin" / "node"
+    res = subprocess.run([str(node), str(ts_parser), str(pkg / "manifest.json")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {
+        "id": "koclip-test",
+        "placement": "function",
+        "offset": text["position_id_offset"],
+    }
 
 
 def test_position_id_offset_override(checkpoints: dict[str, Path], tmp_path: Path) -> None:
