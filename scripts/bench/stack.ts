@@ -1,0 +1,209 @@
+/**
+ * The local stack under cache hits and under load. Starts `scripts/dev.mjs` (what `npm start` runs:
+ * the encoder function, `wrangler dev` with DEBUG_ROUTES from .dev.vars, the demo set seeded through
+ * the index path) on its own ports and state folder, then:
+ * 1. caching: Worker time per request of a cached POST /v1/score (X-Cache: HIT) and of a repeated
+ *    query embedding (POST /v1/embeddings), each sent `--repeat` times through the app inside one
+ *    request (POST /debug/repeat; workerd's clock ticks in 1 ms steps);
+ * 2. load: autocannon (pinned devDependency), `--connections` clients for `--duration` s on
+ *    loopback, search by text and caption scoring mixed, with workerd's RSS (ps) and ORT's wasm
+ *    memory (GET /debug/text-tower) sampled every 2 s.
+ *
+ *   npm run bench:stack -- [--connections 64] [--duration 60] [--repeat 300] [--no-load]
+ *     [--out build/bench/stack.json]
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { machine, newPersistDir, postJson, ROOT } from './support/wrangler-dev';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '60' },
+    repeat: { type: 'string', default: '300' },
+    port: { type: 'string', default: '8790' },
+    'no-load': { type: 'boolean', default: false },
+    out: { type: 'string', default: 'build/bench/stack.json' },
+  },
+});
+const port = Number(values.port);
+const base = `http://127.0.0.1:${port}`;
+const persist = newPersistDir('bench-stack-');
+
+const SEARCH_TEXTS = ['빨간 원', '파란 사각형 두 개', '작은 노란 별', '초록색 삼각형', '큰 보라색 원 세 개'];
+const CAPTIONS = ['빨간 원', '파란 사각형', '노란 별', '초록 삼각형'];
+const IMAGE_IDS = ['demo-0001', 'demo-0002', 'demo-0003', 'demo-0004'];
+
+function startStack(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['scripts/dev.mjs'], {
+    cwd: ROOT,
+    env: { ...process.env, WORKER_PORT: String(port), ENCODER_PORT: String(port + 1), PERSIST_TO: persist },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error('the stack was not ready within 600 s')), 600_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen = (seen + chunk.toString()).slice(-4000);
+      if (seen.includes('[dev] ready.')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`scripts/dev.mjs exited with ${code}: ${seen.slice(-800)}`)));
+  });
+}
+
+/** RSS (bytes) of every workerd process under the stack's process group. */
+function workerdRss(stackPid: number): number {
+  const out = execFileSync('ps', ['-eo', 'pid=,pgid=,rss=,comm='], { encoding: 'utf8' });
+  let total = 0;
+  for (const line of out.trim().split('\n')) {
+    const [, pgid, rss, comm] = line.trim().split(/\s+/);
+    if (Number(pgid) === stackPid && comm?.startsWith('workerd')) total += Number(rss) * 1024;
+  }
+  return total;
+}
+
+async function wasmBytes(): Promise<number> {
+  const res = await fetch(`${base}/debug/text-tower`);
+  return ((await res.json()) as { wasm_memory_bytes: number }).wasm_memory_bytes;
+}
+
+const scoreBody = (id: string) => ({ image_id: id, captions: CAPTIONS });
+
+const started = await machine();
+console.error('  starting the stack (encoder, wrangler dev, demo seed)…');
+const t0 = performance.now();
+const stack = await startStack();
+const stackPid = stack.pid as number;
+const stop = () => {
+  try {
+    process.kill(-stackPid, 'SIGTERM');
+  } catch {}
+  rmSync(persist, { recursive: true, force: true });
+};
+process.on('exit', stop);
+console.error(`  stack ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+
+// Warm: one search (tower session), one score per image (fills the score cache).
+await fetch(`${base}/v1/search?q=${encodeURIComponent(SEARCH_TEXTS[0] as string)}&k=10`).then((r) =>
+  r.text(),
+);
+for (const id of IMAGE_IDS) await postJson(base, '/v1/score', scoreBody(id));
+
+const repeat = Number(values.repeat);
+interface RepeatAnswer {
+  n: number;
+  total_ms: number;
+  per_request_ms: number;
+  statuses: Record<string, number>;
+}
+const caching: Record<string, RepeatAnswer> = {};
+for (const [name, body] of [
+  ['cached /v1/score (4 captions)', { path: '/v1/score', body: scoreBody('demo-0001') }],
+  [
+    'repeated query embedding (/v1/embeddings, 1 text)',
+    { path: '/v1/embeddings', body: { input: '빨간 원' } },
+  ],
+  [
+    'search by text (300 demo images)',
+    { method: 'GET', path: `/v1/search?q=${encodeURIComponent('빨간 원')}&k=10` },
+  ],
+  ['GET /v1/models (routing floor)', { method: 'GET', path: '/v1/models' }],
+] as const) {
+  // Twice: the first pass warms the code paths.
+  await postJson<RepeatAnswer>(base, '/debug/repeat', { ...body, n: 20 });
+  caching[name] = await postJson<RepeatAnswer>(base, '/debug/repeat', { ...body, n: repeat });
+  console.error(
+    `  ${name}: ${caching[name]?.per_request_ms.toFixed(3)} ms/request ${JSON.stringify(caching[name]?.statuses)}`,
+  );
+}
+
+let load: unknown = null;
+const samples: { t_s: number; workerd_rss_bytes: number; wasm_bytes: number; completed: number }[] = [];
+let completed = 0;
+if (!values['no-load']) {
+  const requests = [
+    ...SEARCH_TEXTS.map((t) => ({
+      method: 'GET' as const,
+      path: `/v1/search?q=${encodeURIComponent(t)}&k=10`,
+    })),
+    ...IMAGE_IDS.map((id) => ({
+      method: 'POST' as const,
+      path: '/v1/score',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(scoreBody(id)),
+    })),
+  ];
+  const loadStart = performance.now();
+  const sample = async () =>
+    samples.push({
+      t_s: (performance.now() - loadStart) / 1000,
+      workerd_rss_bytes: workerdRss(stackPid),
+      wasm_bytes: await wasmBytes().catch(() => Number.NaN),
+      completed,
+    });
+  await sample();
+  const sampler = setInterval(() => void sample(), 2000);
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      { url: base, connections: Number(values.connections), duration: Number(values.duration), requests },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    instance.on('response', () => {
+      completed++;
+    });
+  });
+  clearInterval(sampler);
+  await sample();
+  load = {
+    connections: result.connections,
+    duration_s: result.duration,
+    requests_total: result.requests.total,
+    throughput_rps: result.requests.average,
+    rps_p50: result.requests.p50,
+    rps_min: result.requests.min,
+    rps_max: result.requests.max,
+    latency_ms: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p97_5: result.latency.p97_5,
+      p99: result.latency.p99,
+      mean: result.latency.average,
+      max: result.latency.max,
+    },
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    status_codes: result.statusCodeStats,
+    mix: `${SEARCH_TEXTS.length} search-by-text : ${IMAGE_IDS.length} score requests, cycled per connection`,
+  };
+  console.error(`  load: ${JSON.stringify(load)}`);
+}
+const ended = await machine();
+const autocannonVersion = (
+  JSON.parse(readFileSync(join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')) as { version: string }
+).version;
+mkdirSync(dirname(join(ROOT, values.out)), { recursive: true });
+writeFileSync(
+  join(ROOT, values.out),
+  JSON.stringify(
+    { bench: 'stack', started, ended, repeat, autocannon: autocannonVersion, caching, load, samples },
+    null,
+    1,
+  ),
+);
+console.log(`\nStack: ${started.cpu}, ${started.cores} cores, load ${started.load.join(' / ')}`);
+console.log('| request | Worker ms/request | requests | statuses |');
+console.log('|---|---:|---:|---|');
+for (const [name, r] of Object.entries(caching)) {
+  console.log(`| ${name} | ${r.per_request_ms.toFixed(3)} | ${r.n} | ${JSON.stringify(r.statuses)} |`);
+}
+if (load) console.log(`\nload: ${JSON.stringify(load)}`);
+stop();
+process.exit(0);
