@@ -15,6 +15,23 @@ const demo = JSON.parse(readFileSync(join(ROOT, 'models/koclip-tiny/demo/index.j
 };
 const meta = new Map(demo.items.map((i) => [i.id, i.metadata]));
 const redCircle = demo.items.find((i) => i.metadata.colour === 'red' && i.metadata.shape === 'circle');
+/**
+ * The page's globals as the callbacks that run in the browser use them: this file is type-checked
+ * with Node's types (src/encoder/tsconfig.json), so the DOM is declared here, for this file only.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: browser-side values, checked by the assertions
+type BrowserNode = any;
+declare const document: {
+  querySelector(selector: string): BrowserNode;
+  querySelectorAll(selector: string): BrowserNode[] & { length: number };
+  activeElement: { id: string } | null;
+  documentElement: { scrollWidth: number };
+};
+declare const window: {
+  innerWidth: number;
+  axe: { run: (c: unknown, o: unknown) => Promise<{ violations: unknown[] }> };
+};
+
 const axeSource = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 
 let stack: UiStack;
@@ -50,15 +67,15 @@ const shot = (page: Page, name: string) =>
 async function axe(page: Page): Promise<{ id: string; help: string; nodes: { target: string[] }[] }[]> {
   await page.addScriptTag({ content: axeSource });
   return page.evaluate(async () => {
-    const result = await (
-      window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: unknown[] }> } }
-    ).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
     return result.violations as { id: string; help: string; nodes: { target: string[] }[] }[];
   });
 }
 
 const resultIds = (page: Page) =>
-  page.$$eval('#results li.card', (cards) => cards.map((c) => (c as HTMLElement).dataset.id ?? ''));
+  page.$$eval('#results li.card', (cards) => cards.map((c) => (c as BrowserNode).dataset.id ?? ''));
 
 describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
   it('answers the Korean partial query "빨간 원" with red circles within 2 s of typing', async () => {
@@ -74,9 +91,7 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     // Scores are shown, and the images load from the Worker's assets.
     expect(await page.textContent('#results li.card .score')).toMatch(/0\.\d{3}/);
     await page.waitForFunction(() =>
-      [...document.querySelectorAll<HTMLImageElement>('#results img')]
-        .slice(0, 5)
-        .every((i) => i.naturalWidth > 0),
+      [...document.querySelectorAll('#results img')].slice(0, 5).every((i) => i.naturalWidth > 0),
     );
     await shot(page, 'search');
   });
@@ -124,7 +139,7 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     expect(await page.textContent('#score-table tr.best td')).toBe('빨간 원');
     // The chart drew: the canvas has non-blank pixels.
     const painted = await page.$eval('#score-chart', (c) => {
-      const canvas = c as HTMLCanvasElement;
+      const canvas = c as BrowserNode;
       const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
       let n = 0;
       for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) n++;
@@ -146,9 +161,7 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     await page.waitForSelector('#patches-grid .cell');
     expect(await page.$$eval('#patches-grid .cell', (c) => c.length)).toBe(12);
     expect(await page.$$eval('#patches-grid .cell.best', (c) => c.length)).toBe(1);
-    await page.waitForFunction(
-      () => (document.querySelector('#patches-image') as HTMLImageElement).naturalWidth > 0,
-    );
+    await page.waitForFunction(() => document.querySelector('#patches-image').naturalWidth > 0);
     await shot(page, 'patches');
   });
 
@@ -172,7 +185,7 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     // Its own twin (the demo image it was copied from) comes first when searching by it.
     expect((await resultIds(page))[0]).toBe(redCircle?.id);
     await page.$eval('#search-form details', (d) => {
-      (d as HTMLDetailsElement).open = true;
+      (d as BrowserNode).open = true;
     });
     await page.selectOption('#k', '48');
     await page.fill('#q', '빨간 원');
@@ -180,8 +193,7 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     await page.waitForSelector(`#results li.card[data-id="${id}"]`);
     // Its original is shown from the Worker (GET /v1/images/{id}/content).
     await page.waitForFunction(
-      (i) =>
-        (document.querySelector(`#results li.card[data-id="${i}"] img`) as HTMLImageElement).naturalWidth > 0,
+      (i) => document.querySelector(`#results li.card[data-id="${i}"] img`).naturalWidth > 0,
       id,
     );
   }, 120_000);
