@@ -333,7 +333,7 @@ export async function runIndex(items: Item[], options: IndexOptions): Promise<Su
     let answer: Answer;
     try {
       answer = await requestWithRetry(async () => {
-        let body: BodyInit;
+        let body: NonNullable<RequestInit['body']>;
         const headers: Record<string, string> = { ...auth };
         if (item.metadata !== undefined || item.caption !== undefined) {
           const form = new FormData();
