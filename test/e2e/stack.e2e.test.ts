@@ -1,7 +1,8 @@
 /**
  * End to end, no stand-ins: the real encoder process (src/encoder) on a loopback port, the Worker
  * under `wrangler dev` (local workerd, local R2/KV/Cache) pointed at it, and the index seeded by
- * `npm run seed:demo`. Uploads travel Worker -> encoder -> image tower and back.
+ * `npm run seed:demo` through the Worker's own upload path. Uploads travel Worker -> encoder ->
+ * image tower and back.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -40,23 +41,10 @@ let worker: ChildProcess | undefined;
 let workerLogs = '';
 let base = '';
 const persist = mkdtempSync(join(tmpdir(), 'e2e-image-routes-'));
+const ADMIN_TOKEN = 'e2e-admin-token-0123';
 
 beforeAll(async () => {
   encoder = await startEncoder();
-  const seeded = spawnSync(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--disable-warning=ExperimentalWarning',
-      '--import',
-      './src/encoder/ts-hooks.mjs',
-      'scripts/seed-demo-index.ts',
-      '--persist-to',
-      persist,
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
-  );
-  if (seeded.status !== 0) throw new Error(`seed failed: ${seeded.stderr}`);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   worker = spawn(
@@ -75,6 +63,8 @@ beforeAll(async () => {
       '--var',
       `ENCODER_TOKEN:${TOKEN}`,
       '--var',
+      `ADMIN_TOKEN:${ADMIN_TOKEN}`,
+      '--var',
       'ENCODER_TIMEOUT_MS:30000',
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -85,14 +75,34 @@ beforeAll(async () => {
   worker.stderr?.on('data', (c: Buffer) => {
     workerLogs += c.toString();
   });
-  for (let i = 0; i < 240; i++) {
+  let up = false;
+  for (let i = 0; i < 240 && !up; i++) {
     try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
+      up = (await fetch(`${base}/healthz`)).ok;
     } catch {}
-    await new Promise((r) => setTimeout(r, 500));
+    if (!up) await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`wrangler dev did not come up:\n${workerLogs}`);
-}, 180_000);
+  if (!up) throw new Error(`wrangler dev did not come up:\n${workerLogs}`);
+  // The demo set goes in through the one write path (uploads -> queue -> encoder -> writer).
+  const seeded = spawnSync(
+    process.execPath,
+    [
+      '--experimental-transform-types',
+      '--disable-warning=ExperimentalWarning',
+      '--import',
+      './src/encoder/ts-hooks.mjs',
+      'scripts/seed-demo-index.ts',
+      '--url',
+      base,
+      '--token',
+      ADMIN_TOKEN,
+      '--progress',
+      'none',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  if (seeded.status !== 0) throw new Error(`seed failed: ${seeded.stdout}\n${seeded.stderr}`);
+}, 300_000);
 
 afterAll(async () => {
   worker?.kill('SIGTERM');
