@@ -69,7 +69,13 @@ const vars = Object.fromEntries(
 );
 
 log(`starting the encoder function on 127.0.0.1:${encoderPort}`);
-npm(['encoder'], { ENCODER_PORT: encoderPort, ENCODER_TOKEN: vars.ENCODER_TOKEN ?? '' });
+// Locally the encoder may fetch image URLs on this machine (the demo page's /demo/images, a local
+// image server): loopback is allowed here only; production keeps the SSRF guard's default.
+npm(['encoder'], {
+  ENCODER_PORT: encoderPort,
+  ENCODER_TOKEN: vars.ENCODER_TOKEN ?? '',
+  ENCODER_URL_ALLOWLIST: process.env.ENCODER_URL_ALLOWLIST ?? '127.0.0.1',
+});
 await waitFor(`http://127.0.0.1:${encoderPort}/healthz`, 60);
 
 log(`starting the Worker on http://127.0.0.1:${workerPort}`);
