@@ -246,7 +246,12 @@ if (points.length > 0) {
               axis: { values: [8, 16, 32, 64] },
             },
             y: { field: 'p50', type: 'quantitative', scale: { type: 'log' }, title: 'ms per run' },
-            color: { field: 'series', type: 'nominal', title: 'runtime, variant' },
+            color: {
+              field: 'series',
+              type: 'nominal',
+              title: 'runtime, variant',
+              legend: { labelLimit: 300 },
+            },
           },
         },
         {
@@ -417,7 +422,11 @@ const doc = readFileSync(join(ROOT, values.doc), 'utf8');
 const kernelText = existsSync(join(inDir, 'search-kernel.md'))
   ? readFileSync(join(inDir, 'search-kernel.md'), 'utf8')
   : (doc.split('## Search kernel')[1] ?? '').split(START)[0];
-const kernelRows = (kernelText ?? '')
+// The first table of the kernel's output (random 512-dim vectors); later ones are other data sets.
+const kernelTable = (kernelText ?? '')
+  .split(/\n\s*\n/)
+  .find((block) => /^\| vectors \| engine \|/m.test(block));
+const kernelRows = (kernelTable ?? '')
   .split('\n')
   .map((line) => line.split('|').map((c) => c.trim()))
   .filter((c) => c.length > 5 && /^\d+$/.test(c[1] ?? '') && /^[\d.]+$/.test(c[3] ?? ''))

@@ -9,7 +9,8 @@
  *    loopback, search by text and caption scoring mixed, with workerd's RSS (ps) and ORT's wasm
  *    memory (GET /debug/text-tower) sampled every 2 s.
  *
- *   npm run bench:stack -- [--connections 64] [--duration 60] [--repeat 300] [--no-load]
+ *   npm run bench:stack -- [--connections 64] [--duration 60] [--repeat 300] [--no-load] [--no-caching]
+ *     [--mix both|search|score]
  *     [--out build/bench/stack.json]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -26,6 +27,9 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '300' },
     port: { type: 'string', default: '8790' },
     'no-load': { type: 'boolean', default: false },
+    /** Which requests the load run sends: both (default), search or score. */
+    mix: { type: 'string', default: 'both' },
+    'no-caching': { type: 'boolean', default: false },
     out: { type: 'string', default: 'build/bench/stack.json' },
   },
 });
@@ -58,15 +62,19 @@ function startStack(): Promise<ChildProcess> {
   });
 }
 
-/** RSS (bytes) of every workerd process under the stack's process group. */
-function workerdRss(stackPid: number): number {
+/** RSS (bytes) of every workerd process under the stack's process group, in total and by pid. */
+function workerdRss(stackPid: number): { total: number; byPid: Record<string, number> } {
   const out = execFileSync('ps', ['-eo', 'pid=,pgid=,rss=,comm='], { encoding: 'utf8' });
   let total = 0;
+  const byPid: Record<string, number> = {};
   for (const line of out.trim().split('\n')) {
-    const [, pgid, rss, comm] = line.trim().split(/\s+/);
-    if (Number(pgid) === stackPid && comm?.startsWith('workerd')) total += Number(rss) * 1024;
+    const [pid, pgid, rss, comm] = line.trim().split(/\s+/);
+    if (Number(pgid) === stackPid && comm?.startsWith('workerd')) {
+      total += Number(rss) * 1024;
+      byPid[pid as string] = Number(rss) * 1024;
+    }
   }
-  return total;
+  return { total, byPid };
 }
 
 async function wasmBytes(): Promise<number> {
@@ -104,18 +112,20 @@ interface RepeatAnswer {
   statuses: Record<string, number>;
 }
 const caching: Record<string, RepeatAnswer> = {};
-for (const [name, body] of [
-  ['cached /v1/score (4 captions)', { path: '/v1/score', body: scoreBody('demo-0001') }],
-  [
-    'repeated query embedding (/v1/embeddings, 1 text)',
-    { path: '/v1/embeddings', body: { input: '빨간 원' } },
-  ],
-  [
-    'search by text (300 demo images)',
-    { method: 'GET', path: `/v1/search?q=${encodeURIComponent('빨간 원')}&k=10` },
-  ],
-  ['GET /v1/models (routing floor)', { method: 'GET', path: '/v1/models' }],
-] as const) {
+for (const [name, body] of values['no-caching']
+  ? []
+  : ([
+      ['cached /v1/score (4 captions)', { path: '/v1/score', body: scoreBody('demo-0001') }],
+      [
+        'repeated query embedding (/v1/embeddings, 1 text)',
+        { path: '/v1/embeddings', body: { input: '빨간 원' } },
+      ],
+      [
+        'search by text (300 demo images)',
+        { method: 'GET', path: `/v1/search?q=${encodeURIComponent('빨간 원')}&k=10` },
+      ],
+      ['GET /v1/models (routing floor)', { method: 'GET', path: '/v1/models' }],
+    ] as const)) {
   // Twice: the first pass warms the code paths.
   await postJson<RepeatAnswer>(base, '/debug/repeat', { ...body, n: 20 });
   caching[name] = await postJson<RepeatAnswer>(base, '/debug/repeat', { ...body, n: repeat });
@@ -125,15 +135,22 @@ for (const [name, body] of [
 }
 
 let load: unknown = null;
-const samples: { t_s: number; workerd_rss_bytes: number; wasm_bytes: number; completed: number }[] = [];
+const samples: {
+  t_s: number;
+  workerd_rss_bytes: number;
+  workerd_rss_by_pid: Record<string, number>;
+  wasm_bytes: number;
+  completed: number;
+}[] = [];
 let completed = 0;
 if (!values['no-load']) {
+  const mix = values.mix;
   const requests = [
-    ...SEARCH_TEXTS.map((t) => ({
+    ...(mix === 'score' ? [] : SEARCH_TEXTS).map((t) => ({
       method: 'GET' as const,
       path: `/v1/search?q=${encodeURIComponent(t)}&k=10`,
     })),
-    ...IMAGE_IDS.map((id) => ({
+    ...(mix === 'search' ? [] : IMAGE_IDS).map((id) => ({
       method: 'POST' as const,
       path: '/v1/score',
       headers: { 'content-type': 'application/json' },
@@ -141,13 +158,16 @@ if (!values['no-load']) {
     })),
   ];
   const loadStart = performance.now();
-  const sample = async () =>
+  const sample = async () => {
+    const rss = workerdRss(stackPid);
     samples.push({
       t_s: (performance.now() - loadStart) / 1000,
-      workerd_rss_bytes: workerdRss(stackPid),
+      workerd_rss_bytes: rss.total,
+      workerd_rss_by_pid: rss.byPid,
       wasm_bytes: await wasmBytes().catch(() => Number.NaN),
       completed,
     });
+  };
   await sample();
   const sampler = setInterval(() => void sample(), 2000);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -181,7 +201,10 @@ if (!values['no-load']) {
     timeouts: result.timeouts,
     non2xx: result.non2xx,
     status_codes: result.statusCodeStats,
-    mix: `${SEARCH_TEXTS.length} search-by-text : ${IMAGE_IDS.length} score requests, cycled per connection`,
+    mix:
+      mix === 'both'
+        ? `${SEARCH_TEXTS.length} search-by-text : ${IMAGE_IDS.length} score requests, cycled per connection`
+        : `${mix} only`,
   };
   console.error(`  load: ${JSON.stringify(load)}`);
 }
