@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+const startedAt = Date.now();
 const root = join(import.meta.dirname, '..');
 const workerPort = process.env.WORKER_PORT ?? '8787';
 const encoderPort = process.env.ENCODER_PORT ?? '8788';
@@ -149,7 +150,15 @@ if (seedStatus !== 0) {
   log('seeding did not finish (see above); the stack keeps running; `npm run seed:demo` tries again');
 }
 const q = encodeURIComponent('빨간 원');
-log('ready.');
+// One query compiles the text tower's wasm and creates its session, so the first search a person
+// types answers at once.
+try {
+  await fetch(`http://127.0.0.1:${workerPort}/v1/search?q=${q}&k=1`);
+} catch {
+  // the stack still serves; the first real query warms it instead
+}
+log(`ready after ${((Date.now() - startedAt) / 1000).toFixed(1)} s.`);
+log(`  demo page: http://127.0.0.1:${workerPort}/`);
 log(`  search:   curl 'http://127.0.0.1:${workerPort}/v1/search?q=${q}&k=5'`);
 log(`  API docs: http://127.0.0.1:${workerPort}/docs`);
 log(`  index:    npm run index -- <folder | urls.txt | items.jsonl> --url http://127.0.0.1:${workerPort}`);
