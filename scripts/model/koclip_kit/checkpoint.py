@@ -29,8 +29,9 @@ Two formats, both read lazily so that only the tower being converted is in memor
          layernorm_before, layernorm_after}, vision_model/{layernorm, pooler/dense}
      visual_projection/kernel [Hv, D], text_projection/kernel [Ht, D], logit_scale []
    Arrays are msgpack ext records (code 1: msgpack of (shape, dtype name, bytes); code 3: a
-   numpy scalar the same way). The file is walked with msgpack's Unpacker and an ext hook that
-   keeps only the arrays of the tower being read (one pass per tower; the rest is skipped).
+   numpy scalar the same way). The file is walked by a small streaming msgpack reader (_Msgpack)
+   that keeps only the arrays of the tower being read (one pass per tower; the rest is skipped
+   with a seek), reading each straight into its numpy array.
    Flax's layouts: Dense kernel [in, out] (what koclip_kit.towers wants), Conv kernel
    [kh, kw, in, out] (-> [out, in, kh, kw]), `scale`/`embedding` -> `weight`.
 2. `model.safetensors` (read with safe_open, tensor by tensor) or `pytorch_model.bin` (torch.load,
@@ -162,50 +163,118 @@ def read_config(folder: str) -> CheckpointConfig:
 
 # ---------------------------------------------------------------- Flax msgpack
 
-_EXT_NDARRAY, _EXT_COMPLEX, _EXT_NPSCALAR = 1, 2, 3
+_EXT_NDARRAY, _EXT_NPSCALAR = 1, 3
 
 
-def _flax_array(data: bytes) -> Array:
-    import msgpack
+class _Msgpack:
+    """A small streaming msgpack walker over a file: maps, strings, numbers and flax's ext
+    records. An array that is not wanted is skipped with a seek; a wanted one is read straight
+    into a new numpy array (no intermediate bytes), so memory holds only the wanted arrays.
+    (msgpack's own Unpacker keeps the whole top-level object, here the whole file, in its buffer
+    until the object is complete.)"""
 
-    shape, dtype, buf = msgpack.unpackb(data, raw=True)
-    name = dtype.decode() if isinstance(dtype, bytes) else str(dtype)
-    if name == "bfloat16":
-        u16 = np.frombuffer(buf, dtype=np.uint16)
-        return (u16.astype(np.uint32) << 16).view(np.float32).reshape(shape)
-    return np.frombuffer(buf, dtype=np.dtype(name)).reshape(shape)
+    def __init__(self, f: Any, path: str, want: Callable[[str], bool]):
+        self.f, self.path, self.want = f, path, want
+        self.size = os.fstat(f.fileno()).st_size
 
+    def _truncated(self) -> KitError:
+        return KitError(f"{self.path} is truncated (the msgpack data ends inside the parameter tree)")
 
-def _walk_msgpack(path: str, keep: Callable[[int], bool]) -> Any:
-    """The msgpack tree of `path`; ext records (arrays) whose running index `keep` rejects become
-    None (their bytes are read and dropped at once)."""
-    import msgpack
+    def read(self, n: int) -> bytes:
+        b = self.f.read(n)
+        if len(b) != n:
+            raise self._truncated()
+        return bytes(b)
 
-    counter = [0]
+    def _uint(self, n: int) -> int:
+        return int.from_bytes(self.read(n), "big")
 
-    def ext_hook(code: int, data: bytes) -> Any:
-        i = counter[0]
-        counter[0] += 1
-        if code not in (_EXT_NDARRAY, _EXT_NPSCALAR):
-            return msgpack.ExtType(code, b"")
-        return _flax_array(data) if keep(i) else ("shape", i)
+    def value(self, path: str) -> Any:
+        b = self.read(1)[0]
+        if b <= 0x7F:
+            return b
+        if b >= 0xE0:
+            return b - 0x100
+        if 0x80 <= b <= 0x8F:
+            return self._map(b & 0x0F, path)
+        if 0x90 <= b <= 0x9F:
+            return [self.value(path) for _ in range(b & 0x0F)]
+        if 0xA0 <= b <= 0xBF:
+            return self.read(b & 0x1F).decode("utf-8")
+        simple: dict[int, Any] = {0xC0: None, 0xC2: False, 0xC3: True}
+        if b in simple:
+            return simple[b]
+        if b in (0xC4, 0xC5, 0xC6):
+            return self.read(self._uint(1 << (b - 0xC4)))
+        if b in (0xC7, 0xC8, 0xC9):
+            n = self._uint(1 << (b - 0xC7))
+            return self._ext(self.read(1)[0], n, path)
+        if b in (0xD4, 0xD5, 0xD6, 0xD7, 0xD8):
+            return self._ext(self.read(1)[0], 1 << (b - 0xD4), path)
+        if b == 0xCA:
+            return float(np.frombuffer(self.read(4), ">f4")[0])
+        if b == 0xCB:
+            return float(np.frombuffer(self.read(8), ">f8")[0])
+        if 0xCC <= b <= 0xCF:
+            return self._uint(1 << (b - 0xCC))
+        if 0xD0 <= b <= 0xD3:
+            return int.from_bytes(self.read(1 << (b - 0xD0)), "big", signed=True)
+        if b in (0xD9, 0xDA, 0xDB):
+            return self.read(self._uint(1 << (b - 0xD9))).decode("utf-8")
+        if b in (0xDC, 0xDD):
+            return [self.value(path) for _ in range(self._uint(2 if b == 0xDC else 4))]
+        if b in (0xDE, 0xDF):
+            return self._map(self._uint(2 if b == 0xDE else 4), path)
+        raise KitError(f"{self.path}: not a Flax msgpack checkpoint (byte 0x{b:02x} at {self.f.tell() - 1})")
 
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        unpacker = msgpack.Unpacker(
-            f, ext_hook=ext_hook, raw=False, strict_map_key=False, max_buffer_size=max(size, 1 << 20)
-        )
-        try:
-            tree = unpacker.unpack()
-        except msgpack.OutOfData:
-            raise KitError(f"{path} is truncated (the msgpack data ends inside the parameter tree)") from None
-        except (ValueError, TypeError, msgpack.UnpackException) as err:
-            raise KitError(f"{path} is not a Flax msgpack checkpoint: {err}") from None
-        try:
-            unpacker.unpack()
-        except msgpack.OutOfData:
-            pass
+    def _map(self, n: int, path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for _ in range(n):
+            k = self.value(path)
+            out[str(k)] = self.value(f"{path}/{k}" if path else str(k))
+        return out
+
+    def _ext(self, code: int, n: int, path: str) -> Any:
+        start = self.f.tell()
+        end = start + n
+        if end > self.size:
+            raise self._truncated()
+        if code not in (_EXT_NDARRAY, _EXT_NPSCALAR) or not self.want(path):
+            self.f.seek(end)
+            return _Skipped(path) if code in (_EXT_NDARRAY, _EXT_NPSCALAR) else None
+        # payload: msgpack (shape, dtype name, bytes)
+        if self.read(1)[0] != 0x93:
+            raise KitError(f"{self.path}: {path} is not a flax ndarray record")
+        shape = self.value(path)
+        dtype = self.value(path)
+        b = self.read(1)[0]
+        if b not in (0xC4, 0xC5, 0xC6) or not isinstance(shape, list) or not isinstance(dtype, str):
+            raise KitError(f"{self.path}: {path} is not a flax ndarray record")
+        nbytes = self._uint(1 << (b - 0xC4))
+        if self.f.tell() + nbytes != end:
+            raise KitError(f"{self.path}: {path} has an inconsistent ndarray record")
+        if dtype == "bfloat16":
+            u16 = np.fromfile(self.f, dtype=np.uint16, count=nbytes // 2)
+            arr = (u16.astype(np.uint32) << 16).view(np.float32)
         else:
+            dt = np.dtype(dtype)
+            arr = np.fromfile(self.f, dtype=dt, count=nbytes // dt.itemsize)
+        if arr.nbytes != nbytes and dtype != "bfloat16":
+            raise self._truncated()
+        return arr.reshape(shape)
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    path: str
+
+
+def _walk_msgpack(path: str, want: Callable[[str], bool]) -> dict[str, Any]:
+    """The tree of a Flax msgpack file; arrays whose path `want` rejects are _Skipped."""
+    with open(path, "rb") as f:
+        walker = _Msgpack(f, path, want)
+        tree = walker.value("")
+        if f.tell() != walker.size:
             raise KitError(f"{path} has trailing data after the parameter tree (not a Flax checkpoint?)")
     if not isinstance(tree, dict):
         raise KitError(f"{path} is not a Flax checkpoint (top level is {type(tree).__name__}, not a map)")
@@ -239,20 +308,12 @@ def _flax_name(path: str, ndim: int) -> tuple[str, str]:
 class FlaxReader:
     def __init__(self, path: str):
         self.path = path
-        tree = _walk_msgpack(path, lambda _: False)
-        self.order: dict[int, str] = {}
-        self.names: dict[str, str] = {}  # target name -> flax path
-        for p, v in _flatten(tree):
-            if isinstance(v, tuple) and v[:1] == ("shape",):
-                self.order[v[1]] = p
-        # names need ndim (conv kernels); take it from a cheap second look at the header of each
-        # record: simpler to resolve at read time, so keep the flax path for now
-        self.paths = set(self.order.values())
+        tree = _walk_msgpack(path, lambda _: False)  # structure only: every array is skipped
+        self.paths = {p for p, v in _flatten(tree) if isinstance(v, _Skipped)}
 
     def tensors(self, prefixes: tuple[str, ...]) -> dict[str, tuple[Array, str]]:
         """target name -> (array, transform) for the arrays under the Flax path prefixes."""
-        wanted = {i for i, p in self.order.items() if p.startswith(prefixes)}
-        tree = _walk_msgpack(self.path, lambda i: i in wanted)
+        tree = _walk_msgpack(self.path, lambda p: p.startswith(prefixes))
         out: dict[str, tuple[Array, str]] = {}
         for p, v in _flatten(tree):
             if isinstance(v, np.ndarray):
