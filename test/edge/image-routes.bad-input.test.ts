@@ -1,5 +1,6 @@
 import { exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../src/core/contract/limits';
 import type { StandIn } from './support/encoder-stand-in';
 import { demoImages, installDemoEncoder, seedDemoOnce } from './support/search-fixtures';
 
@@ -146,7 +147,7 @@ const CASES: Case[] = [
   ),
   post(
     '/v1/search',
-    { form: { image: big(12 * 1024 * 1024) } },
+    { form: { image: big(LIMITS.bodyBytes + 1024 * 1024) } },
     413,
     'payload_too_large',
     'body over the limit',
@@ -362,7 +363,7 @@ const CASES: Case[] = [
   post('/v1/search', { json: { image_base64: 42 } }, 400, 'invalid_request', 'image_base64 a number'),
   post(
     '/v1/search',
-    { json: { image_base64: 'A'.repeat(12 * 1024 * 1024) } },
+    { json: { image_base64: 'A'.repeat(LIMITS.bodyBytes + 1024) } },
     413,
     'payload_too_large',
     'JSON body with a base64 image over the body limit',

@@ -4,8 +4,11 @@
  */
 
 export const LIMITS = {
-  /** Bytes of any /v1 request body: an image upload (10 MiB) plus multipart overhead. */
-  bodyBytes: 11 * 1024 * 1024,
+  /**
+   * Bytes of any /v1 request body: an image (10 MiB) as an upload with multipart overhead, or as
+   * base64 inside JSON (4/3 of its size, about 13.4 MiB).
+   */
+  bodyBytes: 14 * 1024 * 1024,
   /** Characters of one query text or caption (the text tower then truncates to its token limit). */
   textChars: 1000,
   captions: 64,
