@@ -53,7 +53,7 @@ export class IndexReader {
   /** The stored (dequantised) vector of an indexed image with its record, or null if it has none. */
   async vector(id: string): Promise<{ record: RecordView; vector: Float32Array } | null> {
     const record = await this.record(id);
-    if (!record || record.state !== 'indexed' || !record.location) return null;
+    if (record?.state !== 'indexed' || !record.location) return null;
     const { location } = record;
     const segment = await loadSegment(
       this.env.INDEX_BUCKET,

@@ -92,9 +92,8 @@ describe('query texts of a function-placed text tower', () => {
     const texts = ['빨간 원 캐시 테스트', '파란 사각형 캐시 테스트'];
     const first = await embedQueryTexts(env, FN_MODEL, texts);
     const edge = await embedTexts(env, 'koclip-tiny', texts);
-    first.embeddings.forEach((e, i) =>
-      expect(cosine(e, edge.embeddings[i] as Float32Array)).toBeGreaterThan(0.9999),
-    );
+    for (const [i, e] of first.embeddings.entries())
+      expect(cosine(e, edge.embeddings[i] as Float32Array)).toBeGreaterThan(0.9999);
     expect(first.cached).toBe(0);
     expect(first.tokenCounts).toEqual(edge.tokenCounts);
     expect(textCalls).toEqual([texts]);
