@@ -6,7 +6,7 @@
 import { ApiError } from '../http/errors';
 import {
   call,
-  checkModel,
+  checkedItems,
   type EncoderClientConfig,
   type EncoderImage,
   type ExpectedModel,
@@ -108,37 +108,17 @@ function isItemFailure(error: ApiError, kind: EncoderImage['kind'] | undefined):
 }
 
 function checkBatchAnswer(json: unknown, model: ExpectedModel, expected: number): BatchItem[] {
-  const answer = checkModel(json, model);
-  if (answer.data.length !== expected) {
-    throw new ApiError(
-      502,
-      'encoder_bad_response',
-      `the encoder returned ${answer.data.length} items, expected ${expected}`,
-    );
-  }
-  return answer.data
-    .slice()
-    .sort((a, b) => a.index - b.index)
-    .map((item, i): BatchItem => {
-      if (item.index !== i)
-        throw new ApiError(502, 'encoder_bad_response', "the encoder's answer has bad indices");
-      if ('error' in item) {
-        const { code, message } = item.error;
-        return { ok: false, status: ITEM_STATUSES[code] ?? 422, code, message };
-      }
-      if (item.embedding.length !== model.dim) {
-        throw new ApiError(
-          502,
-          'encoder_bad_response',
-          `an embedding has ${item.embedding.length} components, expected ${model.dim}`,
-        );
-      }
-      return {
-        ok: true,
-        embedding: Float32Array.from(item.embedding),
-        ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
-        ...(item.width === undefined ? {} : { width: item.width }),
-        ...(item.height === undefined ? {} : { height: item.height }),
-      };
-    });
+  return checkedItems(json, model, expected).map((item): BatchItem => {
+    if ('error' in item) {
+      const { code, message } = item.error;
+      return { ok: false, status: ITEM_STATUSES[code] ?? 422, code, message };
+    }
+    return {
+      ok: true,
+      embedding: Float32Array.from(item.embedding),
+      ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
+      ...(item.width === undefined ? {} : { width: item.width }),
+      ...(item.height === undefined ? {} : { height: item.height }),
+    };
+  });
 }

@@ -172,12 +172,11 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
   return new ApiError(502, 'encoder_error', `the encoder failed (${detail})`);
 }
 
-/** The parsed answer, refused unless it follows the contract and comes from `model`. */
-export function checkModel(json: unknown, model: ExpectedModel): z.infer<typeof EmbedResponseSchema> {
-  const parsed = EmbedResponseSchema.safeParse(json);
-  if (!parsed.success)
-    throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
-  const answer = parsed.data;
+/** Refuses an answer made by another model, version or dim than the Worker serves. */
+export function checkSameModel(
+  answer: { model: string; version: string; dim: number },
+  model: ExpectedModel,
+): void {
   if (answer.model !== model.id || answer.version !== model.version || answer.dim !== model.dim) {
     throw new ApiError(
       502,
@@ -185,39 +184,53 @@ export function checkModel(json: unknown, model: ExpectedModel): z.infer<typeof 
       `the encoder serves ${answer.model}@${answer.version} (dim ${answer.dim}), the Worker ${model.id}@${model.version} (dim ${model.dim})`,
     );
   }
-  return answer;
 }
 
-function checkAnswer(json: unknown, model: ExpectedModel, expected: number): ImageEmbedding[] {
-  const answer = checkModel(json, model);
-  if (answer.data.length !== expected) {
+/** The items of an answer in request order, refused unless there are `expected` with indices 0.. */
+export function inOrder<T extends { index: number }>(data: readonly T[], expected: number): T[] {
+  if (data.length !== expected) {
     throw new ApiError(
       502,
       'encoder_bad_response',
-      `the encoder returned ${answer.data.length} embeddings, expected ${expected}`,
+      `the encoder returned ${data.length} items, expected ${expected}`,
     );
   }
-  return answer.data
-    .slice()
-    .sort((a, b) => a.index - b.index)
-    .map((item, i) => {
-      if (item.index !== i)
-        throw new ApiError(502, 'encoder_bad_response', "the encoder's answer has bad indices");
-      if ('error' in item) {
-        throw new ApiError(422, item.error.code, item.error.message);
-      }
-      if (item.embedding.length !== model.dim) {
-        throw new ApiError(
-          502,
-          'encoder_bad_response',
-          `an embedding has ${item.embedding.length} components, expected ${model.dim}`,
-        );
-      }
-      return {
-        embedding: Float32Array.from(item.embedding),
-        ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
-        ...(item.width === undefined ? {} : { width: item.width }),
-        ...(item.height === undefined ? {} : { height: item.height }),
-      };
-    });
+  const sorted = data.slice().sort((a, b) => a.index - b.index);
+  if (sorted.some((item, i) => item.index !== i))
+    throw new ApiError(502, 'encoder_bad_response', "the encoder's answer has bad indices");
+  return sorted;
+}
+
+/** Refuses an embedding of another length than the model's dim. */
+export function checkDim(embedding: readonly number[], model: ExpectedModel): void {
+  if (embedding.length !== model.dim) {
+    throw new ApiError(
+      502,
+      'encoder_bad_response',
+      `an embedding has ${embedding.length} components, expected ${model.dim}`,
+    );
+  }
+}
+
+/** The parsed image answer's items in order, refused unless it follows the contract and comes from `model`. */
+export function checkedItems(json: unknown, model: ExpectedModel, expected: number) {
+  const parsed = EmbedResponseSchema.safeParse(json);
+  if (!parsed.success)
+    throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
+  checkSameModel(parsed.data, model);
+  const items = inOrder(parsed.data.data, expected);
+  for (const item of items) if (!('error' in item)) checkDim(item.embedding, model);
+  return items;
+}
+
+function checkAnswer(json: unknown, model: ExpectedModel, expected: number): ImageEmbedding[] {
+  return checkedItems(json, model, expected).map((item) => {
+    if ('error' in item) throw new ApiError(422, item.error.code, item.error.message);
+    return {
+      embedding: Float32Array.from(item.embedding),
+      ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
+      ...(item.width === undefined ? {} : { width: item.width }),
+      ...(item.height === undefined ? {} : { height: item.height }),
+    };
+  });
 }

@@ -5,7 +5,14 @@
  */
 import { z } from 'zod';
 import { ApiError } from '../http/errors';
-import { call, type EncoderClientConfig, type ExpectedModel } from './encoder-client';
+import {
+  call,
+  checkDim,
+  checkSameModel,
+  type EncoderClientConfig,
+  type ExpectedModel,
+  inOrder,
+} from './encoder-client';
 
 /** Texts per encoder call (the encoder's default ENCODER_MAX_TEXTS). */
 export const REMOTE_TEXT_BATCH = 256;
@@ -44,20 +51,9 @@ export async function embedTextsRemote(
     const parsed = TextAnswerSchema.safeParse(json);
     if (!parsed.success)
       throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
-    const answer = parsed.data;
-    if (answer.model !== model.id || answer.version !== model.version || answer.dim !== model.dim) {
-      throw new ApiError(
-        502,
-        'encoder_model_mismatch',
-        `the encoder serves ${answer.model}@${answer.version} (dim ${answer.dim}), the Worker ${model.id}@${model.version} (dim ${model.dim})`,
-      );
-    }
-    const items = answer.data.slice().sort((a, b) => a.index - b.index);
-    if (
-      items.length !== batch.length ||
-      items.some((item, i) => item.index !== i || item.embedding.length !== model.dim)
-    )
-      throw new ApiError(502, 'encoder_bad_response', "the encoder's text answer has bad indices or dims");
+    checkSameModel(parsed.data, model);
+    const items = inOrder(parsed.data.data, batch.length);
+    for (const item of items) checkDim(item.embedding, model);
     for (const item of items)
       out.push({ embedding: Float32Array.from(item.embedding), truncated: item.truncated === true });
   }
