@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from 'cloudflare:test';
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { cosine } from '../../../src/core/vector';
@@ -15,6 +15,7 @@ import { clearSegmentCache, segmentCacheStats } from '../../../src/edge/index-st
 import { IndexCorruptError, IndexReader } from '../../../src/edge/index-store/store';
 import type { WriterEvent } from '../../../src/edge/index-writer/contract';
 import { writerFor } from '../../../src/edge/index-writer/stub';
+import type { IndexWriter } from '../../../src/edge/index-writer/writer';
 import { demo, manifest } from '../support/search-fixtures';
 
 // Storage persists across the tests of a file, so every test writes an index of its own.
@@ -220,7 +221,10 @@ describe('the index writer with the real local Durable Object and R2', () => {
     expect((await b.reader.load())?.catalogue.count).toBe(3);
     expect((await a.reader.load())?.catalogue.count).toBe(300);
     expect(await b.reader.vector('demo-0100')).toBeNull();
-    await expect(b.writer.accept({ ...a.index, dim }, [upsert(0)])).rejects.toThrow(/was called for/);
+    // A writer refuses to be used for another index than its own (inside the object: no RPC rejection).
+    await runInDurableObject(b.writer, (instance: IndexWriter) => {
+      expect(() => instance.catalogueStore.init({ ...a.index, dim })).toThrow(/was called for/);
+    });
   });
 
   it('reports a corrupted or missing segment as IndexCorruptError', async () => {
