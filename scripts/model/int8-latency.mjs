@@ -18,13 +18,17 @@ const ort = opts.runtime === 'web' ? await import('onnxruntime-web') : await imp
 if (opts.runtime === 'web') ort.env.wasm.numThreads = 1;
 const t = Number(opts.tokens);
 const runs = Number(opts.runs);
-const ids = BigInt64Array.from({ length: t }, (_, i) => BigInt(i === 0 ? 0 : i === t - 1 ? 2 : 5 + (i % 300)));
+const ids = BigInt64Array.from({ length: t }, (_, i) =>
+  BigInt(i === 0 ? 0 : i === t - 1 ? 2 : 5 + (i % 300)),
+);
 const mask = BigInt64Array.from({ length: t }, () => 1n);
 for (const model of models) {
   const t0 = performance.now();
   const s =
     opts.runtime === 'web'
-      ? await ort.InferenceSession.create(new Uint8Array(readFileSync(model)), { graphOptimizationLevel: 'all' })
+      ? await ort.InferenceSession.create(new Uint8Array(readFileSync(model)), {
+          graphOptimizationLevel: 'all',
+        })
       : await ort.InferenceSession.create(model, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
   const load = performance.now() - t0;
   const feeds = {
@@ -41,7 +45,14 @@ for (const model of models) {
   times.sort((a, b) => a - b);
   const q = (p) => Math.round(times[Math.min(times.length - 1, Math.floor(p * times.length))] * 100) / 100;
   console.log(
-    JSON.stringify({ model, runtime: opts.runtime, tokens: t, load_ms: Math.round(load), median_ms: q(0.5), p90_ms: q(0.9) }),
+    JSON.stringify({
+      model,
+      runtime: opts.runtime,
+      tokens: t,
+      load_ms: Math.round(load),
+      median_ms: q(0.5),
+      p90_ms: q(0.9),
+    }),
   );
   await s.release();
 }
