@@ -1,6 +1,6 @@
 /**
  * Benchmark probes inside workerd, mounted only when DEBUG_ROUTES is set (404 otherwise), read by
- * scripts/bench/text-towers.ts and scripts/bench/edge-latency.ts. workerd's clock ticks in 1 ms
+ * scripts/bench/text-towers.ts and scripts/bench/stack.ts. workerd's clock ticks in 1 ms
  * steps, so every probe times many operations inside one request and divides.
  * - POST /debug/tower/session: loads an ONNX text tower from MODELS_BUCKET with the given session
  *   options (replacing the previous probe session), with fetch / create times and wasm memory.
