@@ -5,11 +5,10 @@
  * (/demo/images/<id>.png), since the seeded demo index keeps vectors, not originals.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { COLLECTION_PATTERN, DEFAULT_COLLECTION, IMAGE_ID_PATTERN } from '../../core/contract/ids';
-import { LIMITS } from '../../core/contract/limits';
+import { CollectionSchema, DEFAULT_COLLECTION, ImageIdSchema } from '../../core/contract/ids';
 import type { AppEnv } from '../env';
 import { ApiError, validationHook } from '../http/errors';
-import { errorResponse } from '../http/openapi';
+import { documented, errorResponse } from '../http/openapi';
 import { imageObjectKey } from '../index-store/keys';
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -23,15 +22,10 @@ const route = createRoute({
     'with their media type. Images indexed only from a URL or by the demo seed have no kept original (404).',
   request: {
     params: z.object({
-      id: z
-        .string()
-        .min(1)
-        .max(LIMITS.idChars)
-        .regex(IMAGE_ID_PATTERN)
-        .openapi({ param: { name: 'id', in: 'path' }, example: 'sku-1042' }),
+      id: documented(ImageIdSchema, { param: { name: 'id', in: 'path' }, example: 'sku-1042' }),
     }),
     query: z.object({
-      collection: z.string().regex(COLLECTION_PATTERN).optional().openapi({ example: 'default' }),
+      collection: documented(CollectionSchema.optional(), { example: 'default' }),
     }),
   },
   responses: {

@@ -4,7 +4,7 @@
  * `transactionSync` sees and leaves a consistent catalogue whatever else the object is awaiting.
  */
 import { DEFAULT_SEGMENT_ROWS, rowVector, type SegmentEncoding } from '../../core/index-format/segment';
-import { type IndexKey, segmentObjectKey } from '../index-store/keys';
+import type { IndexKey } from '../index-store/keys';
 import { loadSegment } from '../index-store/segments';
 import type { CatalogueView, RecordState, RecordView, StatsView, WriterEvent } from './contract';
 import type { RecordRow, SegmentRow } from './schema';
@@ -353,11 +353,6 @@ export class Catalogue {
       last_write: lastWrite === undefined ? null : new Date(Number(lastWrite)).toISOString(),
       queue_lag_s: oldest === null ? 0 : Math.max(0, Math.round((now - oldest) / 1000)),
     };
-  }
-
-  /** R2 key of a new segment of this index. */
-  segmentKey(meta: IndexMeta, id: string): string {
-    return segmentObjectKey(meta, id);
   }
 }
 

@@ -39,12 +39,12 @@ export function compactionPlan(sql: SqlStorage, segmentRows: number): Compaction
 /** Runs a plan; true when it committed a new generation. */
 export async function compactSegments(
   writer: IndexWriter,
+  bucket: R2Bucket,
   meta: IndexMeta,
   plan: CompactionPlan,
 ): Promise<boolean> {
-  const env = (writer as unknown as { env: { INDEX_BUCKET: R2Bucket } }).env;
   const decoded = new Map<string, Awaited<ReturnType<typeof loadSegment>>>();
-  for (const s of plan.segments) decoded.set(s.id, await loadSegment(env.INDEX_BUCKET, s, meta));
+  for (const s of plan.segments) decoded.set(s.id, await loadSegment(bucket, s, meta));
   const items: SegmentItem[] = plan.rows.map((r) => {
     const segment = decoded.get(r.segment) as Awaited<ReturnType<typeof loadSegment>>;
     const attrs = segment.attrs[r.row] as { metadata: SegmentItem['metadata']; caption?: string };

@@ -4,8 +4,6 @@
  * schemas, so the ingest routes, the consumer, the read side and the tests share one contract.
  */
 import { z } from 'zod';
-import { ImageIdSchema } from '../../core/contract/ids';
-import { ItemMetadataSchema } from '../../core/index-format/segment';
 
 /** An index: one collection in one embedding space (model id and version of its weights). */
 export interface IndexName {
@@ -133,6 +131,3 @@ export interface StatsView {
   /** Age in seconds of the oldest pending record (0 when none). */
   queue_lag_s: number;
 }
-
-export const WriterMetadataSchema = ItemMetadataSchema;
-export const WriterIdSchema = ImageIdSchema;

@@ -8,6 +8,7 @@
  * docs/indexing.md ("The writer").
  */
 import { DurableObject } from 'cloudflare:workers';
+import { toHex } from '../../core/hash';
 import { encodeSegment, type SegmentEncoding, type SegmentItem } from '../../core/index-format/segment';
 import type { Env } from '../env';
 import { type IndexKey, segmentObjectKey } from '../index-store/keys';
@@ -18,7 +19,6 @@ import type {
   ApplyItem,
   CatalogueView,
   PlanItem,
-  RecordState,
   RecordView,
   StatsView,
   WriterEvent,
@@ -190,7 +190,7 @@ export class IndexWriter extends DurableObject<Env> {
     if (!plan) return false;
     this.compacting = true;
     try {
-      return await compactSegments(this, meta, plan);
+      return await compactSegments(this, this.env.INDEX_BUCKET, meta, plan);
     } finally {
       this.compacting = false;
     }
@@ -255,11 +255,5 @@ export class IndexWriter extends DurableObject<Env> {
   }
 }
 
-/** The segment trailer is the hex SHA-256 of everything before it (src/core/index-format/segment.ts). */
-function checksumOf(bytes: Uint8Array): string {
-  let hex = '';
-  for (const b of bytes.subarray(bytes.length - 32)) hex += b.toString(16).padStart(2, '0');
-  return hex;
-}
-
-export type { RecordState };
+/** The segment trailer is the SHA-256 of everything before it (src/core/index-format/segment.ts). */
+const checksumOf = (bytes: Uint8Array) => toHex(bytes.subarray(bytes.length - 32));
