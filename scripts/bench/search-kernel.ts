@@ -31,8 +31,7 @@ import {
 import { TopK } from '../../src/core/vector';
 import { buildKernelIndex, type KernelIndex, type ResidualBits } from '../../src/edge/search/kernel/kernel';
 import { searchSegments } from '../../src/edge/search/ranking';
-import { randomUnitVectors } from '../../test/core/support/random-vectors';
-import { clusteredVectors } from './clustered-vectors';
+import { clusteredVectors, randomUnitVectors } from '../../test/core/support/random-vectors';
 import { loadKernelModule } from './kernel-module';
 
 const { values } = parseArgs({

@@ -1,6 +1,6 @@
 /**
  * Bench Worker: builds a search-kernel index of clustered random unit vectors once per isolate
- * (scripts/bench/clustered-vectors.ts, the vectors bench:search and the Node bench use) and times
+ * (clusteredVectors of test/core/support/random-vectors.ts, the vectors bench:search and the Node bench use) and times
  * searches inside one request. workerd's clock ticks in 1 ms steps, so each query is searched
  * `reps` times in a row and its latency is the mean of those; p50/p95 are over queries.
  *
@@ -15,7 +15,7 @@ import {
 } from '../../../src/edge/search/kernel/kernel';
 import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
 import { searchSegments } from '../../../src/edge/search/ranking';
-import { clusteredVectors } from '../clustered-vectors';
+import { clusteredVectors } from '../../../test/core/support/random-vectors';
 
 let cached: { key: string; index: KernelIndex; buildMs: number } | undefined;
 

@@ -15,11 +15,19 @@ export function gaussian(next: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
 }
 
-/** `n` unit vectors of `dim` components; `clusters` > 0 draws them around that many centres. */
-export function randomUnitVectors(n: number, dim: number, seed: number, clusters = 0): Float32Array[] {
+/**
+ * Unit vectors of `dim` components, one at a time (a Worker can build a 100k x 512 index without
+ * holding all of them); `clusters` > 0 draws them around that many centres.
+ */
+export function* clusteredVectors(
+  n: number,
+  dim: number,
+  seed: number,
+  clusters = 0,
+): Generator<Float32Array> {
   const next = rng(seed);
   const centres = Array.from({ length: clusters }, () => Array.from({ length: dim }, () => gaussian(next)));
-  return Array.from({ length: n }, (_, i) => {
+  for (let i = 0; i < n; i++) {
     const centre = centres[i % Math.max(clusters, 1)];
     const v = new Float32Array(dim);
     let s = 0;
@@ -29,6 +37,11 @@ export function randomUnitVectors(n: number, dim: number, seed: number, clusters
     }
     const norm = Math.sqrt(s);
     for (let j = 0; j < dim; j++) v[j] = (v[j] as number) / norm;
-    return v;
-  });
+    yield v;
+  }
+}
+
+/** `n` unit vectors of `dim` components at once (the same numbers as `clusteredVectors`). */
+export function randomUnitVectors(n: number, dim: number, seed: number, clusters = 0): Float32Array[] {
+  return [...clusteredVectors(n, dim, seed, clusters)];
 }
