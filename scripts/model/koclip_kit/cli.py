@@ -4,6 +4,9 @@
   train     --tokenizer DIR --out DIR (--minutes M | --steps N) [--device cpu|cuda] [--smoke]
   export    --checkpoint FILE --tokenizer DIR --out MODELS/ID [--id ID] [--version V]
   eval      --checkpoint FILE --tokenizer DIR [--gallery N]      (PyTorch only; quick check)
+  eval      PACKAGE_DIR --images DIR --captions FILE [--labels FILE] [--template T] [--variant int8|fp32]
+            [--name NAME] [--dry-run]   a package on your own images and captions -> manifest
+            evaluation.user (koclip_kit.user_eval; docs/models.md)
   convert   CHECKPOINT_DIR --out MODELS/ID [--id ID] [--version V] [--position-id-offset N] [--max-length 96]
             a downloaded KoCLIP (flax_model.msgpack + hybrid-clip config, or model.safetensors /
             pytorch_model.bin + vision-text-dual-encoder config) -> model package (docs/models.md)
@@ -22,11 +25,14 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import data
 from .contract import is_model_id
 from .errors import KitError
+
+if TYPE_CHECKING:
+    from .user_eval import Request as UserEvalRequest
 
 PROG = "python -m koclip_kit"
 MIN_GALLERY = 240  # one image per colour x shape x count x size cell
@@ -211,6 +217,36 @@ def run_eval(checkpoint: str, tokenizer: str, *, gallery: int, seed: int) -> Non
     print(json.dumps({"steps": training.get("steps"), **ev, "targets": targets(ev)}, indent=1))
 
 
+def run_user_eval(req: UserEvalRequest) -> None:
+    """A package on the user's images and captions (koclip_kit.user_eval): prints the table and,
+    unless --dry-run, records the figures in the package's manifest."""
+    from .user_eval import evaluate_user, table
+
+    out = evaluate_user(req)
+    print(table(out))
+    print(
+        f"[eval] {'not written (--dry-run)' if req.dry_run else 'written to'} {req.package_dir}/manifest.json "
+        f"evaluation.user.{out['name']}.results.{out['variant']}"
+    )
+
+
+def eval_mode_error(a: argparse.Namespace) -> str | None:
+    """`eval` takes either --checkpoint/--tokenizer or PACKAGE_DIR with --images/--captions."""
+    user = ("images", "captions", "labels", "template", "variant", "name")
+    if a.package is None:
+        given = [f"--{k}" for k in user if getattr(a, k) is not None] + (["--dry-run"] if a.dry_run else [])
+        if given:
+            return f"{', '.join(given)} need PACKAGE_DIR (eval PACKAGE_DIR --images DIR --captions FILE)"
+        if a.checkpoint is None or a.tokenizer is None:
+            return "give PACKAGE_DIR --images DIR --captions FILE, or --checkpoint FILE --tokenizer DIR"
+        return None
+    if a.checkpoint is not None or a.tokenizer is not None:
+        return "--checkpoint/--tokenizer evaluate a checkpoint; with PACKAGE_DIR leave them out"
+    if a.images is None or a.captions is None:
+        return "eval PACKAGE_DIR needs --images DIR and --captions FILE"
+    return None
+
+
 def run_convert(
     src: str, out: str, *, model_id: str | None, version: str | None, offset: int | None, max_length: int
 ) -> None:
@@ -277,9 +313,19 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--demo", type=int, default=300)
     e.add_argument("--require-targets", action="store_true")
     e.add_argument("--train-log", type=existing_file, help="training log to summarise into the manifest")
-    v = sub.add_parser("eval", help="quick PyTorch-only evaluation of a checkpoint")
-    v.add_argument("--checkpoint", type=existing_file, required=True)
-    v.add_argument("--tokenizer", type=tokenizer_dir, required=True)
+    v = sub.add_parser("eval", help="a package on your images and captions, or a checkpoint (PyTorch, synthetic)")
+    v.add_argument("package", nargs="?", help="model package folder (with --images and --captions)")
+    v.add_argument("--images", help="folder the captions file's image names are relative to")
+    v.add_argument("--captions", help="file_name<TAB>caption lines (.tsv), JSON lines (.jsonl) or COCO .json")
+    v.add_argument("--labels", help="file_name<TAB>label lines for zero-shot accuracy")
+    v.add_argument("--template", help="zero-shot prompt with {} for the label (default: the manifest's)")
+    v.add_argument("--variant", choices=["int8", "fp32"], help="text tower (default: the manifest's)")
+    v.add_argument("--name", help="dataset name in the manifest (default: the captions file's name)")
+    v.add_argument("--batch-size", type=positive_int, default=32, help="images per image tower run")
+    v.add_argument("--text-batch", type=positive_int, help="captions per text tower run (default: int8 1, fp32 64)")
+    v.add_argument("--dry-run", action="store_true", help="print the figures, leave the manifest as it is")
+    v.add_argument("--checkpoint", type=existing_file)
+    v.add_argument("--tokenizer", type=tokenizer_dir)
     v.add_argument("--gallery", type=positive_int, default=1200)
     v.add_argument("--seed", type=int, default=2)
     c = sub.add_parser("convert", help="convert a downloaded KoCLIP checkpoint folder into a model package")
@@ -330,6 +376,22 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
                 require_targets=a.require_targets,
                 train_log=a.train_log,
             )
+        case "eval" if a.package is not None:
+            from .user_eval import Request
+
+            req = Request(
+                a.package,
+                a.images,
+                a.captions,
+                labels=a.labels,
+                template=a.template,
+                variant=a.variant,
+                name=a.name,
+                batch_size=a.batch_size,
+                text_batch=a.text_batch,
+                dry_run=a.dry_run,
+            )
+            return lambda: run_user_eval(req)
         case "eval":
             return lambda: run_eval(a.checkpoint, a.tokenizer, gallery=a.gallery, seed=a.seed)
         case "convert":
@@ -355,10 +417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--gallery must be at least {MIN_GALLERY} (one image per colour x shape x count x size cell)")
     if getattr(a, "demo", 0) < 0:
         p.error("--demo must be >= 0")
+    if a.cmd == "eval" and (why := eval_mode_error(a)):
+        p.error(why)
     run = command(a)
     try:
         run()
     except KitError as err:
         print(f"{PROG} {a.cmd}: error: {err}", file=sys.stderr)
-        return 1
+        return err.exit_code
     return 0

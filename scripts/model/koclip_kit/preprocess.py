@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -35,13 +37,13 @@ def resize_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
-def normalise(arr_uint8: npt.NDArray[np.uint8]) -> F32:
-    """HWC uint8 -> CHW float32 normalised with CLIP's mean and std."""
+def normalise(arr_uint8: npt.NDArray[np.uint8], mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> F32:
+    """HWC uint8 -> CHW float32 normalised with CLIP's mean and std (or a manifest's)."""
     x = arr_uint8.astype(np.float32) / 255.0
-    x = (x - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
+    x = (x - np.array(mean, dtype=np.float32)) / np.array(std, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def pixels(img: Image.Image, size: int) -> F32:
+def pixels(img: Image.Image, size: int, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> F32:
     """The image tower's input for one image: RGB, resized and cropped, normalised CHW."""
-    return normalise(np.asarray(resize_crop(to_rgb(img), size)))
+    return normalise(np.asarray(resize_crop(to_rgb(img), size)), mean, std)
