@@ -171,6 +171,29 @@ function layout(base: number, capacity: number, dimP: number, bits: number): Lay
   return { queryI16, queryF32, mask, heapS, heapR, out, block, approx, scales, codes, resid, end: at };
 }
 
+/** wasm memory the module itself takes below the index (its static data and stack), at most. */
+const MODULE_RESERVE_BYTES = 65536;
+
+/**
+ * The wasm memory an index of `capacity` x `dim` takes (the layout plus the module's own page):
+ * what a builder of that capacity checks against its budget, give or take that page.
+ */
+export function kernelIndexBytes(dim: number, capacity: number, residualBits: ResidualBits): number {
+  return MODULE_RESERVE_BYTES + layout(0, capacity, align16(dim), residualBits).end;
+}
+
+/** The most rows of `dim` an index may hold within `budgetBytes` (kernelIndexBytes <= budget). */
+export function kernelCapacityFor(dim: number, residualBits: ResidualBits, budgetBytes: number): number {
+  let lo = 0;
+  let hi = Math.ceil(budgetBytes / Math.max(1, align16(dim) * (1 + residualBits / 8)));
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (kernelIndexBytes(dim, mid, residualBits) <= budgetBytes) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 function instantiate(module: WebAssembly.Module): KernelExports {
   return new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
 }
@@ -303,9 +326,54 @@ export class KernelIndexBuilder {
     this.#maxScale = Math.max(this.#maxScale, scale);
   }
 
+  /**
+   * Forgets the rows from `count` on (the next rows added overwrite them). The error bounds the
+   * search uses keep the maxima of every row ever added, which stays correct (only looser).
+   * Views made by snapshot() before a truncation must not be searched after it.
+   */
+  truncate(count: number): void {
+    if (this.#done) throw new Error('search kernel: builder already finished');
+    if (!Number.isInteger(count) || count < 0 || count > this.#count)
+      throw new RangeError(`search kernel: cannot truncate ${this.#count} rows to ${count}`);
+    this.#count = count;
+  }
+
+  /** Copies the first `count` rows of `from` (same dim and residual bits) into this empty builder. */
+  copyRows(from: KernelIndexBuilder, count: number): void {
+    if (this.#done) throw new Error('search kernel: builder already finished');
+    if (this.#count !== 0) throw new Error('search kernel: copyRows needs an empty builder');
+    if (from.dim !== this.dim || from.residualBits !== this.residualBits)
+      throw new RangeError('search kernel: copyRows between indexes of another shape');
+    if (!Number.isInteger(count) || count < 0 || count > from.count || count > this.capacity)
+      throw new RangeError(`search kernel: cannot copy ${count} rows`);
+    const src = from.#k.memory.buffer;
+    const dst = this.#k.memory.buffer;
+    const copy = (fromAt: number, toAt: number, bytes: number) =>
+      new Uint8Array(dst, toAt, bytes).set(new Uint8Array(src, fromAt, bytes));
+    copy(from.#l.codes, this.#l.codes, count * this.dimPadded);
+    copy(from.#l.resid, this.#l.resid, (count * this.dimPadded * this.residualBits) / 8);
+    copy(from.#l.scales, this.#l.scales, count * 4);
+    this.#count = count;
+    this.#maxScaledL1 = from.#maxScaledL1;
+    this.#maxScale = from.#maxScale;
+  }
+
+  /**
+   * A searchable index over the rows added so far, sharing this builder's memory: the builder
+   * keeps taking rows (the view never sees them). Lets an index grow segment by segment.
+   */
+  snapshot(): KernelIndex {
+    if (this.#done) throw new Error('search kernel: builder already finished');
+    return this.#index();
+  }
+
   finish(): KernelIndex {
     if (this.#done) throw new Error('search kernel: builder already finished');
     this.#done = true;
+    return this.#index();
+  }
+
+  #index(): KernelIndex {
     const memory: KernelMemory = {
       codeBytes: this.capacity * this.dimPadded,
       residualBytes: (this.capacity * this.dimPadded * this.residualBits) / 8,
