@@ -24,10 +24,15 @@ export interface SegmentRef {
   checksum: string;
 }
 
+/**
+ * `cache: false` reads around the cache (a cached copy is still used, a fresh one is not kept):
+ * for readers that keep the rows themselves, such as the search kernel.
+ */
 export async function loadSegment(
   bucket: R2Bucket,
   ref: SegmentRef,
   space: IndexSpace & { dim?: number },
+  options: { cache?: boolean } = {},
 ): Promise<Segment> {
   const cached = getCachedSegment(ref.key, ref.etag);
   if (cached) return cached;
@@ -48,7 +53,7 @@ export async function loadSegment(
   if (segment.checksum !== ref.checksum || segment.count !== ref.count) {
     throw new IndexCorruptError(`segment ${ref.id} does not match the catalogue`);
   }
-  putCachedSegment(ref.key, ref.etag, segment, bytes.byteLength);
+  if (options.cache !== false) putCachedSegment(ref.key, ref.etag, segment, bytes.byteLength);
   return segment;
 }
 

@@ -34,14 +34,24 @@ export class IndexReader {
     return this.writer().catalogue();
   }
 
+  /**
+   * Segments of the catalogue, decoded, in the order given. `cache: false` does not keep them in
+   * the segment cache (for readers that keep the rows themselves).
+   */
+  async segments(
+    catalogue: CatalogueView,
+    refs: readonly CatalogueView['segments'][number][],
+    options: { cache?: boolean } = {},
+  ): Promise<Segment[]> {
+    const space = { model: catalogue.model, version: catalogue.version, dim: catalogue.dim };
+    return Promise.all(refs.map((entry) => loadSegment(this.env.INDEX_BUCKET, entry, space, options)));
+  }
+
   /** The catalogue and every live segment, decoded. */
   async load(): Promise<LoadedIndex | null> {
     const catalogue = await this.catalogue();
     if (!catalogue) return null;
-    const space = { model: catalogue.model, version: catalogue.version, dim: catalogue.dim };
-    const segments = await Promise.all(
-      catalogue.segments.map((entry) => loadSegment(this.env.INDEX_BUCKET, entry, space)),
-    );
+    const segments = await this.segments(catalogue, catalogue.segments);
     return { catalogue, segments, dead: catalogue.segments.map((s) => new Set(s.dead)) };
   }
 

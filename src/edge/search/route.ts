@@ -1,4 +1,7 @@
-/** GET|POST /v1/search: images of the index nearest to a text, an indexed image, or an image. */
+/**
+ * GET|POST /v1/search: images of the index nearest to a text, an indexed image, or an image.
+ * `x-koclip-search-path` says which ranking answered (catalogue-search.ts: SearchPath).
+ */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { QueryTextSchema, SearchFieldsSchema, SearchResponseSchema } from '../../core/contract/api-schemas';
 import { SEARCH } from '../docs/examples';
@@ -26,6 +29,8 @@ async function search(env: AppEnv['Bindings'], fields: SearchInput) {
   return runSearch(await queryContext(env, fields.model, fields.collection), request);
 }
 
+const PATH_HEADER = 'x-koclip-search-path';
+
 app.openapi(
   createRoute({
     method: 'get',
@@ -36,7 +41,10 @@ app.openapi(
     request: { query: SearchQuerySchema },
     responses: { ...ok, ...ImageErrorResponses },
   }),
-  async (c) => c.json(await search(c.env, c.req.valid('query')), 200),
+  async (c) => {
+    const { body, path } = await search(c.env, c.req.valid('query'));
+    return c.json(body, 200, { [PATH_HEADER]: path });
+  },
 );
 
 app.openapi(
@@ -60,7 +68,8 @@ app.openapi(
   async (c) => {
     const fields =
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json');
-    return c.json(await search(c.env, fields as SearchInput), 200);
+    const { body, path } = await search(c.env, fields as SearchInput);
+    return c.json(body, 200, { [PATH_HEADER]: path });
   },
 );
 

@@ -1,15 +1,16 @@
 /**
  * One search request, checked in one place and run: exactly one query (a text, an indexed image,
  * an image URL or an upload), the index of the model's embedding space, the cursor, and the
- * ranking over the index's segments.
+ * ranking of the index's catalogue (catalogue-search.ts: the search kernel, or the JS loop).
  */
 import type { SearchFields } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
 import { expectedModel, guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
+import { rankCatalogue, type SearchPath } from './catalogue-search';
 import { decodeCursor, encodeCursor } from './cursor';
-import { type MetadataFilter, searchSegments } from './ranking';
+import type { MetadataFilter } from './ranking';
 
 export type SearchQuery = { kind: 'text'; text: string } | QueryImage;
 
@@ -44,10 +45,11 @@ export async function searchRequestFrom(fields: SearchInput): Promise<SearchRequ
   };
 }
 
+/** The response body, and which ranking path answered (for the route's `x-koclip-search-path`). */
 export async function runSearch(ctx: QueryContext, request: SearchRequest) {
   const { model, store } = ctx;
-  const loaded = await guardIndex(() => store.load());
-  if (!loaded || loaded.catalogue.count === 0) {
+  const catalogue = await guardIndex(() => store.catalogue());
+  if (!catalogue || catalogue.count === 0) {
     throw new ApiError(
       404,
       'index_empty',
@@ -81,7 +83,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
   };
   let offset = 0;
   if (request.cursor) {
-    const check = await decodeCursor(request.cursor, loaded.catalogue.generation, cursorIdentity);
+    const check = await decodeCursor(request.cursor, catalogue.generation, cursorIdentity);
     if (!check.ok && check.reason === 'stale')
       throw new ApiError(409, 'cursor_stale', 'the index changed since this cursor was issued; search again');
     if (!check.ok)
@@ -92,15 +94,22 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
       );
     offset = check.offset;
   }
-  const page = searchSegments(loaded.segments, vector, {
-    k: request.k,
-    offset,
-    ...(request.minScore === undefined ? {} : { minScore: request.minScore }),
-    ...(request.filter ? { filter: request.filter } : {}),
-    ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
-    dead: loaded.dead,
-  });
-  return {
+  const source = {
+    index: store.index,
+    catalogue,
+    segments: (refs: typeof catalogue.segments, options: { cache?: boolean }) =>
+      store.segments(catalogue, refs, options),
+  };
+  const { page, path } = await guardIndex(() =>
+    rankCatalogue(source, vector, {
+      k: request.k,
+      offset,
+      ...(request.minScore === undefined ? {} : { minScore: request.minScore }),
+      ...(request.filter ? { filter: request.filter } : {}),
+      ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
+    }),
+  );
+  const body = {
     object: 'search_results' as const,
     model: model.id,
     version: model.version,
@@ -109,6 +118,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
     next_cursor:
       page.nextOffset === null
         ? null
-        : await encodeCursor(page.nextOffset, loaded.catalogue.generation, cursorIdentity),
+        : await encodeCursor(page.nextOffset, catalogue.generation, cursorIdentity),
   };
+  return { body, path: path satisfies SearchPath };
 }

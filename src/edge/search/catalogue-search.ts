@@ -1,0 +1,63 @@
+/**
+ * Ranking one catalogue for one request: from the isolate's search-kernel index of the catalogue
+ * (kernel-store.ts, kernel-ranking.ts) when it fits the kernel budget, else with the JS loop over
+ * the decoded segments (ranking.ts, which stays the reference). Both give the same page; the
+ * path taken is reported so the route can say which answered.
+ */
+import type { Segment } from '../../core/index-format/segment';
+import type { IndexKey } from '../index-store/keys';
+import type { CatalogueSegment, CatalogueView } from '../index-writer/contract';
+import { searchKernel } from './kernel-ranking';
+import { type KernelStoreOptions, withKernel } from './kernel-store';
+import { type SearchOptions, type SearchPage, searchSegments } from './ranking';
+
+/**
+ * `kernel-int8` / `kernel-fp16`: the kernel's page with the segments' own scores;
+ * `kernel-requantised`: fp16 scored from the kernel's int8 + 2-bit residual rows;
+ * `js` / `js-over-budget` / `js-kernel-error`: the JS loop (asked for, or the kernel's fallback).
+ */
+export type SearchPath =
+  | 'kernel-int8'
+  | 'kernel-fp16'
+  | 'kernel-requantised'
+  | 'js'
+  | 'js-over-budget'
+  | 'js-kernel-error';
+
+export interface CatalogueSource {
+  index: IndexKey;
+  catalogue: CatalogueView;
+  /** The decoded segments, in the order asked; `cache: false` keeps them out of the segment cache. */
+  segments(refs: readonly CatalogueSegment[], options: { cache?: boolean }): Promise<Segment[]>;
+}
+
+export interface RankSettings {
+  /** false: the JS loop only (the reference; benchmarks). Default true. */
+  kernel?: boolean;
+  store?: KernelStoreOptions;
+}
+
+export async function rankCatalogue(
+  source: CatalogueSource,
+  query: Float32Array,
+  options: Omit<SearchOptions, 'dead'>,
+  settings: RankSettings = {},
+): Promise<{ page: SearchPage; path: SearchPath }> {
+  const { catalogue } = source;
+  const dead = catalogue.segments.map((s) => new Set(s.dead));
+  let path: SearchPath = 'js';
+  if (settings.kernel !== false) {
+    const answer = await withKernel(
+      source.index,
+      catalogue,
+      (refs) => source.segments(refs, { cache: false }),
+      (entry) => searchKernel(entry, query, { ...options, dead }),
+      settings.store,
+    );
+    if (answer.kind === 'kernel') return { page: answer.value.page, path: `kernel-${answer.value.scoring}` };
+    path = answer.reason === 'over_budget' ? 'js-over-budget' : 'js-kernel-error';
+  }
+  const segments = await source.segments(catalogue.segments, { cache: true });
+  const page = searchSegments(segments, query, { ...options, dead });
+  return { page, path };
+}
