@@ -3,7 +3,8 @@
 // wasm build the Worker uses, one thread), reads the wasm linear memory after session creation
 // and after one run on 16 tokens, and compares it, plus the segment cache the Worker keeps, with
 // the isolate limit.
-//   npm run model:fit -- models/<id> [--variant int8|fp32]
+//   npm run model:fit -- models/<id> [--variant int8|fp32] [--json]
+// --json prints the figures as one JSON object (the model kit's packaging reads it).
 // Exit 0: fits. Exit 1: does not fit. Exit 2: bad input.
 // KOCLIP_FIT_LIMIT_MB overrides the isolate limit (MiB; tests lower it to exercise exit 1).
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -28,13 +29,13 @@ try {
   parsed = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
-    options: { variant: { type: 'string' } },
+    options: { variant: { type: 'string' }, json: { type: 'boolean' } },
   });
 } catch (err) {
-  fail(`${err.message}\nusage: npm run model:fit -- models/<id> [--variant int8|fp32]`);
+  fail(`${err.message}\nusage: npm run model:fit -- models/<id> [--variant int8|fp32] [--json]`);
 }
 const { values: opts, positionals } = parsed;
-if (positionals.length !== 1) fail('usage: npm run model:fit -- models/<id> [--variant int8|fp32]');
+if (positionals.length !== 1) fail('usage: npm run model:fit -- models/<id> [--variant int8|fp32] [--json]');
 const dir = resolve(positionals[0]);
 if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`no package folder ${positionals[0]}`);
 const manifestPath = join(dir, 'manifest.json');
@@ -146,8 +147,30 @@ const rows = [
   ['segment cache budget', `${mb(SEGMENT_CACHE_MARGIN_BYTES)} MiB`],
   ['headroom (limit - run - cache)', `${mb(headroom)} MiB`],
 ];
-const width = Math.max(...rows.map(([k]) => k.length));
-for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+if (opts.json) {
+  const round = (n) => Number(mb(n));
+  console.log(
+    JSON.stringify({
+      model: manifest.id,
+      version: manifest.version ?? null,
+      placement: text.placement ?? null,
+      file,
+      variant,
+      file_mib: round(fileBytes),
+      wasm_after_load_mib: round(afterLoad),
+      wasm_after_run_mib: round(afterRun),
+      run_tokens: RUN_TOKENS,
+      segment_cache_mib: round(SEGMENT_CACHE_MARGIN_BYTES),
+      needed_mib: round(needed),
+      limit_mib: round(limitBytes),
+      headroom_mib: round(headroom),
+      fits: needed <= limitBytes,
+    }),
+  );
+} else {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+}
 
 if (needed > limitBytes) {
   console.error(
@@ -158,4 +181,4 @@ if (needed > limitBytes) {
   );
   process.exit(1);
 }
-console.log(`fits: ${mb(headroom)} MiB to spare`);
+if (!opts.json) console.log(`fits: ${mb(headroom)} MiB to spare`);

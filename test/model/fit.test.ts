@@ -56,6 +56,21 @@ describe('model:fit', () => {
     expect(r.stdout).toContain('text-fp32.onnx (fp32)');
   });
 
+  it('--json prints the figures as one object, with the verdict', () => {
+    const ok = runFit(['models/koclip-tiny', '--json']);
+    expect(ok.status, ok.stderr).toBe(0);
+    const fig = JSON.parse(ok.stdout) as Record<string, unknown>;
+    expect(fig).toMatchObject({ model: 'koclip-tiny', variant: 'int8', file: 'text-int8.onnx', fits: true });
+    expect(fig.limit_mib).toBe(128);
+    expect(fig.segment_cache_mib).toBe(48);
+    expect(fig.wasm_after_run_mib as number).toBeGreaterThanOrEqual(fig.wasm_after_load_mib as number);
+    expect(fig.needed_mib).toBeCloseTo((fig.wasm_after_run_mib as number) + 48, 1);
+    const over = runFit(['models/koclip-tiny', '--json'], { KOCLIP_FIT_LIMIT_MB: '20' });
+    expect(over.status).toBe(1);
+    expect(JSON.parse(over.stdout)).toMatchObject({ fits: false, limit_mib: 20 });
+    expect(over.stderr).toContain('does not fit an isolate:');
+  });
+
   it('an edge tower over the limit exits 1 and says why', () => {
     const dir = tinyCopy('edge', (m) => {
       m.text.placement = 'edge';

@@ -8,11 +8,18 @@
             [--name NAME] [--dry-run]   a package on your own images and captions -> manifest
             evaluation.user (koclip_kit.user_eval; docs/models.md)
   convert   CHECKPOINT_DIR --out MODELS/ID [--id ID] [--version V] [--position-id-offset N] [--max-length 96]
+            [--placement function|edge]
             a downloaded KoCLIP (flax_model.msgpack + hybrid-clip config, or model.safetensors /
             pytorch_model.bin + vision-text-dual-encoder config) -> model package (docs/models.md)
   make-fixture --out DIR [--format flax|safetensors|bin] [--arch base|large] [--full] [--seed N]
             random-weight checkpoint written by transformers / flax (needs requirements-convert.txt)
   oracle    CHECKPOINT_DIR PACKAGE_DIR   ONNX towers against the library's own forward pass
+  captions  --out FILE [--count N] [--seed S]   synthetic Korean captions, one per line (a demo corpus)
+  distill   --teacher PACKAGE_DIR --corpus CAPTIONS.txt --out OUT_DIR [--layers 4 --hidden 384 --heads 6
+            --intermediate 1536] [--steps N | --minutes M] [--prune-vocab] [--seed S]
+            an edge-sized student of the teacher's text tower, in its embedding space (koclip_kit.distill)
+Packaging an `edge` text tower (export, convert --placement edge, distill) refuses a tower that does
+not fit a Worker isolate (koclip_kit.fit) and writes nothing.
 Bad arguments fail with a message and exit code 2; nothing partial is written.
 """
 
@@ -70,6 +77,23 @@ def existing_file(s: str) -> str:
 def tokenizer_dir(s: str) -> str:
     if not os.path.isfile(os.path.join(s, "tokenizer.json")):
         raise argparse.ArgumentTypeError(f"{s} has no tokenizer.json (run `{PROG} tokenizer --out {s}` first)")
+    return s
+
+
+def package_dir(s: str) -> str:
+    if not os.path.isfile(os.path.join(s, "manifest.json")):
+        raise argparse.ArgumentTypeError(f"{s} is not a model package (no manifest.json)")
+    return s
+
+
+def corpus_file(s: str) -> str:
+    """A captions file with at least one non-blank line (koclip_kit.distill.read_corpus reads it)."""
+    from .distill import read_corpus
+
+    try:
+        read_corpus(s)
+    except KitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return s
 
 
@@ -248,7 +272,14 @@ def eval_mode_error(a: argparse.Namespace) -> str | None:
 
 
 def run_convert(
-    src: str, out: str, *, model_id: str | None, version: str | None, offset: int | None, max_length: int
+    src: str,
+    out: str,
+    *,
+    model_id: str | None,
+    version: str | None,
+    offset: int | None,
+    max_length: int,
+    placement: str = "function",
 ) -> None:
     from .convert import convert
 
@@ -256,10 +287,57 @@ def run_convert(
     if not is_model_id(mid):
         raise KitError(f"model id {mid!r} (from --out) is not valid; pass --id")
     version = version or datetime.datetime.now(datetime.UTC).strftime("%Y.%m.%d-%H%M")
-    m = convert(src, out, model_id=mid, version=version, position_id_offset=offset, max_length=max_length)
+    m = convert(
+        src, out, model_id=mid, version=version, position_id_offset=offset, max_length=max_length, placement=placement
+    )
     print("[convert] parity", json.dumps(m["evaluation"]["parity"]))
     sizes = {k: round(v["bytes"] / 1e6, 1) for k, v in m["files"].items() if k.endswith(".onnx")}
     print(f"[convert] {out} ({mid} {version}) MB: {json.dumps(sizes)}; peak RSS {m['evaluation']['peak_rss_mb']} MB")
+
+
+def run_captions(out: str, *, count: int, seed: int) -> None:
+    """Writes `count` synthetic captions, one per line (koclip_kit.distill.synthetic_captions)."""
+    from .distill import synthetic_captions
+
+    lines = synthetic_captions(count, seed)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+    os.replace(tmp, out)
+    print(f"[captions] {count} lines ({len(set(lines))} distinct) -> {out}")
+
+
+def run_distill(a: argparse.Namespace) -> None:
+    """Distils the teacher's text tower into an edge student package (koclip_kit.distill)."""
+    from .distill import Recipe, StudentShape, distill
+
+    shape = StudentShape(a.layers, a.hidden, a.heads, a.intermediate)
+    recipe = Recipe(
+        steps=a.steps if a.minutes is None else None,
+        minutes=a.minutes,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+    )
+    m = distill(
+        a.teacher,
+        a.corpus,
+        a.out,
+        shape=shape,
+        recipe=recipe,
+        prune=a.prune_vocab,
+        synthetic_eval={"auto": None, "synthetic": True, "none": False}[a.eval],
+        require_recall=a.require_recall,
+    )
+    ev, d = m["evaluation"], m["training"]["distillation"]
+    print("[distill] parity", json.dumps(ev["parity"]))
+    print("[distill] held-out vs teacher", json.dumps(ev["held_out_vs_teacher"]))
+    if "recall" in ev:
+        print("[distill] t2i recall@5", json.dumps(ev["recall"]["t2i_recall@5"]))
+    print("[distill] fit", json.dumps({k: v for k, v in ev["fit"].items() if k != "runtime"}))
+    sizes = {k: round(v["bytes"] / 1e6, 2) for k, v in m["files"].items() if k.startswith("text-")}
+    print(f"[distill] {a.out} ({m['id']} {m['version']}, edge) {d['steps']} steps in {d['seconds']} s; MB {sizes}")
 
 
 def run_make_fixture(out: str, *, fmt: str, arch: str, full: bool, seed: int) -> None:
@@ -335,6 +413,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--version")
     c.add_argument("--position-id-offset", type=int, help="default: 0 for Flax, pad_token_id + 1 for PyTorch")
     c.add_argument("--max-length", type=positive_int, default=96, help="text tokens incl. [CLS]/[SEP] (KoCLIP: 96)")
+    c.add_argument(
+        "--placement",
+        default="function",
+        choices=["function", "edge"],
+        help="where the text tower runs; edge is refused for a tower that does not fit an isolate",
+    )
     f = sub.add_parser("make-fixture", help="random-weight checkpoint written by transformers / flax")
     f.add_argument("--out", required=True)
     f.add_argument("--format", default="flax", choices=["flax", "safetensors", "bin"])
@@ -344,6 +428,32 @@ def parser() -> argparse.ArgumentParser:
     o = sub.add_parser("oracle", help="compare a converted package with the library's forward pass")
     o.add_argument("checkpoint")
     o.add_argument("package")
+    k = sub.add_parser("captions", help="synthetic Korean captions, one per line (a demo corpus for distill)")
+    k.add_argument("--out", required=True)
+    k.add_argument("--count", type=positive_int, default=20000)
+    k.add_argument("--seed", type=int, default=5)
+    d = sub.add_parser("distill", help="distil an edge-sized student of a package's text tower")
+    d.add_argument("--teacher", type=package_dir, required=True, help="teacher model package folder")
+    d.add_argument("--corpus", type=corpus_file, required=True, help="captions, one per line (UTF-8)")
+    d.add_argument("--out", required=True, help="student package folder (keeps the teacher's id and version)")
+    d.add_argument("--layers", type=positive_int, default=4)
+    d.add_argument("--hidden", type=positive_int, default=384)
+    d.add_argument("--heads", type=positive_int, default=6)
+    d.add_argument("--intermediate", type=positive_int, default=1536)
+    b = d.add_mutually_exclusive_group()
+    b.add_argument("--steps", type=positive_int, default=400)
+    b.add_argument("--minutes", type=positive_float)
+    d.add_argument("--batch-size", type=positive_int, default=128)
+    d.add_argument("--lr", type=positive_float, default=1e-3)
+    d.add_argument("--prune-vocab", action="store_true", help="keep only the corpus's tokens + special tokens")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument(
+        "--eval",
+        default="auto",
+        choices=["auto", "synthetic", "none"],
+        help="recall on the kit's synthetic split (auto: when the teacher was evaluated on it)",
+    )
+    d.add_argument("--require-recall", action="store_true", help="fail below 95%% of the teacher's t2i recall@5")
     return p
 
 
@@ -402,7 +512,12 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
                 version=a.version,
                 offset=a.position_id_offset,
                 max_length=a.max_length,
+                placement=a.placement,
             )
+        case "captions":
+            return lambda: run_captions(a.out, count=a.count, seed=a.seed)
+        case "distill":
+            return lambda: run_distill(a)
         case "make-fixture":
             return lambda: run_make_fixture(a.out, fmt=a.format, arch=a.arch, full=a.full, seed=a.seed)
         case "oracle":
@@ -417,6 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--gallery must be at least {MIN_GALLERY} (one image per colour x shape x count x size cell)")
     if getattr(a, "demo", 0) < 0:
         p.error("--demo must be >= 0")
+    if a.cmd == "distill" and a.hidden % a.heads:
+        p.error(f"--hidden {a.hidden} must be a multiple of --heads {a.heads}")
+    if a.cmd == "distill" and a.layers > 24:
+        p.error(f"--layers must be at most 24 (an edge student is 4-6), got {a.layers}")
     if a.cmd == "eval" and (why := eval_mode_error(a)):
         p.error(why)
     run = command(a)

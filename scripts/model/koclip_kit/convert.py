@@ -1,6 +1,8 @@
 """`python -m koclip_kit convert CHECKPOINT_DIR --out models/ID`: a downloaded KoCLIP checkpoint
 (koclip-base / koclip-large, Flax or PyTorch port; see koclip_kit.checkpoint for the formats and
-parameter trees) -> a model package (docs/model-package.md) with `function` text placement.
+parameter trees) -> a model package (docs/model-package.md) with `function` text placement, or
+`edge` when asked and the text tower fits an isolate (koclip_kit.fit; klue/roberta-large does
+not: distil a student instead, koclip_kit.distill).
 
 One tower at a time: read its tensors from the checkpoint, load them into koclip_kit.towers,
 export the graph without parameters and stream the weights into the ONNX files (onnx_stream),
@@ -374,9 +376,13 @@ def convert(
     version: str,
     position_id_offset: int | None = None,
     max_length: int = 96,
+    placement: str = "function",
     quiet: bool = False,
 ) -> Json:
-    """Converts the checkpoint folder `src` into the package `target`; returns the manifest."""
+    """Converts the checkpoint folder `src` into the package `target`; returns the manifest. With
+    `placement="edge"` the staged package must pass the isolate fit (koclip_kit.fit.DoesNotFit)."""
+    if placement not in ("function", "edge"):
+        raise KitError(f"placement must be function or edge, not {placement!r}")
     started = time.time()
     return_freed_memory()
 
@@ -428,12 +434,19 @@ def convert(
             tok=tok,
             logit_scale=logit_scale,
             stats=stats,
+            placement=placement,
             evaluation={
                 "parity": parity,
                 "seconds": round(time.time() - started, 1),
                 "peak_rss_mb": round(peak_rss_mb()),
             },
         )
+        if placement == "edge":
+            from .fit import check_staged
+
+            log("edge placement: measuring the text tower in onnxruntime-web (scripts/model/fit.mjs)")
+            manifest = check_staged(out, manifest, target)
+            log(f"fit {manifest['evaluation']['fit']}")
         swap_into_place(out, target)
         log(f"{target}: {sum(f['bytes'] for f in manifest['files'].values()) / 1e6:.1f} MB")
         return manifest
@@ -455,6 +468,7 @@ def write_manifest(
     logit_scale: float,
     stats: dict[str, int],
     evaluation: Json,
+    placement: str = "function",
 ) -> Json:
     v = cfg.vision
     vision_name = "CLIP ViT" if v.kind == "clip" else "ViT (pooler tanh(dense(cls)))"
@@ -476,7 +490,7 @@ def write_manifest(
             "unk_token_id": tok.unk,
         },
         "text": {
-            "placement": "function",
+            "placement": placement,
             "max_length": max_length,
             "position_id_offset": offset,
             "files": dict(TEXT_FILES),

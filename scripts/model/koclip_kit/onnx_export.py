@@ -23,10 +23,15 @@ OPSET = 17
 
 
 def export_text(model: KoCLIP, path: str) -> None:
+    export_text_module(TextTower(model), path)
+
+
+def export_text_module(tower: torch.nn.Module, path: str) -> None:
+    """A text tower module (input_ids, attention_mask) -> text_embeds, with its parameters."""
     ids = torch.tensor([[0, 5, 6, 2, 1], [0, 7, 2, 1, 1]], dtype=torch.int64)
     mask = ids.ne(1).to(torch.int64)
     torch.onnx.export(
-        TextTower(model).eval(),
+        tower.eval(),
         (ids, mask),
         path,
         input_names=["input_ids", "attention_mask"],

@@ -1,6 +1,7 @@
 """Writes a model package (docs/model-package.md): ONNX towers, tokenizer, golden vectors, demo
 set, evaluation numbers and a manifest with every file's sha256. Everything is written into a
-temporary folder beside the target and moved into place only when every check passed."""
+temporary folder beside the target and moved into place only when every check passed, the
+isolate fit of its `edge` text tower included (koclip_kit.fit)."""
 
 from __future__ import annotations
 
@@ -481,6 +482,9 @@ def build(
             training=training,
             evaluation=evaluation,
         )
+        from .fit import check_staged  # fit imports this module
+
+        manifest = check_staged(out, manifest, target)
         swap_into_place(out, target)
         return manifest
     finally:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ def ts_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "parse.mjs"
 
 
-def _convert(src: Path, dst: Path, **kw: int) -> dict[str, object]:
+def _convert(src: Path, dst: Path, **kw: Any) -> dict[str, object]:
     return convert(str(src), str(dst), model_id="koclip-test", version="t", quiet=True, **kw)
 
 
@@ -190,3 +191,32 @@ def test_wrong_model_type_and_missing_weights(checkpoints: dict[str, Path], tmp_
     (bad / "config.json").write_text(json.dumps(cfg))
     (bad / "flax_model.msgpack").unlink()
     _fails(bad, tmp_path, "needs flax_model.msgpack")
+
+
+def test_edge_placement_runs_the_fit_check(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """A tiny tower fits: edge placement, the measured wasm memory in evaluation.fit."""
+    pkg = tmp_path / "koclip-test"
+    m = convert(
+        str(checkpoints["flax-base"]), str(pkg), model_id="koclip-test", version="t", placement="edge", quiet=True
+    )
+    text, ev = m["text"], m["evaluation"]
+    assert isinstance(text, dict) and isinstance(ev, dict)
+    assert text["placement"] == "edge"
+    assert ev["fit"]["wasm_after_run_mib"] >= ev["fit"]["wasm_after_load_mib"] > 0
+    assert json.loads((pkg / "manifest.json").read_text())["evaluation"]["fit"] == ev["fit"]
+
+
+def test_edge_placement_that_does_not_fit_is_refused(
+    checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOCLIP_FIT_LIMIT_MB", "1")
+    target = tmp_path / "out" / "koclip-bad"
+    assert main(["convert", str(checkpoints["flax-base"]), "--out", str(target), "--placement", "edge"]) == 1
+    err = capsys.readouterr().err
+    assert "does not fit a Worker isolate" in err and "> 1.0 MiB limit" in err
+    assert "--placement function" in err and "distill" in err
+    assert not target.exists()
+    assert os.listdir(tmp_path / "out") == []
+    # function placement is not measured, so the same limit does not stop it
+    assert main(["convert", str(checkpoints["flax-base"]), "--out", str(target)]) == 0
+    assert json.loads((target / "manifest.json").read_text())["text"]["placement"] == "function"
