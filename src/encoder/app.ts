@@ -90,6 +90,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
         id: m.id,
         version: m.version,
         dim: m.dim,
+        image_variant: m.imageVariant,
         text_variant: m.textVariant,
         default: m.id === embedder.defaultModel,
       })),

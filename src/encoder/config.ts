@@ -43,6 +43,8 @@ export const EnvSchema = z.object({
   ENCODER_DECODE_THREADS: int(0, 64, availableParallelism()),
   /** Text tower variant on this host; empty = the manifest's default_variant. */
   ENCODER_TEXT_VARIANT: z.enum(['fp32', 'int8', '']).default(''),
+  /** Image tower variant: auto = fp16 on the CUDA provider when the package has one, else fp32. */
+  ENCODER_IMAGE_VARIANT: z.enum(['auto', 'fp32', 'fp16']).default('auto'),
   ENCODER_BATCH_SIZE: int(1, 1024, 32),
   ENCODER_MAX_WAIT_MS: int(0, 1000, 5),
   ENCODER_MAX_IMAGE_BYTES: int(1, 1024 * MIB, 20 * MIB),
@@ -74,6 +76,7 @@ export interface EncoderServiceConfig {
   runners: number;
   decodeThreads: number;
   textVariant: 'fp32' | 'int8' | undefined;
+  imageVariant: 'auto' | 'fp32' | 'fp16';
   batchSize: number;
   maxWaitMs: number;
   limits: {
@@ -124,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...runnerLayout(e.ENCODER_PROVIDER, e.ENCODER_RUNNERS, e.ENCODER_THREADS),
     decodeThreads: e.ENCODER_DECODE_THREADS,
     textVariant: e.ENCODER_TEXT_VARIANT || undefined,
+    imageVariant: e.ENCODER_IMAGE_VARIANT,
     batchSize: e.ENCODER_BATCH_SIZE,
     maxWaitMs: e.ENCODER_MAX_WAIT_MS,
     limits: {

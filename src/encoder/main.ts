@@ -40,12 +40,16 @@ async function main(): Promise<void> {
   for (const id of ids) {
     const model = await loadModelPackage(join(config.modelsDir, id), runtime, {
       textVariant: config.textVariant,
+      imageVariant: config.imageVariant,
     });
     if (model.id !== id) throw new Error(`models/${id}: manifest id is ${model.id}`);
     models.set(id, model);
-    console.log(`encoder: loaded ${model.id} ${model.version} (dim ${model.dim}, text ${model.textVariant})`);
+    console.log(
+      `encoder: loaded ${model.id} ${model.version} (dim ${model.dim}, image ${model.imageVariant}, text ${model.textVariant})`,
+    );
   }
   const metrics = new EncoderMetrics();
+  for (const model of models.values()) metrics.modelLoaded(model);
   const pool = new DecodePool(config.decodeThreads);
   const embedder = new Embedder(
     models,

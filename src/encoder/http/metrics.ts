@@ -2,7 +2,7 @@
  * Prometheus metrics of one encoder process (prom-client, a registry per app so that tests and
  * benchmarks can start several). Text format at GET /metrics.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -54,6 +54,26 @@ export class EncoderMetrics {
     buckets: SECONDS_BUCKETS,
     registers: [this.registry],
   });
+
+  /** 1 per loaded model, labelled with the tower variants it runs (constant after startup). */
+  readonly models = new Gauge({
+    name: 'encoder_model_info',
+    help: 'Loaded models and the tower variants they run',
+    labelNames: ['model', 'version', 'image_variant', 'text_variant'] as const,
+    registers: [this.registry],
+  });
+
+  modelLoaded(model: { id: string; version: string; imageVariant: string; textVariant: string }): void {
+    this.models.set(
+      {
+        model: model.id,
+        version: model.version,
+        image_variant: model.imageVariant,
+        text_variant: model.textVariant,
+      },
+      1,
+    );
+  }
 
   text(): Promise<string> {
     return this.registry.metrics();

@@ -1,14 +1,19 @@
 /**
  * Loading a model package folder (docs/model-package.md): the manifest parsed with the shared
- * schema, the sha256 of every file the encoder uses checked against it, the tokenizer built and
+ * schema, the image tower variant chosen for the host (fp16 on the CUDA provider when the package
+ * has one), the sha256 of every file the encoder uses checked against it, the tokenizer built and
  * both towers loaded through the runtime module.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ModelManifest, parseManifest, textTowerFile } from '../../core/manifest';
+import { imageTowerFile, type ModelManifest, parseManifest, textTowerFile } from '../../core/manifest';
 import { TextTokenizer } from '../../core/tokenizer';
-import type { OnnxRuntime, OnnxSession } from './runtime';
+import type { OnnxRuntime, OnnxSession, Provider } from './runtime';
+
+export type ImageVariant = 'fp32' | 'fp16';
+/** ENCODER_IMAGE_VARIANT: `auto` is fp16 on the CUDA provider when the package has it, else fp32. */
+export type ImageVariantSetting = 'auto' | ImageVariant;
 
 export interface LoadedModel {
   id: string;
@@ -16,6 +21,7 @@ export interface LoadedModel {
   dim: number;
   manifest: ModelManifest;
   image: OnnxSession;
+  imageVariant: ImageVariant;
   text: OnnxSession;
   textVariant: 'fp32' | 'int8';
   tokenizer: TextTokenizer;
@@ -45,18 +51,57 @@ export async function readImageTower(dir: string, manifest: ModelManifest): Prom
   return verifiedFile(dir, manifest, manifest.image.file);
 }
 
+/**
+ * The image tower variant to run: `auto` takes fp16 only on the CUDA provider (the file is meant
+ * for GPU hosts) and only when the package lists one; on the CPU provider fp16 runs only when
+ * forced. A forced fp16 that the package lacks is an error (packages written by
+ * `koclip_kit export`, koclip-tiny among them, have none).
+ */
+export function chooseImageVariant(
+  manifest: ModelManifest,
+  setting: ImageVariantSetting,
+  provider: Provider,
+): { variant: ImageVariant; file: string } {
+  const fp16 = manifest.image.files?.fp16;
+  if (setting === 'fp16' && !fp16) {
+    throw new Error(
+      `model ${manifest.id}: ENCODER_IMAGE_VARIANT=fp16, but the package has no fp16 image tower ` +
+        '(manifest image.files.fp16); use auto or fp32, or convert the checkpoint with koclip_kit convert',
+    );
+  }
+  if (fp16 && (setting === 'fp16' || (setting === 'auto' && provider === 'cuda'))) {
+    return { variant: 'fp16', file: fp16 };
+  }
+  return { variant: 'fp32', file: imageTowerFile(manifest, 'fp32') };
+}
+
+/** The image tower must take float32 `pixel_values` and give float32 `image_embeds` (the fp16
+ * files of koclip_kit convert cast inside the graph); anything else is refused at startup. */
+function checkImageIo(manifest: ModelManifest, file: string, session: OnnxSession): void {
+  for (const name of ['pixel_values', 'image_embeds']) {
+    const type = session.types[name];
+    if (type !== 'float32') {
+      throw new Error(
+        `model ${manifest.id}: ${file} has ${type ? `${type} ${name}` : `no ${name}`}; the encoder ` +
+          'feeds float32 pixel_values and reads float32 image_embeds (an fp16 tower casts inside the graph)',
+      );
+    }
+  }
+}
+
 export async function loadModelPackage(
   dir: string,
   runtime: OnnxRuntime,
-  options: { textVariant?: 'fp32' | 'int8' } = {},
+  options: { textVariant?: 'fp32' | 'int8'; imageVariant?: ImageVariantSetting } = {},
 ): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
   const textVariant =
     options.textVariant && manifest.text.files[options.textVariant]
       ? options.textVariant
       : manifest.text.default_variant;
+  const image = chooseImageVariant(manifest, options.imageVariant ?? 'auto', runtime.info.active);
   const [imageBytes, textBytes, tokenizerBytes] = await Promise.all([
-    verifiedFile(dir, manifest, manifest.image.file),
+    verifiedFile(dir, manifest, image.file),
     verifiedFile(dir, manifest, textTowerFile(manifest, textVariant)),
     verifiedFile(dir, manifest, manifest.tokenizer.file),
   ]);
@@ -65,14 +110,16 @@ export async function loadModelPackage(
     manifest.tokenizer,
     manifest.text.max_length,
   );
-  const image = await runtime.load(imageBytes);
+  const imageSession = await runtime.load(imageBytes);
+  checkImageIo(manifest, image.file, imageSession);
   const text = await runtime.load(textBytes);
   return {
     id: manifest.id,
     version: manifest.version,
     dim: manifest.projection_dim,
     manifest,
-    image,
+    image: imageSession,
+    imageVariant: image.variant,
     text,
     textVariant,
     tokenizer,

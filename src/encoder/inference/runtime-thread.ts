@@ -67,7 +67,10 @@ async function handle(request: RuntimeRequest): Promise<RuntimeResponse> {
       const session = await ort.InferenceSession.create(request.model, sessionOptions(provider));
       const id = nextSession++;
       sessions.set(id, session);
-      return { op: 'load', session: id, inputNames: [...session.inputNames] };
+      const types: Record<string, string> = {};
+      for (const value of [...session.inputMetadata, ...session.outputMetadata])
+        if (value.isTensor) types[value.name] = value.type;
+      return { op: 'load', session: id, inputNames: [...session.inputNames], types };
     }
     case 'run': {
       const session = sessions.get(request.session);

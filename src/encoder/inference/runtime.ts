@@ -63,7 +63,7 @@ export type RuntimeRequest =
 
 export type RuntimeResponse =
   | { op: 'init'; info: RuntimeInfo }
-  | { op: 'load'; session: number; inputNames: string[] }
+  | { op: 'load'; session: number; inputNames: string[]; types: Record<string, string> }
   | ({ op: 'run' } & Embeddings)
   | { op: 'release' };
 
@@ -127,11 +127,18 @@ class RuntimeThread {
 /** One model loaded on every runtime thread; a run goes to the least busy one. */
 export class OnnxSession {
   readonly inputNames: readonly string[];
+  /** Element type of each tensor input and output by name (`float32`, `float16`, `int64`, ...). */
+  readonly types: Readonly<Record<string, string>>;
   #copies: { thread: RuntimeThread; id: number }[];
 
-  constructor(copies: { thread: RuntimeThread; id: number }[], inputNames: readonly string[]) {
+  constructor(
+    copies: { thread: RuntimeThread; id: number }[],
+    inputNames: readonly string[],
+    types: Readonly<Record<string, string>>,
+  ) {
     this.#copies = copies;
     this.inputNames = inputNames;
+    this.types = types;
   }
 
   /**
@@ -217,7 +224,8 @@ export class OnnxRuntime {
       this.#threads.map(async (thread) => ({ thread, answer: await thread.call({ op: 'load', model }) })),
     );
     const copies = loaded.map(({ thread, answer }) => ({ thread, id: answer.session }));
-    return new OnnxSession(copies, (loaded[0] as (typeof loaded)[number]).answer.inputNames);
+    const { inputNames, types } = (loaded[0] as (typeof loaded)[number]).answer;
+    return new OnnxSession(copies, inputNames, types);
   }
 
   async close(): Promise<void> {
