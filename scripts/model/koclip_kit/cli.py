@@ -88,7 +88,7 @@ def package_dir(s: str) -> str:
 
 def corpus_file(s: str) -> str:
     """A captions file with at least one non-blank line (koclip_kit.distill.read_corpus reads it)."""
-    from .distill import read_corpus
+    from .teacher import read_corpus
 
     try:
         read_corpus(s)
@@ -297,7 +297,7 @@ def run_convert(
 
 def run_captions(out: str, *, count: int, seed: int) -> None:
     """Writes `count` synthetic captions, one per line (koclip_kit.distill.synthetic_captions)."""
-    from .distill import synthetic_captions
+    from .teacher import synthetic_captions
 
     lines = synthetic_captions(count, seed)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

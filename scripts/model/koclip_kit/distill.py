@@ -2,393 +2,52 @@
 student text tower trained to reproduce a teacher package's L2-normalised text embeddings, written
 as a package in the teacher's embedding space (docs/models.md "Distil an edge student").
 
-This module owns the distillation: reading the corpus, the teacher's targets (its own fp32 text
-tower through onnxruntime, so every package can teach: koclip-tiny or one written by `convert`),
-the optional vocabulary pruning, the student's initialisation and training, and the student's
-package. The package keeps the teacher's id and version (the version names the embedding space,
-and the image index is keyed by id + version, so the student searches the index the teacher's
-image tower built) and copies the teacher's image tower, image goldens and demo set; it has the
-student's tokenizer, text towers (fp32 + the kit's 7-bit int8, onnx_export.quantize_text), text
-goldens, `edge` placement, a `training.distillation` record and the evaluation. It is written in
-a staging folder, passes the ONNX parity checks and the isolate fit (koclip_kit.fit) and is then
-swapped into place; any failure leaves OUT_DIR as it was.
+This module owns the run and the student's package; koclip_kit.teacher owns the corpus, the
+teacher's targets and the (optionally pruned) tokenizer, koclip_kit.student the student's model
+and training. The package keeps the teacher's id and version (the version names the embedding
+space, and the image index is keyed by id + version, so the student searches the index the
+teacher's image tower built) and copies the teacher's image tower, image goldens and demo set; it
+has the student's tokenizer, text towers (fp32 + the kit's 7-bit int8, onnx_export.quantize_text),
+text goldens, `edge` placement, a `training.distillation` record and the evaluation (ONNX parity,
+held-out agreement with the teacher, recall on the synthetic split for a synthetic teacher, the
+isolate fit). It is written in a staging folder, must pass the parity checks and the isolate fit
+(koclip_kit.fit), and is then swapped into place; any failure leaves OUT_DIR as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import random
 import shutil
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.nn.utils.clip_grad import clip_grad_norm_
 
 from . import data
 from .common import F32, Json
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE
 from .convert import Tok, onnx_text, peak_rss_mb, return_freed_memory
-from .errors import InputError, KitError
+from .errors import KitError
 from .evaluate import evaluate, gallery
-from .model import RobertaModel, TextConfig
+from .model import TextConfig
 from .onnx_export import export_text_module, quantize_text
 from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, _cos, run_node, sha256, staging_dir, swap_into_place
+from .student import LOG, Recipe, Student, StudentShape, init_word_embeddings, torch_embed, train_student
+from .teacher import FORMAT, Teacher, read_corpus, split_corpus, student_tokenizer
 
-FORMAT = "koclip-model/1"
+__all__ = ["Recipe", "StudentShape", "distill"]
+
 TEXT_FILES = {"fp32": "text-fp32.onnx", "int8": "text-int8.onnx"}
 RECALL_RATIO_TARGET = 0.95  # the student keeps >= 95% of the teacher's t2i recall@5 (issue 10)
 IMAGE_CHUNK = 240  # gallery images rendered and embedded at once (~145 MB of pixels)
-LOG = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class StudentShape:
-    """The student's RoBERTa shape (4-6 layers x 384-512 is edge-sized for a 32k vocabulary)."""
-
-    layers: int = 4
-    hidden: int = 384
-    heads: int = 6
-    intermediate: int = 1536
-
-    def check(self) -> None:
-        if not 1 <= self.layers <= 24:
-            raise InputError(f"--layers must be 1..24, got {self.layers}")
-        if self.hidden % self.heads:
-            raise InputError(f"--hidden {self.hidden} is not a multiple of --heads {self.heads}")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How the student is trained (the defaults reach the recall target on koclip-tiny in minutes)."""
-
-    steps: int | None = 400
-    minutes: float | None = None
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    relational_weight: float = 1.0  # in-batch term: KL(softmax(t t^T / tau) || softmax(s t^T / tau))
-    tau: float = 0.05
-    seed: int = 0
-    log_every: int = 25
-
-
-# ---------------------------------------------------------------- corpus
-
-
-def synthetic_captions(count: int, seed: int) -> list[str]:
-    """`count` captions of the kit's synthetic scenes (data.py), half full descriptions and half any
-    template (partial ones, prompts, English), for a demo corpus."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(count):
-        scene = data.sample_scene(rng, "any")
-        out.append((data.full_caption(scene, rng) if rng.random() < 0.5 else data.caption(scene, rng))[0])
-    return out
-
-
-def read_corpus(path: str) -> list[str]:
-    """One caption per line (UTF-8), surrounding blanks stripped, blank lines ignored."""
-    if not os.path.isfile(path):
-        raise InputError(f"corpus {path} does not exist (one Korean caption per line)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [s.strip() for s in f]
-    except UnicodeDecodeError as err:
-        raise InputError(f"corpus {path} is not UTF-8 text: {err}") from None
-    lines = [s for s in lines if s]
-    if not lines:
-        raise InputError(f"corpus {path} has no captions (one per line; blank lines are ignored)")
-    return lines
-
-
-def split_corpus(lines: list[str], seed: int) -> tuple[list[str], list[str]]:
-    """Distinct lines, shuffled by `seed`: (training lines, held-out lines). A tenth is held out
-    (at most 1000); a corpus of one distinct line is its own held-out set."""
-    uniq = list(dict.fromkeys(lines))
-    random.Random(seed).shuffle(uniq)
-    if len(uniq) == 1:
-        return uniq, uniq
-    n = min(1000, max(1, len(uniq) // 10))
-    return uniq[n:], uniq[:n]
-
-
-# ---------------------------------------------------------------- teacher
-
-
-class Teacher:
-    """A model package as teacher: its manifest, tokenizer and fp32 text tower (onnxruntime)."""
-
-    def __init__(self, folder: str):
-        path = os.path.join(folder, "manifest.json")
-        if not os.path.isfile(path):
-            raise InputError(f"teacher {folder} is not a model package (no manifest.json)")
-        try:
-            with open(path, encoding="utf-8") as f:
-                self.manifest: Json = json.load(f)
-        except json.JSONDecodeError as err:
-            raise InputError(f"teacher manifest {path} is not JSON: {err}") from None
-        m = self.manifest
-        if m.get("format") != FORMAT:
-            raise InputError(f"teacher manifest {path}: format {m.get('format')!r}, expected {FORMAT!r}")
-        fp32 = (m.get("text") or {}).get("files", {}).get("fp32")
-        if not fp32 or not os.path.isfile(os.path.join(folder, fp32)):
-            raise InputError(f"teacher {folder} has no fp32 text tower (text.files.fp32) to take targets from")
-        self.folder, self.fp32 = folder, os.path.join(folder, fp32)
-        self.max_length = int(m["text"]["max_length"])
-        self.offset = int(m["text"].get("position_id_offset", 0))
-        self.tok = Tok(folder)
-        self._session: Any = None
-
-    @property
-    def id(self) -> str:
-        return str(self.manifest["id"])
-
-    def session(self, path: str | None = None) -> Any:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = torch.get_num_threads()
-        return ort.InferenceSession(path or self.fp32, opts, providers=["CPUExecutionProvider"])
-
-    def embed(self, texts: list[str], batch: int = 64) -> F32:
-        """L2-normalised embeddings of the teacher's fp32 text tower, `batch` texts per run
-        (sorted by length, so that a batch pads little)."""
-        if self._session is None:
-            self._session = self.session()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), int(self.manifest["projection_dim"])), dtype=np.float32)
-        for k in range(0, len(order), batch):
-            idx = order[k : k + batch]
-            ids, mask = self.tok.batch([texts[i] for i in idx], self.max_length)
-            feeds = {"input_ids": np.array(ids, dtype=np.int64), "attention_mask": np.array(mask, dtype=np.int64)}
-            out[idx] = self._session.run(["text_embeds"], feeds)[0]
-        return out
-
-    def embedding_table(self) -> F32 | None:
-        """The word-embedding table of the fp32 text tower: the initializer gathered by input_ids."""
-        import onnx
-        from onnx import numpy_helper
-
-        g = onnx.load(self.fp32).graph
-        inits = {i.name: i for i in g.initializer}
-        for node in g.node:
-            if node.op_type == "Gather" and node.input[1] == "input_ids" and node.input[0] in inits:
-                table = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
-                if table.ndim == 2:
-                    return table
-        return None
-
-
-# ---------------------------------------------------------------- tokenizer
-
-
-def prune_vocab(tok: Tok, lines: list[str]) -> tuple[Any, dict[int, int]]:
-    """The teacher's tokenizer with its WordPiece vocabulary cut to the tokens `lines` use plus
-    the special tokens, ids renumbered in the teacher's order: (tokenizers.Tokenizer, old id ->
-    new id). Greedy longest-match WordPiece picks the same pieces from the kept subset for every
-    corpus word (each piece it picked is kept, and no longer kept piece was skipped before), so
-    corpus captions encode to the remapped teacher ids. Built with the library's own objects
-    (models.WordPiece with the new vocab; the teacher's normalizer, pre-tokenizer and decoder;
-    special tokens added through add_special_tokens), never by editing JSON."""
-    from tokenizers import AddedToken, Tokenizer
-    from tokenizers.models import WordPiece
-    from tokenizers.processors import TemplateProcessing
-
-    t = tok.tok
-    model = t.model
-    if not isinstance(model, WordPiece):
-        raise KitError(f"--prune-vocab needs a WordPiece tokenizer (KoCLIP's); the teacher's is {type(model).__name__}")
-    used: set[int] = set()
-    for line in lines:
-        used.update(t.encode(line, add_special_tokens=False).ids)
-    specials = {i: a for i, a in t.get_added_tokens_decoder().items() if a.special}
-    kept = sorted(used | set(specials))
-    vocab = t.get_vocab(with_added_tokens=True)
-    by_id = {i: s for s, i in vocab.items()}
-    remap = {old: new for new, old in enumerate(kept)}
-    new = Tokenizer(
-        WordPiece(
-            {by_id[old]: new for old, new in remap.items()},
-            unk_token=model.unk_token,
-            continuing_subword_prefix=model.continuing_subword_prefix,
-            max_input_chars_per_word=model.max_input_chars_per_word,
-        )
-    )
-    new.normalizer = t.normalizer
-    new.pre_tokenizer = t.pre_tokenizer
-    new.decoder = t.decoder
-    new.add_special_tokens(
-        [
-            AddedToken(a.content, single_word=a.single_word, lstrip=a.lstrip, rstrip=a.rstrip, normalized=a.normalized)
-            for _, a in sorted(specials.items())
-        ]
-    )
-    cls, sep = remap[tok.cls], remap[tok.sep]
-    new.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    for old, a in specials.items():
-        if new.token_to_id(a.content) != remap[old]:
-            raise KitError(f"pruned tokenizer put {a.content} at {new.token_to_id(a.content)}, not {remap[old]}")
-    return new, remap
-
-
-def student_tokenizer(teacher: Teacher, lines: list[str], prune: bool, out: str) -> tuple[Tok, dict[int, int] | None]:
-    """Writes the student's tokenizer.json + tokenizer_config.json into `out` and loads it back."""
-    remap = None
-    if prune:
-        pruned, remap = prune_vocab(teacher.tok, lines)
-        pruned.save(os.path.join(out, "tokenizer.json"))
-        cfg = os.path.join(teacher.folder, "tokenizer_config.json")
-        if os.path.isfile(cfg):
-            shutil.copy(cfg, os.path.join(out, "tokenizer_config.json"))
-        Tok(out).save(out, teacher.max_length)  # the package's encoding rule, as for the teacher
-    else:
-        teacher.tok.save(out, teacher.max_length)
-    return Tok(out), remap
-
-
-# ---------------------------------------------------------------- student
-
-
-class Student(nn.Module):
-    """RoBERTa text model (koclip_kit.model, HF parameter names) + text_projection to the
-    teacher's dim, L2-normalised: the package's text I/O contract."""
-
-    def __init__(self, cfg: TextConfig, projection_dim: int):
-        super().__init__()
-        self.config = cfg
-        self.text_model = RobertaModel(cfg)
-        self.text_projection = nn.Linear(cfg.hidden_size, projection_dim, bias=False)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.text_projection(self.text_model(input_ids, attention_mask)), dim=-1)
-
-
-def init_word_embeddings(student: Student, table: F32 | None, kept: list[int], seed: int) -> str:
-    """Initialises the student's word embeddings from the teacher's table, when the teacher's ONNX
-    has one: the rows of the kept tokens, projected on their top principal components (the
-    directions along which the teacher's tokens differ most), scaled to unit variance like the
-    default init of the position embeddings beside them; dims beyond the teacher's are random.
-    Tokens that the teacher tells apart start apart, which random rows do only by chance."""
-    w = student.text_model.embeddings.word_embeddings.weight
-    pad = student.config.pad_token_id
-    if table is None or table.shape[0] <= max(kept):
-        return "random N(0, 1) (no word-embedding table found in the teacher's ONNX)"
-    rows = table[kept].astype(np.float64)
-    rows -= rows.mean(0, keepdims=True)
-    u, s, _ = np.linalg.svd(rows, full_matrices=False)
-    k = min(w.shape[1], len(s))
-    proj = u[:, :k] * s[:k]
-    proj /= proj.std() + 1e-12
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(seed)
-        init = torch.randn(w.shape, generator=g)
-        init[:, :k] = torch.from_numpy(proj.astype(np.float32))
-        init[pad] = 0
-        w.copy_(init)
-    return f"teacher's word embeddings ({table.shape[1]} dims), top {k} principal components, unit variance"
-
-
-def _pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    t = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), t), pad, dtype=torch.int64)
-    mask = torch.zeros((len(seqs), t), dtype=torch.int64)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-    return ids, mask
-
-
-def losses(s: torch.Tensor, t: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean 1 - cosine(student, teacher), in-batch relational KL): the student's similarities to
-    the batch's teacher embeddings should be distributed as the teacher's own."""
-    cos = (1 - (s * t).sum(-1)).mean()
-    target = (t @ t.T / tau).softmax(-1)
-    kl = (target * (target.clamp_min(1e-12).log() - (s @ t.T / tau).log_softmax(-1))).sum(-1).mean()
-    return cos, kl
-
-
-def train_student(
-    student: Student, seqs: list[list[int]], targets: F32, recipe: Recipe, log: LOG
-) -> tuple[Json, list[Json]]:
-    """AdamW with linear warm-up and cosine decay over `recipe.steps` (or a step count planned
-    from the speed of the first 10 steps for `recipe.minutes`); returns (summary, loss log)."""
-    pad = student.config.pad_token_id
-    rng = np.random.default_rng(recipe.seed)
-    opt = torch.optim.AdamW(student.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    tgt = torch.from_numpy(targets)
-    total = recipe.steps or 10_000_000
-    warm = 10 if recipe.steps is None else max(1, min(50, total // 20))
-    perm, pos = rng.permutation(len(seqs)), 0
-    loss_log: list[Json] = []
-    started = time.time()
-    student.train()
-    step = 0
-    while step < total:
-        if pos + recipe.batch_size > len(perm):
-            perm, pos = rng.permutation(len(seqs)), 0
-        idx = perm[pos : pos + recipe.batch_size]
-        pos += recipe.batch_size
-        lr = recipe.lr * min(1.0, (step + 1) / warm)
-        if step >= warm:
-            lr = recipe.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm))))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        ids, mask = _pad([seqs[i] for i in idx], pad)
-        s = student(ids, mask)
-        cos, kl = losses(s, tgt[idx], recipe.tau)
-        loss: Any = cos + recipe.relational_weight * kl  # torch 1.13 types Tensor.backward as untyped
-        opt.zero_grad()
-        loss.backward()
-        clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        step += 1
-        if recipe.steps is None and step == 10:
-            assert recipe.minutes is not None
-            per_step = (time.time() - started) / 10
-            total = max(20, int(recipe.minutes * 60 / per_step))
-            log(f"{per_step:.2f} s/step -> {total} steps in {recipe.minutes} min")
-        if step % recipe.log_every == 0 or step == total:
-            rec = {
-                "step": step,
-                "loss": round(float(loss), 5),
-                "one_minus_cos": round(float(cos), 5),
-                "relational_kl": round(float(kl), 5),
-                "lr": round(lr, 7),
-                "seconds": round(time.time() - started, 1),
-            }
-            loss_log.append(rec)
-            log(
-                f"step {step}/{total} loss {rec['loss']:.5f} (1-cos {rec['one_minus_cos']:.5f}, kl "
-                f"{rec['relational_kl']:.5f}) lr {lr:.2e}"
-            )
-    student.eval()
-    summary = {"steps": step, "seconds": round(time.time() - started, 1), "final_loss": loss_log[-1]["loss"]}
-    return summary, loss_log
-
-
-def torch_embed(student: Student, tok: Tok, texts: list[str], max_length: int) -> F32:
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(texts), 256):
-            ids, mask = tok.batch(texts[i : i + 256], max_length)
-            out.append(student(torch.tensor(ids), torch.tensor(mask)).numpy())
-    return np.concatenate(out)
+DEFAULT_SHAPE, DEFAULT_RECIPE = StudentShape(), Recipe()
 
 
 # ---------------------------------------------------------------- package
@@ -515,8 +174,8 @@ def distill(
     corpus_path: str,
     target: str,
     *,
-    shape: StudentShape = StudentShape(),
-    recipe: Recipe = Recipe(),
+    shape: StudentShape = DEFAULT_SHAPE,
+    recipe: Recipe = DEFAULT_RECIPE,
     prune: bool = False,
     synthetic_eval: bool | None = None,
     require_recall: bool = False,

@@ -21,9 +21,10 @@ if MISSING:
 from koclip_kit.cli import main  # noqa: E402
 from koclip_kit.common import F32  # noqa: E402
 from koclip_kit.convert import Tok  # noqa: E402
-from koclip_kit.distill import Recipe, StudentShape, distill, prune_vocab, synthetic_captions  # noqa: E402
+from koclip_kit.distill import Recipe, StudentShape, distill  # noqa: E402
 from koclip_kit.fit import DoesNotFit  # noqa: E402
 from koclip_kit.package import sha256  # noqa: E402
+from koclip_kit.teacher import prune_vocab, synthetic_captions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 TINY = REPO / "models" / "koclip-tiny"
