@@ -17,7 +17,7 @@
  *     [--python scripts/bench/.venv/bin/python | --no-faiss] [--no-workerd] [--reps 20]
  *     [--real /tmp/koclip-emb.f32 --real-queries /tmp/koclip-queries.f32 --real-dim 256]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ import { buildKernelIndex, type KernelIndex, type ResidualBits } from '../../src
 import { searchSegments } from '../../src/edge/search/ranking';
 import { clusteredVectors, randomUnitVectors } from '../../test/core/support/random-vectors';
 import { loadKernelModule } from './kernel-module';
+import { startKernelWorker } from './support/kernel-worker';
 
 const { values } = parseArgs({
   options: {
@@ -189,33 +190,7 @@ function faiss(
   }
 }
 
-async function startWorkerd(): Promise<{ url: string; stop: () => void }> {
-  const url = `http://127.0.0.1:${values.port}`;
-  const child = spawn(
-    'npx',
-    [
-      'wrangler',
-      'dev',
-      '-c',
-      'scripts/bench/workerd-kernel/wrangler.toml',
-      '--port',
-      values.port,
-      '--ip',
-      '127.0.0.1',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let log = '';
-  child.stdout.on('data', (b) => (log += b));
-  child.stderr.on('data', (b) => (log += b));
-  for (let i = 0; i < 120; i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    if (log.includes('Ready on')) return { url, stop: () => process.kill(-(child.pid as number), 'SIGTERM') };
-    if (child.exitCode !== null) break;
-  }
-  process.kill(-(child.pid as number), 'SIGTERM');
-  throw new Error(`wrangler dev did not start:\n${log}`);
-}
+const startWorkerd = () => startKernelWorker(values.port);
 
 interface WorkerdRun {
   p50: number;

@@ -6,6 +6,7 @@
  *
  *   GET /run?n=100000&dim=512&bits=2&k=10&queries=50&reps=20[&js=1]
  * `js=1` (with bits=0) also times the JS reference loop (searchSegments) over the same int8 codes.
+ * GET /catalogue times the search function of /v1/search, kernel against JS loop (./catalogue.ts).
  */
 
 import {
@@ -16,6 +17,7 @@ import {
 import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
 import { searchSegments } from '../../../src/edge/search/ranking';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';
+import { catalogueBench } from './catalogue';
 
 let cached: { key: string; index: KernelIndex; buildMs: number } | undefined;
 
@@ -25,6 +27,7 @@ const percentile = (sorted: number[], p: number) =>
 export default {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname === '/catalogue') return catalogueBench(url);
     if (url.pathname !== '/run')
       return new Response('GET /run?n=&dim=&bits=&k=&queries=&reps=', { status: 404 });
     const num = (name: string, fallback: number) => Number(url.searchParams.get(name) ?? fallback);
