@@ -19,7 +19,11 @@ const DIM = 48;
 
 beforeEach(() => clearKernelStore());
 
-async function parts(encoding: SegmentEncoding, sizes: number[], extra: { duplicates?: number } = {}) {
+async function parts(
+  encoding: SegmentEncoding,
+  sizes: number[],
+  extra: { duplicates?: number; near?: boolean } = {},
+) {
   return Promise.all(
     sizes.map((count, i) =>
       testSegment(`s${i}`, count, { dim: DIM, encoding, seed: 100 + i, zero: true, ...extra }),
