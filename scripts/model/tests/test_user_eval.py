@@ -270,3 +270,26 @@ def test_caption_formats_read_alike(tmp_path: Path) -> None:
         assert ds.images == ["a.jpg", "b.jpg"], name
         got = sorted(zip([ds.images[i] for i in ds.caption_image], ds.captions, strict=True))
         assert got == sorted(pairs), name
+
+
+def test_image_side_matches_the_packages_golden_vectors_and_follows_exif(tmp_path: Path) -> None:
+    """Towers.pixels_of + the image tower reproduce golden/image.json (the export's reference,
+    which the encoder's golden tests hold the encoder to), and an EXIF-rotated JPEG embeds as
+    the upright image does."""
+    from koclip_kit.user_eval import Towers
+
+    m = json.loads((TINY / "manifest.json").read_text())
+    towers = Towers(str(TINY), m, "int8")
+    golden = json.loads((TINY / "golden" / "image.json").read_text())
+    px = np.stack([towers.pixels_of(str(TINY / c["file"]), c["file"]) for c in golden["cases"]])
+    got = towers.image.run(["image_embeds"], {"pixel_values": px})[0]
+    ref = np.array([c["embedding"] for c in golden["cases"]])
+    cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+    assert cos.min() > 0.9999
+    upright = data.render(data.balanced_scenes(1, 9)[0]).resize((200, 260))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: a viewer turns it 90 degrees clockwise
+    upright.rotate(90, expand=True).save(tmp_path / "r.jpg", quality=95, exif=exif)
+    upright.save(tmp_path / "u.jpg", quality=95)
+    a, b = (towers.pixels_of(str(tmp_path / n), n) for n in ("r.jpg", "u.jpg"))
+    assert a.shape == b.shape and float(np.abs(a - b).mean()) < 0.05
