@@ -1,13 +1,16 @@
 /**
  * Query text embeddings for every route, whatever the model's text placement: `edge` runs the
- * text tower here (./text-tower.ts, onnxruntime-web); `function` asks the encoder function
+ * text tower here (./text-tower.ts, onnxruntime-web) and keeps each text's embedding in the
+ * isolate (a repeated query runs no tower); `function` asks the encoder function
  * (./encoder-text.ts) and keeps each text's embedding in the edge cache (Cache API + KV, keyed
  * by model version and text), so a repeated query costs no encoder call.
  */
 import { sha256Hex } from '../../core/hash';
+import type { ModelManifest } from '../../core/manifest';
 import type { Env } from '../env';
 import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../index-store/keys';
 import { EdgeCache } from '../query/edge-cache';
+import { IsolateCache } from '../query/isolate-cache';
 import { encoderConfigFromEnv } from './encoder-client';
 import { embedTextsRemote } from './encoder-text';
 import { getModel, getTokenizer } from './model-registry';
@@ -16,13 +19,63 @@ import { embedTexts, type TextEmbeddings } from './text-tower';
 /** How long a cached query embedding lives (the key changes with the model version). */
 export const QUERY_CACHE_TTL_S = 30 * 24 * 3600;
 
+/**
+ * Memory for query embeddings of `edge`-placed towers in one isolate: about 1,000 texts of a
+ * 256-dim model, 500 of a 512-dim one. Small beside the tower, the segment cache and the kernel.
+ */
+export const EDGE_QUERY_CACHE_BYTES = 2 * 1024 * 1024;
+
+interface EdgeEmbedding {
+  embedding: Float32Array;
+  truncated: boolean;
+  tokens: number;
+}
+
+const edgeQueries = new IsolateCache<EdgeEmbedding>(EDGE_QUERY_CACHE_BYTES);
+
+/** The edge tower's embeddings of `texts`, each text run at most once per isolate and version. */
+async function embedAtEdge(
+  env: Env,
+  model: ModelManifest,
+  texts: readonly string[],
+): Promise<QueryTextEmbeddings> {
+  const prefix = `${model.id}@${model.version}\u0000`;
+  const have = new Map<string, EdgeEmbedding>();
+  for (const text of texts) {
+    const hit = edgeQueries.get(prefix + text);
+    if (hit) have.set(text, hit);
+  }
+  const missing = [...new Set(texts.filter((t) => !have.has(t)))];
+  if (missing.length > 0) {
+    const run = await embedTexts(env, model.id, missing);
+    missing.forEach((text, j) => {
+      const value = {
+        embedding: run.embeddings[j] as Float32Array,
+        truncated: run.truncated[j] ?? false,
+        tokens: run.tokenCounts[j] ?? 0,
+      };
+      have.set(text, value);
+      edgeQueries.set(prefix + text, value, value.embedding.byteLength + 2 * text.length + 64);
+    });
+  }
+  const found = texts.map((t) => have.get(t) as EdgeEmbedding);
+  return {
+    model,
+    // Copies: a caller may not reach into the cache.
+    embeddings: found.map((f) => f.embedding.slice()),
+    truncated: found.map((f) => f.truncated),
+    tokenCounts: found.map((f) => f.tokens),
+    cached: texts.length - missing.length,
+  };
+}
+
 interface CachedText {
   embedding: number[];
   truncated: boolean;
 }
 
 export interface QueryTextEmbeddings extends TextEmbeddings {
-  /** How many of the texts came from the edge cache (always 0 for `edge` placement). */
+  /** How many of the texts came from a cache (the isolate's for `edge`, the edge cache for `function`). */
   cached: number;
 }
 
@@ -33,7 +86,7 @@ export async function embedQueryTexts(
   texts: readonly string[],
 ): Promise<QueryTextEmbeddings> {
   const model = await getModel(env, modelId);
-  if (model.text.placement === 'edge') return { ...(await embedTexts(env, modelId, texts)), cached: 0 };
+  if (model.text.placement === 'edge') return embedAtEdge(env, model, texts);
   const space = { model: model.id, version: model.version };
   const cache = new EdgeCache(env.EDGE_CACHE, QUERY_CACHE_TTL_S);
   const keys = await Promise.all(

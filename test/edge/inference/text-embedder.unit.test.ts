@@ -146,3 +146,30 @@ describe('query texts of a function-placed text tower', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('encoder_model_mismatch');
   });
 });
+
+describe('query texts of an edge-placed text tower', () => {
+  it('run the tower once per text in an isolate, then come from its memory unchanged', async () => {
+    const texts = ['격리 캐시 빨간 원', '격리 캐시 파란 별'];
+    const first = await embedQueryTexts(env, 'koclip-tiny', texts);
+    expect(first.cached).toBe(0);
+    const direct = await embedTexts(env, 'koclip-tiny', texts);
+    const again = await embedQueryTexts(env, 'koclip-tiny', [
+      texts[1] as string,
+      '격리 캐시 새 문장',
+      texts[1] as string,
+    ]);
+    expect(again.cached).toBe(2);
+    expect(Array.from(again.embeddings[0] as Float32Array)).toEqual(
+      Array.from(direct.embeddings[1] as Float32Array),
+    );
+    expect(again.embeddings[2]).toEqual(again.embeddings[0]);
+    expect(again.tokenCounts[0]).toBe(direct.tokenCounts[1]);
+    // What a caller gets is its own copy: writing into it changes no later answer.
+    (again.embeddings[0] as Float32Array).fill(0);
+    const third = await embedQueryTexts(env, 'koclip-tiny', [texts[1] as string]);
+    expect(third.cached).toBe(1);
+    expect(Array.from(third.embeddings[0] as Float32Array)).toEqual(
+      Array.from(direct.embeddings[1] as Float32Array),
+    );
+  });
+});
