@@ -445,7 +445,7 @@ def convert(
             from .fit import check_staged
 
             log("edge placement: measuring the text tower in onnxruntime-web (scripts/model/fit.mjs)")
-            manifest = check_staged(out, manifest, target)
+            manifest = check_staged(out, manifest, "PACKAGE_DIR")  # the function-placed conversion
             log(f"fit {manifest['evaluation']['fit']}")
         swap_into_place(out, target)
         log(f"{target}: {sum(f['bytes'] for f in manifest['files'].values()) / 1e6:.1f} MB")

@@ -214,6 +214,7 @@ def distill(
         targets = teacher.embed(train_lines + held_out)
         teacher_seconds = round(time.time() - t0, 1)
         log(f"teacher targets: {len(targets)} x {targets.shape[1]} in {teacher_seconds}s")
+        teacher.release()  # the session holds the whole fp32 tower; the table is read next
         torch.manual_seed(recipe.seed)
         cfg = TextConfig(
             vocab_size=tok.vocab_size,

@@ -114,6 +114,10 @@ class Teacher:
             out[idx] = self._session.run(["text_embeds"], feeds)[0]
         return out
 
+    def release(self) -> None:
+        """Frees the text tower's onnxruntime session (embed opens a new one when called again)."""
+        self._session = None
+
     def embedding_table(self) -> F32 | None:
         """The word-embedding table of the fp32 text tower: the initializer gathered by input_ids."""
         import onnx
