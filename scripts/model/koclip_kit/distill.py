@@ -32,7 +32,7 @@ import torch
 
 from . import data
 from .common import F32, Json
-from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE
+from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .convert import Tok, onnx_text, peak_rss_mb, return_freed_memory
 from .errors import KitError
 from .evaluate import evaluate, gallery
@@ -313,7 +313,7 @@ def distill(
             f"Teacher: {tm.get('description', '')}",
             "projection_dim": tm["projection_dim"],
             "logit_scale": tm["logit_scale"],
-            "prompt_template": tm.get("prompt_template", "이것은 {} 이다."),
+            "prompt_template": tm.get("prompt_template", PROMPT_TEMPLATE),
             "tokenizer": {
                 "file": "tokenizer.json",
                 "pad_token_id": tok.pad,
