@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Will a package's text tower fit in a Worker isolate? Loads the tower in onnxruntime-web (the
 // wasm build the Worker uses, one thread), reads the wasm linear memory after session creation
-// and after one run on 16 tokens, and compares it, plus the segment cache the Worker keeps, with
-// the isolate limit.
+// and after one run on 16 tokens, and compares it, plus the memory the Worker keeps for itself
+// (search kernel, segment cache, query-embedding cache), with the isolate limit.
 //   npm run model:fit -- models/<id> [--variant int8|fp32] [--json]
 // --json prints the figures as one JSON object (the model kit's packaging reads it).
 // Exit 0: fits. Exit 1: does not fit. Exit 2: bad input.
@@ -14,8 +14,18 @@ import { parseArgs } from 'node:util';
 const MIB = 1024 * 1024;
 /** Memory limit of a Workers isolate. */
 const ISOLATE_LIMIT_BYTES = 128 * MIB;
-/** The Worker's segment cache budget: src/edge/index-store/segment-cache.ts SEGMENT_CACHE_BYTES. */
-const SEGMENT_CACHE_MARGIN_BYTES = 48 * MIB;
+/**
+ * The Worker's own memory budgets beside the text tower, in MiB (test/model/fit.test.ts holds them
+ * equal to the source constants): the search kernel's indexes (src/edge/search/kernel/kernel.ts
+ * KERNEL_MEMORY_BUDGET_BYTES), the segment cache (src/edge/index-store/segment-cache.ts
+ * SEGMENT_CACHE_BYTES) and the query-embedding cache of edge towers
+ * (src/edge/inference/text-embedder.ts EDGE_QUERY_CACHE_BYTES).
+ */
+const WORKER_BUDGETS_MIB = { search_kernel: 64, segment_cache: 24, query_cache: 2 };
+const WORKER_BUDGET_BYTES = Object.values(WORKER_BUDGETS_MIB).reduce((a, b) => a + b, 0) * MIB;
+const budgetParts = Object.entries(WORKER_BUDGETS_MIB)
+  .map(([k, v]) => `${k.replace('_', ' ')} ${v}`)
+  .join(', ');
 /** Tokens of the measured run: [CLS] + 14 body tokens + [SEP]. */
 const RUN_TOKENS = 16;
 
@@ -128,7 +138,7 @@ const afterRun = memory.buffer.byteLength;
 await session.release();
 
 const mb = (n) => (n / MIB).toFixed(1);
-const needed = afterRun + SEGMENT_CACHE_MARGIN_BYTES;
+const needed = afterRun + WORKER_BUDGET_BYTES;
 const headroom = limitBytes - needed;
 const rows = [
   ['model', `${manifest.id} ${manifest.version ?? ''}`.trim()],
@@ -144,8 +154,8 @@ const rows = [
     'isolate limit',
     `${mb(limitBytes)} MiB${limitBytes !== ISOLATE_LIMIT_BYTES ? ' (KOCLIP_FIT_LIMIT_MB)' : ''}`,
   ],
-  ['segment cache budget', `${mb(SEGMENT_CACHE_MARGIN_BYTES)} MiB`],
-  ['headroom (limit - run - cache)', `${mb(headroom)} MiB`],
+  ['worker budgets', `${mb(WORKER_BUDGET_BYTES)} MiB (${budgetParts})`],
+  ['headroom (limit - run - budgets)', `${mb(headroom)} MiB`],
 ];
 if (opts.json) {
   const round = (n) => Number(mb(n));
@@ -160,7 +170,8 @@ if (opts.json) {
       wasm_after_load_mib: round(afterLoad),
       wasm_after_run_mib: round(afterRun),
       run_tokens: RUN_TOKENS,
-      segment_cache_mib: round(SEGMENT_CACHE_MARGIN_BYTES),
+      worker_budget_mib: round(WORKER_BUDGET_BYTES),
+      worker_budgets_mib: WORKER_BUDGETS_MIB,
       needed_mib: round(needed),
       limit_mib: round(limitBytes),
       headroom_mib: round(headroom),
@@ -175,7 +186,7 @@ if (opts.json) {
 if (needed > limitBytes) {
   console.error(
     `model:fit: ${manifest.id} ${variant} text tower does not fit an isolate: wasm memory after a run ` +
-      `${mb(afterRun)} MiB + segment cache ${mb(SEGMENT_CACHE_MARGIN_BYTES)} MiB = ${mb(needed)} MiB ` +
+      `${mb(afterRun)} MiB + the Worker's budgets ${mb(WORKER_BUDGET_BYTES)} MiB (${budgetParts}) = ${mb(needed)} MiB ` +
       `> ${mb(limitBytes)} MiB limit` +
       (text.placement === 'edge' ? '; use placement "function" or a smaller (distilled) tower' : ''),
   );

@@ -3,6 +3,12 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  EDGE_QUERY_CACHE_BYTES,
+  ISOLATE_MEMORY_BYTES,
+  KERNEL_MEMORY_BUDGET_BYTES,
+  SEGMENT_CACHE_BYTES,
+} from '../../src/edge/isolate-memory';
 
 // `npm run model:fit`: the text tower's wasm memory in onnxruntime-web against the isolate.
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -45,9 +51,25 @@ describe('model:fit', () => {
     expect(run).toBeGreaterThanOrEqual(load);
     expect(r.stdout).toMatch(/x the file\)/);
     expect(r.stdout).toMatch(/isolate limit\s+128\.0 MiB/);
-    expect(r.stdout).toMatch(/segment cache budget\s+48\.0 MiB/);
-    expect(r.stdout).toMatch(/headroom \(limit - run - cache\)\s+[\d.]+ MiB/);
+    expect(r.stdout).toMatch(
+      /worker budgets\s+90\.0 MiB \(search kernel 64, segment cache 24, query cache 2\)/,
+    );
+    expect(r.stdout).toMatch(/headroom \(limit - run - budgets\)\s+[\d.]+ MiB/);
     expect(r.stdout).toContain('fits:');
+  });
+
+  it("counts the Worker's own budgets as the source declares them", () => {
+    const fig = JSON.parse(runFit(['models/koclip-tiny', '--json']).stdout) as {
+      worker_budgets_mib: Record<string, number>;
+      limit_mib: number;
+    };
+    const MIB = 1024 * 1024;
+    expect(fig.limit_mib).toBe(ISOLATE_MEMORY_BYTES / MIB);
+    expect(fig.worker_budgets_mib).toEqual({
+      search_kernel: KERNEL_MEMORY_BUDGET_BYTES / MIB,
+      segment_cache: SEGMENT_CACHE_BYTES / MIB,
+      query_cache: EDGE_QUERY_CACHE_BYTES / MIB,
+    });
   });
 
   it('measures the fp32 variant when asked', () => {
@@ -62,9 +84,9 @@ describe('model:fit', () => {
     const fig = JSON.parse(ok.stdout) as Record<string, unknown>;
     expect(fig).toMatchObject({ model: 'koclip-tiny', variant: 'int8', file: 'text-int8.onnx', fits: true });
     expect(fig.limit_mib).toBe(128);
-    expect(fig.segment_cache_mib).toBe(48);
+    expect(fig.worker_budget_mib).toBe(90);
     expect(fig.wasm_after_run_mib as number).toBeGreaterThanOrEqual(fig.wasm_after_load_mib as number);
-    expect(fig.needed_mib).toBeCloseTo((fig.wasm_after_run_mib as number) + 48, 1);
+    expect(fig.needed_mib).toBeCloseTo((fig.wasm_after_run_mib as number) + 90, 1);
     const over = runFit(['models/koclip-tiny', '--json'], { KOCLIP_FIT_LIMIT_MB: '20' });
     expect(over.status).toBe(1);
     expect(JSON.parse(over.stdout)).toMatchObject({ fits: false, limit_mib: 20 });

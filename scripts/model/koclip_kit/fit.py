@@ -22,7 +22,7 @@ FIT_SCRIPT = os.path.join(REPO, "scripts", "model", "fit.mjs")
 
 
 class DoesNotFit(KitError):
-    """An `edge` text tower whose wasm memory plus the segment cache exceeds the isolate limit."""
+    """An `edge` text tower whose wasm memory plus the Worker's own budgets exceeds the isolate limit."""
 
 
 def measure(package_dir: str, variant: str | None = None) -> Json:
@@ -47,11 +47,14 @@ def refusal(figures: Json, teacher_hint: str) -> str:
     def mib(key: str) -> str:
         return f"{float(figures[key]):.1f} MiB"
 
+    budgets = ", ".join(f"{k.replace('_', ' ')} {v} MiB" for k, v in figures["worker_budgets_mib"].items())
+
     return (
         f"the {figures['variant']} text tower {figures['file']} ({mib('file_mib')}) does not fit a Worker "
         f"isolate, so `edge` placement is refused: onnxruntime-web wasm memory after a run "
-        f"{mib('wasm_after_run_mib')} (after load {mib('wasm_after_load_mib')}) + segment cache "
-        f"{mib('segment_cache_mib')} = {mib('needed_mib')} > {mib('limit_mib')} limit. Nothing was written. "
+        f"{mib('wasm_after_run_mib')} (after load {mib('wasm_after_load_mib')}) + the Worker's own budgets "
+        f"{mib('worker_budget_mib')} ({budgets}) = {mib('needed_mib')} > {mib('limit_mib')} limit. "
+        f"Nothing was written. "
         f"Use `function` placement (the encoder function embeds text; `convert --placement function`, the "
         f"default), or distil an edge-sized student from the function-placed package: "
         f"python -m koclip_kit distill --teacher {teacher_hint} --corpus CAPTIONS.txt --out OUT_DIR"
@@ -69,7 +72,7 @@ def check_staged(staged: str, manifest: Json, teacher_hint: str) -> Json:
         raise DoesNotFit(refusal(figures, teacher_hint))
     keep = ("file", "variant", "file_mib", "wasm_after_load_mib", "wasm_after_run_mib", "run_tokens")
     fit = {k: figures[k] for k in keep}
-    fit |= {k: figures[k] for k in ("segment_cache_mib", "limit_mib", "headroom_mib")}
+    fit |= {k: figures[k] for k in ("worker_budget_mib", "worker_budgets_mib", "limit_mib", "headroom_mib")}
     fit["runtime"] = "onnxruntime-web (wasm, 1 thread) under Node: scripts/model/fit.mjs"
     manifest = {**manifest, "evaluation": {**manifest.get("evaluation", {}), "fit": fit}}
     with open(os.path.join(staged, "manifest.json"), "w", encoding="utf-8") as f:

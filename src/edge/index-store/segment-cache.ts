@@ -3,13 +3,7 @@
  * never served stale. Least recently used entries go first once the byte budget is exceeded.
  */
 import type { Segment } from '../../core/index-format/segment';
-
-/**
- * 24 MiB: the search kernel holds the rows of the catalogues it serves (64 MiB, beside the text
- * tower; the split is in src/edge/search/kernel-store.ts), so this cache serves the JS loop's
- * catalogues, image-id lookups and the index writer.
- */
-export const SEGMENT_CACHE_BYTES = 24 * 1024 * 1024;
+import { SEGMENT_CACHE_BYTES } from '../isolate-memory';
 
 const entries = new Map<string, { segment: Segment; bytes: number }>();
 let totalBytes = 0;

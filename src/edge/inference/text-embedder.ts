@@ -9,6 +9,7 @@ import { sha256Hex } from '../../core/hash';
 import type { ModelManifest } from '../../core/manifest';
 import type { Env } from '../env';
 import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../index-store/keys';
+import { EDGE_QUERY_CACHE_BYTES } from '../isolate-memory';
 import { EdgeCache } from '../query/edge-cache';
 import { IsolateCache } from '../query/isolate-cache';
 import { encoderConfigFromEnv } from './encoder-client';
@@ -18,12 +19,6 @@ import { embedTexts, type TextEmbeddings } from './text-tower';
 
 /** How long a cached query embedding lives (the key changes with the model version). */
 export const QUERY_CACHE_TTL_S = 30 * 24 * 3600;
-
-/**
- * Memory for query embeddings of `edge`-placed towers in one isolate: about 1,000 texts of a
- * 256-dim model, 500 of a 512-dim one. Small beside the tower, the segment cache and the kernel.
- */
-export const EDGE_QUERY_CACHE_BYTES = 2 * 1024 * 1024;
 
 interface EdgeEmbedding {
   embedding: Float32Array;

@@ -4,23 +4,17 @@
  * request read (its segment list: key and etag of every immutable segment) before it answers,
  * so a write is seen by the next search and no request rebuilds what an earlier one built.
  *
- * Memory split of the 128 MB isolate (Workers do not let an isolate exceed it):
- * - text tower: koclip-tiny's ORT wasm memory is 16 MiB (docs/benchmarks.md);
- * - kernel: KERNEL_MEMORY_BUDGET_BYTES = 64 MiB for every catalogue together: the wasm memories
- *   (capacity x dim int8 codes, the 2-bit residual of fp16 catalogues, scales and buffers) plus
- *   the fp16 rows kept for exact scores. Least recently used catalogues are dropped to make room;
- *   a catalogue over the budget alone is served by the JS loop (logged once per size);
- * - segment cache (index-store/segment-cache.ts): 24 MiB, for the JS loop and image-id lookups;
- *   segments read to build a kernel index bypass it (the kernel holds their rows instead);
- * - the rest (~24 MiB) for the Worker's heap: ids and metadata of held rows, requests.
- * So 100k x 512 int8 (52 MB of kernel) or fp16 (62 MiB, requantised scores) fits; fp16 keeps
- * exact scores up to ~40k x 512. While an index grows, the old and new wasm memories coexist
- * for one copy.
+ * All catalogues together hold at most KERNEL_MEMORY_BUDGET_BYTES (the isolate's memory split is
+ * in ../isolate-memory.ts): least recently used catalogues are dropped to make room, and a
+ * catalogue over the budget alone is served by the JS loop (logged once per size). fp16 keeps
+ * exact scores up to ~40k x 512. While an index grows, the old and new wasm memories coexist for
+ * one copy.
  */
 import type { Segment } from '../../core/index-format/segment';
 import { type IndexKey, writerName } from '../index-store/keys';
 import type { CatalogueSegment, CatalogueView } from '../index-writer/contract';
-import { KERNEL_MEMORY_BUDGET_BYTES, KernelMemoryError, kernelIndexBytes } from './kernel/kernel';
+import { KERNEL_MEMORY_BUDGET_BYTES } from '../isolate-memory';
+import { KernelMemoryError, kernelIndexBytes } from './kernel/kernel';
 import kernelModule from './kernel/kernel.wasm';
 import { CatalogueKernel, segmentIdentity } from './kernel-entry';
 

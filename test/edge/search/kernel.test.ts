@@ -9,11 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSegment, encodeSegment, type Segment, scoreRow } from '../../../src/core/index-format/segment';
 import { TopK } from '../../../src/core/vector';
+import { KERNEL_MEMORY_BUDGET_BYTES } from '../../../src/edge/isolate-memory';
 import {
   buildKernelIndex,
   buildKernelIndexFromSegments,
   KERNEL_MAX_K,
-  KERNEL_MEMORY_BUDGET_BYTES,
   type KernelHit,
   type KernelIndex,
   KernelIndexBuilder,

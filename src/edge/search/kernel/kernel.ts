@@ -26,9 +26,7 @@
 
 import type { Segment } from '../../../core/index-format/segment';
 import { halfToFloatTable, quantiseInt8, TopK, toHalf } from '../../../core/vector';
-
-/** Everything one index may hold in its wasm memory (codes, residual, scales and buffers). */
-export const KERNEL_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+import { KERNEL_MEMORY_BUDGET_BYTES } from '../../isolate-memory';
 /** Largest k a search accepts (covers the Worker's pagination depth of 1000, plus one). */
 export const KERNEL_MAX_K = 1024;
 /** Residual bits per component used when building from float vectors or fp16 segments. */
