@@ -53,7 +53,7 @@ function startStack(): Promise<ChildProcess> {
     const timer = setTimeout(() => reject(new Error('the stack was not ready within 600 s')), 600_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       seen = (seen + chunk.toString()).slice(-4000);
-      if (seen.includes('[dev] ready.')) {
+      if (/\[dev\] ready after [\d.]+ s\./.test(seen)) {
         clearTimeout(timer);
         resolve(child);
       }

@@ -2,7 +2,7 @@
 // Will a package's text tower fit in a Worker isolate? Loads the tower in onnxruntime-web (the
 // wasm build the Worker uses, one thread), reads the wasm linear memory after session creation
 // and after one run on 16 tokens, and compares it, plus the memory the Worker keeps for itself
-// (search kernel, segment cache, query-embedding cache), with the isolate limit.
+// (search kernel, segment cache, query-embedding and score caches), with the isolate limit.
 //   npm run model:fit -- models/<id> [--variant int8|fp32] [--json]
 // --json prints the figures as one JSON object (the model kit's packaging reads it).
 // Exit 0: fits. Exit 1: does not fit. Exit 2: bad input.
@@ -16,12 +16,11 @@ const MIB = 1024 * 1024;
 const ISOLATE_LIMIT_BYTES = 128 * MIB;
 /**
  * The Worker's own memory budgets beside the text tower, in MiB (test/model/fit.test.ts holds them
- * equal to the source constants): the search kernel's indexes (src/edge/search/kernel/kernel.ts
- * KERNEL_MEMORY_BUDGET_BYTES), the segment cache (src/edge/index-store/segment-cache.ts
- * SEGMENT_CACHE_BYTES) and the query-embedding cache of edge towers
- * (src/edge/inference/text-embedder.ts EDGE_QUERY_CACHE_BYTES).
+ * equal to the source constants, all declared in src/edge/isolate-memory.ts): the search
+ * kernel's indexes, the segment cache, the query-embedding cache of edge towers and the recent
+ * score answers.
  */
-const WORKER_BUDGETS_MIB = { search_kernel: 64, segment_cache: 24, query_cache: 2 };
+const WORKER_BUDGETS_MIB = { search_kernel: 64, segment_cache: 24, query_cache: 2, score_cache: 2 };
 const WORKER_BUDGET_BYTES = Object.values(WORKER_BUDGETS_MIB).reduce((a, b) => a + b, 0) * MIB;
 const budgetParts = Object.entries(WORKER_BUDGETS_MIB)
   .map(([k, v]) => `${k.replace('_', ' ')} ${v}`)

@@ -11,6 +11,8 @@
  * - segment cache (index-store/segment-cache.ts): decoded segments for the JS loop, image-id
  *   lookups and the index writer; segments read to build a kernel index bypass it;
  * - query cache (inference/text-embedder.ts): embeddings of recent queries of `edge` towers;
+ * - score answers (score/cache.ts): recent caption-score answers, so a repeated score does no I/O
+ *   but the index generation;
  * - the rest for the Worker's heap: ids and metadata of held rows, requests.
  */
 
@@ -24,6 +26,9 @@ export const KERNEL_MEMORY_BUDGET_BYTES = 64 * MIB;
 
 /** Decoded segments kept by the isolate's segment cache. */
 export const SEGMENT_CACHE_BYTES = 24 * MIB;
+
+/** Recent caption-score answers (score/cache.ts): about 1,500 answers of 4 captions, 100 of 64. */
+export const SCORE_ANSWER_CACHE_BYTES = 2 * MIB;
 
 /**
  * Query embeddings of `edge`-placed towers: about 1,000 texts of a 256-dim model, 500 of a

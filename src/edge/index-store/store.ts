@@ -34,6 +34,11 @@ export class IndexReader {
     return this.writer().catalogue();
   }
 
+  /** The catalogue's generation (0 when nothing was ever written), without the catalogue. */
+  async generation(): Promise<number> {
+    return this.writer().generation();
+  }
+
   /**
    * Segments of the catalogue, decoded, in the order given. `cache: false` does not keep them in
    * the segment cache (for readers that keep the rows themselves).

@@ -166,6 +166,14 @@ export class IndexWriter extends DurableObject<Env> {
     return this.cat.catalogue();
   }
 
+  /**
+   * The catalogue's generation alone (0: nothing written yet), for cache keys that only need to
+   * know whether the index changed: no segment list or dead rows are built or sent.
+   */
+  async generation(): Promise<number> {
+    return this.cat.meta() ? this.cat.generation() : 0;
+  }
+
   async stats(): Promise<StatsView | null> {
     return this.cat.stats(Date.now());
   }

@@ -57,8 +57,7 @@ export function checkUpload(bytes: Uint8Array, declaredType: string): string {
 export async function imageIdentity(input: QueryImage, store: IndexReader): Promise<string> {
   if (input.kind === 'image_url') return `url:${input.url}`;
   if (input.kind === 'image') return `sha256:${await sha256Hex(input.bytes)}`;
-  const catalogue = await store.catalogue();
-  return `id:${store.index.collection}/${input.id}@g${catalogue?.generation ?? 0}`;
+  return `id:${store.index.collection}/${input.id}@g${await store.generation()}`;
 }
 
 /** Embeds the image (stored vector for ids, the encoder otherwise), unit length. */

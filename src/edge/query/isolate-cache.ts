@@ -36,6 +36,12 @@ export class IsolateCache<V> {
     }
   }
 
+  /** Drops every entry. */
+  clear(): void {
+    this.entries.clear();
+    this.held = 0;
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -1,11 +1,17 @@
 /**
- * The edge cache of caption scores (query/edge-cache.ts), under a key made of the model version,
- * the image's identity, the captions and the prompt template.
+ * The edge cache of caption scores (query/edge-cache.ts: the isolate's recent answers, then the
+ * Cache API, then KV), under a key made of the model version, the image's identity, the captions
+ * and the prompt template.
  */
 import { sha256Hex } from '../../core/hash';
 import type { IndexSpace } from '../index-store/keys';
 import { scoreCacheKvKey, scoreCacheUrl } from '../index-store/keys';
+import { SCORE_ANSWER_CACHE_BYTES } from '../isolate-memory';
 import { type CacheKeys, EdgeCache } from '../query/edge-cache';
+import { IsolateCache } from '../query/isolate-cache';
+
+/** The isolate's recent answers (shared by every ScoreCache of the isolate; keys carry the space). */
+export const isolateScores = new IsolateCache<unknown>(SCORE_ANSWER_CACHE_BYTES);
 
 /** How long a cached score lives (the key already changes with the model version). */
 export const SCORE_CACHE_TTL_S = 7 * 24 * 3600;
@@ -29,7 +35,7 @@ export class ScoreCache {
     private readonly space: IndexSpace,
     cache?: Cache,
   ) {
-    this.cache = new EdgeCache(kv, SCORE_CACHE_TTL_S, cache);
+    this.cache = new EdgeCache(kv, SCORE_CACHE_TTL_S, cache, isolateScores);
   }
 
   get<T>(digest: string) {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import goldenText from '../../../models/koclip-tiny/golden/text.json';
 import { cosine, softmax } from '../../../src/core/vector';
 import { scoreCacheUrl } from '../../../src/edge/index-store/keys';
-import { scoreCacheDigest } from '../../../src/edge/score/cache';
+import { isolateScores, scoreCacheDigest } from '../../../src/edge/score/cache';
 import type { ScoreBody } from '../../../src/edge/score/score';
 import type { StandIn } from '../support/encoder-stand-in';
 import {
@@ -13,6 +13,7 @@ import {
   demoVector,
   installDemoEncoder,
   manifest,
+  seedDemo,
   seedDemoOnce,
   space,
 } from '../support/search-fixtures';
@@ -88,19 +89,39 @@ describe('POST /v1/score', () => {
     });
   });
 
-  it('answers the second identical request from the cache (Cache API, then KV)', async () => {
+  it('answers the second identical request from the cache (isolate, then Cache API, then KV)', async () => {
     const request = { image_id: 'demo-0003', captions: ['세모', fresh(), '별'] };
     const first = await score(request);
     expect(first).toMatchObject({ status: 200, cache: 'MISS', tier: null });
     const second = await score(request);
-    expect(second).toMatchObject({ status: 200, cache: 'HIT', tier: 'cache-api' });
+    expect(second).toMatchObject({ status: 200, cache: 'HIT', tier: 'isolate' });
     expect(second.body).toEqual(first.body);
-    // Drop the colo copy: KV still has it (and refills the Cache API).
-    const generation = (await demoStore(env).catalogue())?.generation;
+    // A fresh isolate (its memory dropped) finds the colo copy, and holds it again.
+    isolateScores.clear();
+    expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'cache-api', body: first.body });
+    expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'isolate', body: first.body });
+    // Drop the colo copy too: KV still has it (and refills the Cache API and the isolate).
+    isolateScores.clear();
+    const generation = await demoStore(env).generation();
+    expect(generation).toBe((await demoStore(env).catalogue())?.generation);
     const digest = await scoreCacheDigest(`id:default/demo-0003@g${generation}`, request.captions, undefined);
     expect(await caches.default.delete(scoreCacheUrl(space, digest))).toBe(true);
     expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'kv', body: first.body });
+    expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'isolate' });
+    isolateScores.clear();
     expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'cache-api' });
+  });
+
+  it('an index write makes image-id answers miss, even those the isolate holds', async () => {
+    const request = { image_id: 'demo-0004', captions: [fresh(), '원'] };
+    expect(await score(request)).toMatchObject({ cache: 'MISS' });
+    expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'isolate' });
+    const before = await demoStore(env).generation();
+    await seedDemo(env); // the same images written again: a new generation
+    expect(await demoStore(env).generation()).toBeGreaterThan(before);
+    const after = await score(request);
+    expect(after).toMatchObject({ status: 200, cache: 'MISS', tier: null });
+    expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'isolate', body: after.body });
   });
 
   it('misses when captions, their order, the template or the image change', async () => {
