@@ -35,6 +35,10 @@ import { clusteredVectors, randomUnitVectors } from '../../test/core/support/ran
 import { loadKernelModule } from './kernel-module';
 import { startKernelWorker } from './support/kernel-worker';
 
+/** faiss-cpu and numpy, pinned, in their own venv (PyPI wheels; the kit's venv is Debian's torch). */
+const FAISS_PINS = ['faiss-cpu==1.15.1', 'numpy==2.4.6'];
+const FAISS_VENV_PYTHON = 'scripts/bench/.venv/bin/python';
+
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10000,50000,100000' },
@@ -43,7 +47,7 @@ const { values } = parseArgs({
     'time-queries': { type: 'string', default: '50' },
     runs: { type: 'string', default: '3' },
     bits: { type: 'string', default: '0,1,2' },
-    python: { type: 'string', default: 'scripts/bench/.venv/bin/python' },
+    python: { type: 'string', default: FAISS_VENV_PYTHON },
     'no-faiss': { type: 'boolean', default: false },
     'no-workerd': { type: 'boolean', default: false },
     'workerd-bits': { type: 'string', default: '0,2' },
@@ -151,12 +155,33 @@ function row(
   );
 }
 
+/** The default venv is made on first use, so that `npm run bench` always has faiss beside the kernel. */
+function faissPython(): string | undefined {
+  if (existsSync(values.python)) return values.python;
+  if (values.python !== FAISS_VENV_PYTHON) {
+    console.error(`faiss skipped: no ${values.python}`);
+    return undefined;
+  }
+  console.error(`making scripts/bench/.venv with ${FAISS_PINS.join(' ')} (once)`);
+  const steps: [string, string[]][] = [
+    ['python3', ['-m', 'venv', 'scripts/bench/.venv']],
+    [FAISS_VENV_PYTHON, ['-m', 'pip', 'install', '--quiet', ...FAISS_PINS]],
+  ];
+  for (const [cmd, args] of steps) {
+    const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (use --no-faiss to skip faiss)`);
+  }
+  return FAISS_VENV_PYTHON;
+}
+
 function faiss(
   vectors: Float32Array[],
   queries: Float32Array[],
   d: number,
 ): { times: number[]; rows: number[][]; version: string } | undefined {
-  if (values['no-faiss'] || !existsSync(values.python)) return undefined;
+  if (values['no-faiss']) return undefined;
+  const python = faissPython();
+  if (!python) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'kernel-bench-'));
   try {
     const flat = (list: Float32Array[]) => {
@@ -167,7 +192,7 @@ function faiss(
     writeFileSync(join(dir, 'xb.f32'), flat(vectors));
     writeFileSync(join(dir, 'xq.f32'), flat(queries));
     const r = spawnSync(
-      values.python,
+      python,
       [
         'scripts/bench/faiss_flat.py',
         join(dir, 'xb.f32'),

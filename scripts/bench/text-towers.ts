@@ -6,7 +6,8 @@
  * file, scripts/bench/text-tower-child.ts).
  *
  * Towers: random weights written by the model kit (`python -m koclip_kit.bench_towers`), a
- * base-shaped one (12 x 768, vocab 32,000) and an edge student (4 x 512), each as
+ * base-shaped one (12 x 768, vocab 32,000) and two edge students (4 x 512, and 4 x 384: the shape
+ * `distill` trains by default), each as
  *   int8           the kit's int8 (DynamicQuantizeLinear + MatMulInteger), the shipped format
  *   ortq           onnxruntime's quantize_dynamic of the same graph
  *   fused-int8     onnxruntime.transformers BERT fusions at export, then quantize_dynamic
@@ -16,7 +17,7 @@
  * in one run; every fresh isolate's first session gives the memory after load.
  *
  *   npm run bench:towers -- [--towers build/towers] [--runs 20] [--node-runs 20] [--tokens 8,16,32,64]
- *     [--shapes base,student] [--no-workerd] [--no-node] [--out build/bench/text-towers.json]
+ *     [--shapes base,student,student-384] [--no-workerd] [--no-node] [--out build/bench/text-towers.json]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '20' },
     'node-runs': { type: 'string', default: '20' },
     tokens: { type: 'string', default: '8,16,32,64' },
-    shapes: { type: 'string', default: 'base,student' },
+    shapes: { type: 'string', default: 'base,student,student-384' },
     port: { type: 'string', default: '8797' },
     'no-workerd': { type: 'boolean', default: false },
     'no-node': { type: 'boolean', default: false },

@@ -1,6 +1,6 @@
 """Text towers with random weights at real sizes, for the text-tower benchmark (scripts/bench/text-towers.ts).
 
-`python -m koclip_kit.bench_towers --out build/towers [--shapes base,student]` writes, per shape:
+`python -m koclip_kit.bench_towers --out build/towers [--shapes base,student,student-384]` writes, per shape:
 - `<shape>-fp32.onnx`: the kit's RoBERTa text tower (koclip_kit.model), exported as the package is;
 - `<shape>-int8.onnx`: the kit's own int8 rewrite (onnx_export.quantize_text: DynamicQuantizeLinear +
   MatMulInteger, 7-bit per-column weights, int8 embedding rows), the format models ship in;
@@ -43,6 +43,8 @@ SHAPES = {
     "base": Shape(layers=12, hidden=768, heads=12, ffn=3072),
     # an edge student of the same vocabulary and projection
     "student": Shape(layers=4, hidden=512, heads=8, ffn=2048),
+    # the shape `distill` trains by default (koclip_kit.student.StudentShape)
+    "student-384": Shape(layers=4, hidden=384, heads=6, ffn=1536),
 }
 
 
@@ -113,7 +115,7 @@ def describe(path: str) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m koclip_kit.bench_towers", description=__doc__)
     p.add_argument("--out", required=True)
-    p.add_argument("--shapes", default="base,student")
+    p.add_argument("--shapes", default="base,student,student-384")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-ort", action="store_true", help="only the kit's fp32 and int8 files")
     a = p.parse_args(argv)

@@ -33,7 +33,16 @@ from .checkpoint import CheckpointConfig, FlaxReader, TorchReader, read_config, 
 from .common import F32, Array, Json
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .errors import KitError
-from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, _cos, run_node, sha256, staging_dir, swap_into_place
+from .package import (
+    GOLDEN_CAPTIONS,
+    GOLDEN_STRINGS,
+    _cos,
+    run_node,
+    sha256,
+    staging_dir,
+    swap_into_place,
+    write_text_goldens,
+)
 from .preprocess import MEAN, STD, pixels
 from .towers import ImageTower, TextTower, dense_weights
 
@@ -330,32 +339,14 @@ def convert_text(
     onnx_stream.write(p8, g8, w8)
     del g8, w8
     log(f"text towers written (fp32, int8: {stats})")
-    with open(os.path.join(out, "golden", "tokens.json"), "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "max_length": max_length,
-                "cases": [{"text": t, "input_ids": tok.encode(t, max_length)} for t in GOLDEN_STRINGS],
-                "provenance": "tokenizers (Python) on the converted tokenizer.json",
-            },
-            f,
-            ensure_ascii=False,
-            indent=1,
-        )
-    ref = torch_text(tower, tok, GOLDEN_CAPTIONS, max_length)
-    with open(os.path.join(out, "golden", "text.json"), "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "cases": [
-                    {"text": t, "input_ids": tok.encode(t, max_length), "embedding": _round(e)}
-                    for t, e in zip(GOLDEN_CAPTIONS, ref, strict=True)
-                ],
-                "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
-                "provenance": "converted PyTorch text tower (fp32)",
-            },
-            f,
-            ensure_ascii=False,
-            indent=1,
-        )
+    write_text_goldens(
+        out,
+        lambda t: tok.encode(t, max_length),
+        max_length,
+        torch_text(tower, tok, GOLDEN_CAPTIONS, max_length),
+        tokens_from="tokenizers (Python) on the converted tokenizer.json",
+        text_from="converted PyTorch text tower (fp32)",
+    )
     texts = GOLDEN_CAPTIONS + GOLDEN_STRINGS
     ref = torch_text(tower, tok, texts, max_length)
     del tower, ws

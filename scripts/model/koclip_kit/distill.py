@@ -38,7 +38,16 @@ from .errors import KitError
 from .evaluate import evaluate, gallery
 from .model import TextConfig
 from .onnx_export import export_text_module, quantize_text
-from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, _cos, run_node, sha256, staging_dir, swap_into_place
+from .package import (
+    GOLDEN_CAPTIONS,
+    GOLDEN_STRINGS,
+    _cos,
+    run_node,
+    sha256,
+    staging_dir,
+    swap_into_place,
+    write_text_goldens,
+)
 from .student import LOG, Recipe, Student, StudentShape, init_word_embeddings, torch_embed, train_student
 from .teacher import FORMAT, Teacher, read_corpus, split_corpus, student_tokenizer
 
@@ -88,41 +97,6 @@ def check_tokenizer_js(tok: Tok, path: str, texts: list[str], max_length: int, t
     for t, ids in zip(texts, js, strict=True):
         if tok.encode(t, max_length) != ids:
             raise KitError(f"student tokenizer differs in @huggingface/tokenizers for {t!r}: {ids}")
-
-
-def write_text_goldens(out: str, student: Student, tok: Tok, max_length: int) -> None:
-    os.makedirs(os.path.join(out, "golden"), exist_ok=True)
-    with open(os.path.join(out, "golden", "tokens.json"), "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "max_length": max_length,
-                "cases": [{"text": t, "input_ids": tok.encode(t, max_length)} for t in GOLDEN_STRINGS],
-                "provenance": "tokenizers (Python) on the student's tokenizer.json, cross-checked with "
-                "@huggingface/tokenizers at distillation",
-            },
-            f,
-            ensure_ascii=False,
-            indent=1,
-        )
-    ref = torch_embed(student, tok, GOLDEN_CAPTIONS, max_length)
-    with open(os.path.join(out, "golden", "text.json"), "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "cases": [
-                    {
-                        "text": t,
-                        "input_ids": tok.encode(t, max_length),
-                        "embedding": [round(float(x), 7) for x in e],
-                    }
-                    for t, e in zip(GOLDEN_CAPTIONS, ref, strict=True)
-                ],
-                "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
-                "provenance": "distilled student's PyTorch text tower (fp32)",
-            },
-            f,
-            ensure_ascii=False,
-            indent=1,
-        )
 
 
 def synthetic_recall(teacher: Teacher, student_text: Callable[[list[str]], F32], log: LOG) -> Json:
@@ -238,7 +212,15 @@ def distill(
         export_text_module(student, text32)
         stats = quantize_text(text32, text8)
         copied = copy_teacher_files(teacher, out)
-        write_text_goldens(out, student, tok, teacher.max_length)
+        write_text_goldens(
+            out,
+            lambda t: tok.encode(t, teacher.max_length),
+            teacher.max_length,
+            torch_embed(student, tok, GOLDEN_CAPTIONS, teacher.max_length),
+            tokens_from="tokenizers (Python) on the student's tokenizer.json, cross-checked with "
+            "@huggingface/tokenizers at distillation",
+            text_from="distilled student's PyTorch text tower (fp32)",
+        )
         check_tokenizer_js(
             tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + held_out[:300], teacher.max_length, tmp
         )

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,38 +247,51 @@ def evaluation_texts(scenes: list[data.Scene], eval_seed: int) -> list[str]:
     return [data.full_caption(s, rng)[0] for s in scenes[:300]]
 
 
+def write_text_goldens(
+    out: str,
+    encode: Callable[[str], list[int]],
+    max_length: int,
+    caption_embeddings: F32,
+    *,
+    tokens_from: str,
+    text_from: str,
+) -> None:
+    """The text goldens every package carries: golden/tokens.json (GOLDEN_STRINGS through `encode`)
+    and golden/text.json (GOLDEN_CAPTIONS with their reference fp32 embeddings, in that order, and
+    the parity tolerances). `tokens_from` and `text_from` say where the ids and embeddings came from."""
+    os.makedirs(os.path.join(out, "golden"), exist_ok=True)
+    tokens = {
+        "max_length": max_length,
+        "cases": [{"text": t, "input_ids": encode(t)} for t in GOLDEN_STRINGS],
+        "provenance": tokens_from,
+    }
+    text = {
+        "cases": [
+            {"text": t, "input_ids": encode(t), "embedding": [round(float(x), 7) for x in e]}
+            for t, e in zip(GOLDEN_CAPTIONS, caption_embeddings, strict=True)
+        ],
+        "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
+        "provenance": text_from,
+    }
+    for name, value in (("tokens.json", tokens), ("text.json", text)):
+        with open(os.path.join(out, "golden", name), "w", encoding="utf-8") as f:
+            json.dump(value, f, ensure_ascii=False, indent=1)
+
+
 def write_goldens(out: str, towers: Towers, eval_texts: list[str], image_size: int) -> Json:
     """Step 2: golden/tokens.json (after the cross-check with the JS tokenizer), golden/text.json
     and golden/image.json with its images and pixels. Returns the image goldens."""
     tok, max_length = towers.tok, towers.max_length
     os.makedirs(os.path.join(out, "golden"), exist_ok=True)
     _check_tokenizer(tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + eval_texts, max_length, towers.tmp)
-    with open(os.path.join(out, "golden", "tokens.json"), "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "max_length": max_length,
-                "cases": [{"text": t, "input_ids": tok.encode(t, max_length)} for t in GOLDEN_STRINGS],
-                "provenance": "koclip_kit.tokenizer, cross-checked against @huggingface/tokenizers at export",
-            },
-            f,
-            ensure_ascii=False,
-            indent=1,
-        )
-    ref = towers.torch_text(GOLDEN_CAPTIONS)
-    with open(os.path.join(out, "golden", "text.json"), "w", encoding="utf-8") as f:
-        json.dump(
-            {
-                "cases": [
-                    {"text": t, "input_ids": tok.encode(t, max_length), "embedding": [round(float(x), 7) for x in e]}
-                    for t, e in zip(GOLDEN_CAPTIONS, ref, strict=True)
-                ],
-                "tolerance": {"fp32_min_cosine": FP32_MIN_COSINE, "int8_min_cosine": INT8_MIN_COSINE},
-                "provenance": "PyTorch text tower (fp32) at export",
-            },
-            f,
-            ensure_ascii=False,
-            indent=1,
-        )
+    write_text_goldens(
+        out,
+        lambda t: tok.encode(t, max_length),
+        max_length,
+        towers.torch_text(GOLDEN_CAPTIONS),
+        tokens_from="koclip_kit.tokenizer, cross-checked against @huggingface/tokenizers at export",
+        text_from="PyTorch text tower (fp32) at export",
+    )
     golden_image = _golden_images(out, image_size, towers)
     with open(os.path.join(out, "golden", "image.json"), "w", encoding="utf-8") as f:
         json.dump(golden_image, f, indent=1)

@@ -28,4 +28,14 @@ describe('IsolateCache', () => {
     expect(cache.get('a')).toBeUndefined();
     expect(cache.bytes).toBe(0);
   });
+
+  it('clear drops every entry and its bytes', () => {
+    const cache = new IsolateCache<string>(30);
+    cache.set('a', 'A', 10);
+    cache.set('b', 'B', 10);
+    cache.clear();
+    expect([cache.size, cache.bytes, cache.get('a')]).toEqual([0, 0, undefined]);
+    cache.set('c', 'C', 30);
+    expect(cache.get('c')).toBe('C');
+  });
 });
