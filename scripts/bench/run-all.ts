@@ -26,6 +26,7 @@ const { values } = parseArgs({
 const BENCHES: [string, string | string[]][] = [
   ['search', 'bench:search'],
   ['search-kernel', ['bench:kernel', 'bench:search-kernel']],
+  ['search-route', 'bench:search-route'],
   ['filters', 'bench:filters'],
   ['stages', 'bench:stages'],
   ['encoder', 'bench:encoder'],
