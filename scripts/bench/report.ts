@@ -321,7 +321,7 @@ if (cold) {
 }
 
 // ----------------------------------------------------------------------------- stack: cache + load
-const stack = read<{
+type StackRun = {
   started: Machine;
   ended: Machine;
   repeat: number;
@@ -342,7 +342,8 @@ const stack = read<{
     mix: string;
   };
   samples: { t_s: number; workerd_rss_bytes: number; wasm_bytes: number; completed?: number }[];
-}>('stack.json');
+};
+const stack = read<StackRun>('stack.json');
 if (stack) {
   out.push(
     '### Caching (`npm run bench:stack`)',
@@ -360,61 +361,88 @@ if (stack) {
     );
   }
   out.push('');
-  if (stack.load) {
-    const l = stack.load;
+  if (stack.load) await loadSection(stack, 'load-over-time', 'Load (`npm run bench:stack`)');
+}
+const stackLong = read<StackRun>('stack-long.json');
+if (stackLong?.load) {
+  await loadSection(stackLong, 'load-long-over-time', 'Load for 5 minutes (`npm run bench:stack-long`)');
+}
+
+/** The load run's table, memory line and plot (the 60 s run of bench:stack, or the 5-minute one). */
+async function loadSection(stack: StackRun, plotName: string, heading: string) {
+  const l = stack.load;
+  if (!l) return;
+  out.push(
+    `### ${heading}`,
+    '',
+    `autocannon ${stack.autocannon} on loopback: ${l.connections} connections for ${l.duration_s} s, ${l.mix}. One run.`,
+    `${machineLine(stack.started, stack.ended)}; the load tool, the encoder and wrangler dev share the machine.`,
+    '',
+    '| requests | throughput req/s (min-max per second) | p50 ms | p90 ms | p97.5 ms | p99 ms | max ms | errors | timeouts | non-2xx |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${l.requests_total} | ${f1(l.throughput_rps)} (${l.rps_min}-${l.rps_max}) | ${l.latency_ms.p50} | ${l.latency_ms.p90} | ${l.latency_ms.p97_5} | ${l.latency_ms.p99} | ${l.latency_ms.max} | ${l.errors} | ${l.timeouts} | ${l.non2xx} |`,
+    '',
+  );
+  const s = stack.samples;
+  if (s.length > 1) {
+    const rss = s.map((x) => x.workerd_rss_bytes);
+    const wasm = s.map((x) => x.wasm_bytes).filter(Number.isFinite);
     out.push(
-      '### Load (`npm run bench:stack`)',
-      '',
-      `autocannon ${stack.autocannon} on loopback: ${l.connections} connections for ${l.duration_s} s, ${l.mix}. One run.`,
-      `${machineLine(stack.started, stack.ended)}; the load tool, the encoder and wrangler dev share the machine.`,
-      '',
-      '| requests | throughput req/s (min-max per second) | p50 ms | p90 ms | p97.5 ms | p99 ms | max ms | errors | timeouts | non-2xx |',
-      '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-      `| ${l.requests_total} | ${f1(l.throughput_rps)} (${l.rps_min}-${l.rps_max}) | ${l.latency_ms.p50} | ${l.latency_ms.p90} | ${l.latency_ms.p97_5} | ${l.latency_ms.p99} | ${l.latency_ms.max} | ${l.errors} | ${l.timeouts} | ${l.non2xx} |`,
+      `Sampled every 2 s (${s.length} samples): workerd RSS ${mib(Math.min(...rss))}-${mib(Math.max(...rss))} MiB`,
+      `(first ${mib(rss[0] as number)}, last ${mib(rss[rss.length - 1] as number)}), ORT wasm memory ${mib(Math.min(...wasm))}-${mib(Math.max(...wasm))} MiB.`,
       '',
     );
-    const s = stack.samples;
-    if (s.length > 1) {
-      const rss = s.map((x) => x.workerd_rss_bytes);
-      const wasm = s.map((x) => x.wasm_bytes).filter(Number.isFinite);
+    const byPid = s.map((x) => (x as { workerd_rss_by_pid?: Record<string, number> }).workerd_rss_by_pid);
+    const first = byPid[0];
+    if (first && Object.keys(first).length > 1) {
+      // The smaller process at the start is wrangler dev's proxy, the larger the Worker's isolate.
+      const pids = Object.keys(first).sort((a, b) => (first[a] as number) - (first[b] as number));
+      const at = (t: number) => s.findIndex((x) => x.t_s >= t);
+      const marks = [0, at(40), at(l.duration_s / 2), s.length - 1].filter((i) => i >= 0);
       out.push(
-        `Sampled every 2 s (${s.length} samples): workerd RSS ${mib(Math.min(...rss))}-${mib(Math.max(...rss))} MiB`,
-        `(first ${mib(rss[0] as number)}, last ${mib(rss[rss.length - 1] as number)}), ORT wasm memory ${mib(Math.min(...wasm))}-${mib(Math.max(...wasm))} MiB.`,
+        `| workerd process | ${marks.map((i) => `t = ${Math.round(s[i]?.t_s ?? 0)} s`).join(' | ')} |`,
+        `|---|${marks.map(() => '---:').join('|')}|`,
+        ...pids.map(
+          (pid, j) =>
+            `| ${j === 0 ? "wrangler dev's proxy" : "the Worker's"} (RSS MiB) | ` +
+            marks.map((i) => mib(byPid[i]?.[pid] ?? Number.NaN)).join(' | ') +
+            ' |',
+        ),
         '',
       );
-      const series = s.flatMap((x, i) => {
-        const prev = s[i - 1];
-        const rate =
-          prev && x.completed !== undefined && prev.completed !== undefined
-            ? (x.completed - prev.completed) / (x.t_s - prev.t_s)
-            : undefined;
-        return [
-          { t: x.t_s, value: x.workerd_rss_bytes / 2 ** 20, metric: 'workerd RSS (MiB)' },
-          { t: x.t_s, value: x.wasm_bytes / 2 ** 20, metric: 'ORT wasm memory (MiB)' },
-          ...(rate === undefined ? [] : [{ t: x.t_s, value: rate, metric: 'completed requests/s' }]),
-        ];
-      });
-      const src = await plot('load-over-time', {
-        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-        title: {
-          text: `Load run: ${l.connections} clients, ${l.duration_s} s, search + score (one run)`,
-          subtitle: `${stack.started.cpu}, ${stack.started.cores} cores shared (load average ${stack.started.load[0]}); samples every 2 s`,
-        },
-        data: { values: series },
-        facet: { row: { field: 'metric', type: 'nominal', title: null } },
-        spec: {
-          width: 520,
-          height: 120,
-          mark: { type: 'line', point: true },
-          encoding: {
-            x: { field: 't', type: 'quantitative', title: 'seconds into the run' },
-            y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true } },
-          },
-        },
-        resolve: { scale: { y: 'independent' } },
-      } as vl.TopLevelSpec);
-      out.push(`![Load run over time](${src})`, '');
     }
+    const series = s.flatMap((x, i) => {
+      const prev = s[i - 1];
+      const rate =
+        prev && x.completed !== undefined && prev.completed !== undefined
+          ? (x.completed - prev.completed) / (x.t_s - prev.t_s)
+          : undefined;
+      return [
+        { t: x.t_s, value: x.workerd_rss_bytes / 2 ** 20, metric: 'workerd RSS (MiB)' },
+        { t: x.t_s, value: x.wasm_bytes / 2 ** 20, metric: 'ORT wasm memory (MiB)' },
+        ...(rate === undefined ? [] : [{ t: x.t_s, value: rate, metric: 'completed requests/s' }]),
+      ];
+    });
+    const src = await plot(plotName, {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: {
+        text: `Load run: ${l.connections} clients, ${l.duration_s} s, search + score (one run)`,
+        subtitle: `${stack.started.cpu}, ${stack.started.cores} cores shared (load average ${stack.started.load[0]}); samples every 2 s`,
+      },
+      data: { values: series },
+      facet: { row: { field: 'metric', type: 'nominal', title: null } },
+      spec: {
+        width: 520,
+        height: 120,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 't', type: 'quantitative', title: 'seconds into the run' },
+          y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true } },
+        },
+      },
+      resolve: { scale: { y: 'independent' } },
+    } as vl.TopLevelSpec);
+    out.push(`![Load run over time](${src})`, '');
   }
 }
 
@@ -439,8 +467,8 @@ if (kernelRows.length > 0) {
     title: {
       text: 'Top-10 search latency against index size (512 dims, p50; bars to p95)',
       subtitle: [
-        'From the Search kernel table (scripts/bench/search-kernel.ts): its machine, runs and spread are',
-        'stated there (2-core AMD EPYC, shared; 50 queries x 3 runs, 10 searches per query in workerd)',
+        `bench:kernel (scripts/bench/search-kernel.ts): ${(kernelText ?? '').split('\n')[0]?.slice(0, 110) ?? ''}`,
+        '50 queries x 3 runs, 10 searches per query in workerd; the machine is named in the section',
       ],
     },
     data: { values: kernelRows },

@@ -35,6 +35,7 @@ const BENCHES: [string, string | string[]][] = [
   ['cold', 'bench:cold'],
   ['index', 'bench:index'],
   ['stack', 'bench:stack'],
+  ['stack-long', 'bench:stack-long'],
 ];
 const scripts = (
   JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
