@@ -86,6 +86,9 @@ describe('search kernel vs the JS reference (inside workerd)', () => {
     { dim: 200, n: 2500, bits: 1 },
     { dim: 37, n: 2000, bits: 2 },
     { dim: 37, n: 2000, bits: 0 },
+    // n not a multiple of the unfiltered scan's 4 streams: the last rows go through its tail loop
+    { dim: 64, n: 2003, bits: 2 },
+    { dim: 64, n: 7, bits: 0 },
   ];
   for (const { dim, n, bits } of cases) {
     it(`random clustered vectors: dim ${dim}, ${n} rows, residual ${bits} bits, k = 1, 10, 100, 1000`, () => {
@@ -93,6 +96,7 @@ describe('search kernel vs the JS reference (inside workerd)', () => {
       const queries = [
         ...randomUnitVectors(6, dim, 99, 16),
         ...vectors.slice(0, 3), // queries that are rows of the index
+        ...vectors.slice(-2), // the last rows (the unfiltered scan's tail when n % 4 != 0)
         randomUnitVectors(1, dim, 5)[0] as Float32Array, // unclustered
       ];
       const index = buildKernelIndex(kernelModule, dim, vectors, { residualBits: bits });
@@ -228,7 +232,7 @@ describe('search kernel vs the JS reference (inside workerd)', () => {
 
   it('allowed rows (bitset or list) and excluded rows, against the reference loop with the same filter', () => {
     const dim = 200;
-    const n = 4000;
+    const n = 4001; // masks denser than 1/4 take the 4-stream scan, whose tail is row 4000
     const vectors = randomUnitVectors(n, dim, 61, 20);
     const next = rng(62);
     for (const bits of [0, 2] as ResidualBits[]) {
