@@ -214,12 +214,10 @@ export function scan(
     return scanStreams(rows, scales, n, dimP, query, mask, heapS, heapR, m, approx);
   }
   let size = 0;
-  let threshold: f32 = -Infinity;
   let row = rows;
   const stride = <usize>dimP;
   for (let r = 0; r < n; r++, row += stride) {
-    const word = load<u32>(mask + (<usize>(r >> 5) << 2));
-    if (word == 0) {
+    if (load<u32>(mask + (<usize>(r >> 5) << 2)) == 0) {
       // skip the rest of this 32-row word
       const next = min((r | 31) + 1, n);
       for (let s = r; s < next; s++) store<f32>(approx + (<usize>s << 2), -Infinity);
@@ -227,20 +225,7 @@ export function scan(
       r = next - 1;
       continue;
     }
-    if (((word >>> (<u32>r & 31)) & 1) == 0) {
-      store<f32>(approx + (<usize>r << 2), -Infinity);
-      continue;
-    }
-    const score = <f32>dotRow(row, query, dimP) * load<f32>(scales + (<usize>r << 2));
-    store<f32>(approx + (<usize>r << 2), score);
-    if (size < m) {
-      siftUp(heapS, heapR, size, score, r);
-      size++;
-      if (size == m) threshold = load<f32>(heapS);
-    } else if (score > threshold) {
-      siftDown(heapS, heapR, size, score, r);
-      threshold = load<f32>(heapS);
-    }
+    size = scoreRowAt(row, r, scales, dimP, query, mask, heapS, heapR, size, m, approx);
   }
   return size;
 }
