@@ -6,6 +6,7 @@
  * onnxruntime-node is given one intra-op thread too, so the two compare kernel for kernel.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const [runtime, file, tokensArg, runsArg, batchArg] = process.argv.slice(2);
 const tokensList = (tokensArg ?? '16').split(',').map(Number);
@@ -52,6 +53,10 @@ const session = await ort.InferenceSession.create(bytes, {
   // TOWER_SESSION_OPTIONS: JSON merged into the session options (the levers of text-towers.ts).
   ...(JSON.parse(process.env.TOWER_SESSION_OPTIONS ?? '{}') as object),
   ...(runtime === 'ort-node' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {}),
+  // onnxruntime-node ignores externalData; it reads the file from this folder (as the encoder does).
+  ...(runtime === 'ort-node' && externalFile
+    ? { extra: { session: { model_external_initializers_file_folder_path: dirname(externalFile) } } }
+    : {}),
 });
 const createMs = performance.now() - t0;
 const wasmAfterLoad = memory?.buffer.byteLength ?? 0;

@@ -8,7 +8,8 @@
  * Towers: random weights written by the model kit (`python -m koclip_kit.bench_towers`), a
  * base-shaped one (12 x 768, vocab 32,000) and two edge students (4 x 512, and 4 x 384: the shape
  * `distill` trains by default), each as
- *   int8           the kit's int8 (DynamicQuantizeLinear + MatMulInteger), the shipped format
+ *   int8           the kit's int8 (DynamicQuantizeLinear + MatMulInteger), as `export` ships it
+ *   int8-ext       the same with its initializers as ONNX external data, as edge packages ship it
  *   ortq           onnxruntime's quantize_dynamic of the same graph
  *   fused-int8     onnxruntime.transformers BERT fusions at export, then quantize_dynamic
  *   fused-int8-ext the same with its initializers as ONNX external data
@@ -221,32 +222,38 @@ const LEVERS: Record<string, { options?: Record<string, unknown>; batch?: number
 function plans(shape: string): Step[][] {
   const all = tokensList;
   const at16 = [16];
-  return [
+  return (
     [
-      { variant: 'int8', lever: 'default', tokens: all },
-      { variant: 'ortq', lever: 'default', tokens: at16 },
-      { variant: 'fused-int8', lever: 'default', tokens: all },
-      ...Object.entries(LEVERS).map(([lever, l]) => ({
-        variant: 'fused-int8',
-        lever,
-        tokens: at16,
-        ...(l.options ? { options: l.options } : {}),
-        ...(l.batch ? { batch: l.batch } : {}),
-      })),
-    ],
-    [
-      { variant: 'fused-int8-ext', lever: 'default', tokens: all },
-      { variant: 'fused-int8-ext', lever: '8 queries/run', tokens: at16, batch: 8 },
-    ],
-    [
-      {
-        variant: 'fused-int8-ext',
-        lever: 'prepacking off',
-        tokens: at16,
-        options: { config: { 'session.disable_prepacking': '1' } },
-      },
-    ],
-  ].filter(() => index[shape] !== undefined);
+      [
+        { variant: 'int8', lever: 'default', tokens: all },
+        { variant: 'ortq', lever: 'default', tokens: at16 },
+        { variant: 'fused-int8', lever: 'default', tokens: all },
+        ...Object.entries(LEVERS).map(([lever, l]) => ({
+          variant: 'fused-int8',
+          lever,
+          tokens: at16,
+          ...(l.options ? { options: l.options } : {}),
+          ...(l.batch ? { batch: l.batch } : {}),
+        })),
+      ],
+      [{ variant: 'int8-ext', lever: 'default', tokens: all }],
+      [
+        { variant: 'fused-int8-ext', lever: 'default', tokens: all },
+        { variant: 'fused-int8-ext', lever: '8 queries/run', tokens: at16, batch: 8 },
+      ],
+      [
+        {
+          variant: 'fused-int8-ext',
+          lever: 'prepacking off',
+          tokens: at16,
+          options: { config: { 'session.disable_prepacking': '1' } },
+        },
+      ],
+    ]
+      // Towers written with --no-ort have the kit's variants only.
+      .map((plan) => plan.filter((step) => index[shape]?.files[step.variant] !== undefined))
+      .filter((plan) => plan.length > 0)
+  );
 }
 
 /** Forgets the figures of a step that a restart interrupted. */

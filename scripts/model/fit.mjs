@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Will a package's text tower fit in a Worker isolate? Loads the tower in onnxruntime-web (the
-// wasm build the Worker uses, one thread), reads the wasm linear memory after session creation
+// wasm build the Worker uses, one thread, with its external data file when the package has one,
+// as src/edge/inference/text-tower.ts does), reads the wasm linear memory after session creation
 // and after one run on 16 tokens, and compares it, plus the memory the Worker keeps for itself
 // (search kernel, segment cache, query-embedding and score caches), with the isolate limit.
 //   npm run model:fit -- models/<id> [--variant int8|fp32] [--json]
@@ -64,6 +65,10 @@ const file = text.files[variant];
 if (!file) fail(`model ${manifest.id} has no ${variant} text tower (text.files.${variant})`);
 const modelPath = join(dir, file);
 if (!existsSync(modelPath)) fail(`${modelPath} is missing`);
+// As textTowerExternalData in src/core/manifest.ts: the tower's initializers, beside its graph.
+const dataFile = text.external_data?.[variant];
+const dataPath = dataFile ? join(dir, dataFile) : undefined;
+if (dataPath && !existsSync(dataPath)) fail(`${dataPath} is missing`);
 const tok = manifest.tokenizer ?? {};
 for (const key of ['cls_token_id', 'sep_token_id', 'pad_token_id', 'unk_token_id']) {
   if (!Number.isInteger(tok[key])) fail(`${manifestPath} has no tokenizer.${key}`);
@@ -107,12 +112,16 @@ ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
 ort.env.logLevel = 'error';
 
-const fileBytes = statSync(modelPath).size;
+/** The tower's bytes: its graph plus its external data file. */
+const fileBytes = statSync(modelPath).size + (dataPath ? statSync(dataPath).size : 0);
 let session;
 try {
   session = await ort.InferenceSession.create(readFileSync(modelPath), {
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',
+    ...(dataPath
+      ? { externalData: [{ path: dataFile.split('/').pop(), data: new Uint8Array(readFileSync(dataPath)) }] }
+      : {}),
   });
 } catch (err) {
   fail(`onnxruntime-web could not load ${modelPath}: ${err.message}`);
@@ -142,8 +151,8 @@ const headroom = limitBytes - needed;
 const rows = [
   ['model', `${manifest.id} ${manifest.version ?? ''}`.trim()],
   ['placement', String(text.placement)],
-  ['text tower', `${file} (${variant})`],
-  ['file', `${mb(fileBytes)} MiB`],
+  ['text tower', `${file}${dataFile ? ` + ${dataFile}` : ''} (${variant})`],
+  ['file', `${mb(fileBytes)} MiB${dataFile ? ' (graph + external data)' : ''}`],
   ['wasm memory after load', `${mb(afterLoad)} MiB (${(afterLoad / fileBytes).toFixed(2)}x the file)`],
   [
     `wasm memory after a run (${RUN_TOKENS} tokens)`,
@@ -164,6 +173,7 @@ if (opts.json) {
       version: manifest.version ?? null,
       placement: text.placement ?? null,
       file,
+      external_data: dataFile ?? null,
       variant,
       file_mib: round(fileBytes),
       wasm_after_load_mib: round(afterLoad),

@@ -3,7 +3,7 @@
 // `models/<id>/<version>/<file>` and `models/<id>/manifest.json` (src/edge/inference/model-registry.ts).
 //   npm run model:publish -- models/<id> (--local [--persist-to DIR] | --remote) [--bucket NAME]
 // Uploads only what the Worker reads: the tokenizer and, for an `edge` text tower, its default
-// variant. The image towers (and a `function` text tower) belong on the encoder host
+// variant (with its external data file when it has one). The image towers (and a `function` text tower) belong on the encoder host
 // (ENCODER_MODELS_DIR, docs/deploy.md). Every file is checked against the manifest's sha256 first,
 // and the manifest goes last, so a Worker never sees a version whose files are not all there;
 // an interrupted run leaves the previous version served.
@@ -62,9 +62,16 @@ if (typeof version !== 'string' || !version || version.includes('/'))
 
 const bucket = opts.bucket ?? bucketFromWranglerToml();
 const files = [manifest.tokenizer?.file];
-if (manifest.text?.placement === 'edge') files.push(manifest.text.files?.[manifest.text.default_variant]);
+if (manifest.text?.placement === 'edge') {
+  const variant = manifest.text.default_variant;
+  files.push(manifest.text.files?.[variant]);
+  // Its weights, when the tower keeps them as ONNX external data (text.external_data).
+  const data = manifest.text.external_data?.[variant];
+  if (data !== undefined) files.push(data);
+}
 for (const rel of files) {
-  if (typeof rel !== 'string') fail('the manifest names no tokenizer file or no default text tower file');
+  if (typeof rel !== 'string')
+    fail('the manifest names no tokenizer file, no default text tower file or no usable external data file');
   const path = join(dir, rel);
   if (!existsSync(path) || !statSync(path).isFile()) fail(`${rel} is missing from ${positionals[0]}`);
   const expected = manifest.files?.[rel]?.sha256;

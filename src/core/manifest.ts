@@ -36,6 +36,9 @@ export const ModelManifestSchema = z.object({
     max_length: z.number().int().min(2),
     position_id_offset: z.number().int().nonnegative(),
     files: z.object({ fp32: RelativePath.optional(), int8: RelativePath.optional() }),
+    /** A variant's initializers as ONNX external data: the file beside its tower that the graph
+     * names (edge towers written by `distill` and `convert --placement edge`). */
+    external_data: z.object({ fp32: RelativePath.optional(), int8: RelativePath.optional() }).optional(),
     default_variant: z.enum(['fp32', 'int8']),
     architecture: z.record(z.string(), z.unknown()).default({}),
   }),
@@ -72,6 +75,24 @@ export function parseManifest(json: unknown): ModelManifest {
   if (!manifest.text.files[manifest.text.default_variant]) {
     throw new Error(`invalid model manifest: text.files has no ${manifest.text.default_variant} file`);
   }
+  for (const variant of ['fp32', 'int8'] as const) {
+    const data = manifest.text.external_data?.[variant];
+    if (data === undefined) continue;
+    const tower = manifest.text.files[variant];
+    if (!tower) {
+      throw new Error(`invalid model manifest: text.external_data.${variant} without a ${variant} tower`);
+    }
+    // The graph names its data file by a path relative to its own folder; packages keep the two
+    // side by side, so the name alone is what onnxruntime is given.
+    if (folderOf(data) !== folderOf(tower)) {
+      throw new Error(
+        `invalid model manifest: text.external_data.${variant} (${data}) is not in the folder of ${tower}`,
+      );
+    }
+    if (!manifest.files[data]) {
+      throw new Error(`invalid model manifest: text.external_data.${variant} (${data}) is not in files`);
+    }
+  }
   return manifest;
 }
 
@@ -81,9 +102,26 @@ export function imageTowerFile(manifest: ModelManifest, variant: 'fp32' | 'fp16'
   return manifest.image.files?.[variant] ?? manifest.image.file;
 }
 
+function folderOf(path: string): string {
+  return path.slice(0, path.lastIndexOf('/') + 1);
+}
+
 /** The ONNX file of the text tower for a variant (the manifest's default when omitted). */
 export function textTowerFile(manifest: ModelManifest, variant = manifest.text.default_variant): string {
   const file = manifest.text.files[variant];
   if (!file) throw new Error(`model ${manifest.id} has no ${variant} text tower`);
   return file;
+}
+
+/** The external data file of a variant's text tower (package-relative), if it has one. */
+export function textTowerExternalData(
+  manifest: ModelManifest,
+  variant = manifest.text.default_variant,
+): string | undefined {
+  return manifest.text.external_data?.[variant];
+}
+
+/** The name the tower's graph gives its external data file: its name within their shared folder. */
+export function externalDataName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import {
   SCORE_ANSWER_CACHE_BYTES,
   SEGMENT_CACHE_BYTES,
 } from '../../src/edge/isolate-memory';
+import { tinyWithExternalData } from './support/external-data';
 
 // `npm run model:fit`: the text tower's wasm memory in onnxruntime-web against the isolate.
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -106,6 +107,25 @@ describe('model:fit', () => {
     expect(r.stderr).toMatch(/> 20\.0 MiB limit/);
     // The same package fits under the real limit.
     expect(runFit([dir]).status).toBe(0);
+  });
+
+  it('measures a tower that keeps its weights as external data, both files together', () => {
+    const dir = tinyWithExternalData(join(work, 'external'), 'koclip-tiny-ext');
+    const r = runFit([dir, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const fig = JSON.parse(r.stdout) as Record<string, number | string | boolean>;
+    const both = statSync(join(dir, 'text-int8.onnx')).size + statSync(join(dir, 'text-int8.onnx.data')).size;
+    expect(fig).toMatchObject({ file: 'text-int8.onnx', external_data: 'text-int8.onnx.data', fits: true });
+    expect(fig.file_mib).toBeCloseTo(both / 2 ** 20, 1);
+    // Not more wasm memory than the same weights inside the protobuf.
+    const inline = JSON.parse(runFit(['models/koclip-tiny', '--json']).stdout) as typeof fig;
+    expect(fig.wasm_after_load_mib as number).toBeLessThanOrEqual(inline.wasm_after_load_mib as number);
+    expect(runFit([dir]).stdout).toContain('text-int8.onnx + text-int8.onnx.data (int8)');
+    // Without its data file the tower cannot load: bad input.
+    rmSync(join(dir, 'text-int8.onnx.data'));
+    const missing = runFit([dir]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('text-int8.onnx.data is missing');
   });
 
   it.each([

@@ -3,7 +3,9 @@
 `python -m koclip_kit.bench_towers --out build/towers [--shapes base,student,student-384]` writes, per shape:
 - `<shape>-fp32.onnx`: the kit's RoBERTa text tower (koclip_kit.model), exported as the package is;
 - `<shape>-int8.onnx`: the kit's own int8 rewrite (onnx_export.quantize_text: DynamicQuantizeLinear +
-  MatMulInteger, 7-bit per-column weights, int8 embedding rows), the format models ship in;
+  MatMulInteger, 7-bit per-column weights, int8 embedding rows), as `koclip_kit export` ships it;
+- `<shape>-int8-ext.onnx` + `.onnx.data`: the same with its initializers as ONNX external data, as
+  `distill` and `convert --placement edge` ship edge towers;
 - `<shape>-ortq.onnx`: onnxruntime's quantize_dynamic (QOperator, per-channel, reduce_range) of the
   same fp32 graph, the stock alternative;
 - `<shape>-fused-int8.onnx`: onnxruntime.transformers' BERT fusions (Attention, SkipLayerNormalization,
@@ -18,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
 import torch
 
 from .model import KoCLIP, ModelConfig, TextConfig, VisionConfig
-from .onnx_export import export_text, quantize_text
+from .onnx_export import export_text, quantize_text, write_external_data
 
 
 @dataclass(frozen=True)
@@ -87,20 +90,10 @@ def ort_variants(name: str, shape: Shape, fp32: str, out: str) -> dict[str, str]
 
 
 def with_external_data(src: str, dst: str) -> str:
-    """A copy of `src` whose initializers live in `<dst>.data` beside the graph (ONNX external data):
-    onnxruntime-web then reads them from a JS buffer instead of parsing them out of the protobuf
-    inside wasm memory."""
-    import onnx
-
-    data = os.path.basename(dst) + ".data"
-    onnx.save_model(
-        onnx.load(src),
-        dst,
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=data,
-        size_threshold=1024,
-    )
+    """A copy of `src` whose initializers live in `<dst>.data` beside the graph (ONNX external data,
+    onnx_export.write_external_data: how packages ship edge towers)."""
+    shutil.copyfile(src, dst)
+    write_external_data(dst)
     return dst
 
 
@@ -130,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         int8 = os.path.join(a.out, f"{name}-int8.onnx")
         quantize_text(fp32, int8)
         files = {"fp32": fp32, "int8": int8}
+        files["int8-ext"] = with_external_data(int8, os.path.join(a.out, f"{name}-int8-ext.onnx"))
         if not a.no_ort:
             files.update(ort_variants(name, shape, fp32, a.out))
         index[name] = {

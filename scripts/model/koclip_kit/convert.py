@@ -33,6 +33,7 @@ from .checkpoint import CheckpointConfig, FlaxReader, TorchReader, read_config, 
 from .common import F32, Array, Json
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .errors import KitError
+from .onnx_export import write_external_data
 from .package import (
     GOLDEN_CAPTIONS,
     GOLDEN_STRINGS,
@@ -315,7 +316,12 @@ def convert_text(
     offset: int,
     max_length: int,
     log: Any,
-) -> tuple[Json, dict[str, int]]:
+    *,
+    external_data: bool = False,
+) -> tuple[Json, dict[str, int], str | None]:
+    """The text towers, their goldens and parity; with `external_data` the int8 tower's weights
+    go into text-int8.onnx.data beside its graph (how edge towers are shipped, onnx_export).
+    Returns (parity, int8 counts, the int8 tower's external data file or None)."""
     a = cfg.text
     tower = TextTower(a, cfg.projection_dim, offset)
     load_weights(tower, rd.tensors(("text_model", "text_projection")), "text")
@@ -338,6 +344,7 @@ def convert_text(
     g8, w8, stats = onnx_stream.quantized(graph, ws)
     onnx_stream.write(p8, g8, w8)
     del g8, w8
+    int8_data = write_external_data(p8) if external_data else None
     log(f"text towers written (fp32, int8: {stats})")
     write_text_goldens(
         out,
@@ -356,7 +363,7 @@ def convert_text(
     }
     if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
         raise KitError(f"text tower ONNX parity below tolerance: {parity}")
-    return parity, stats
+    return parity, stats, int8_data
 
 
 def convert(
@@ -412,7 +419,9 @@ def convert(
         tok.save(out, max_length)
         image_parity = convert_image(cfg, rd, out, tmp, log)
         log(f"image parity {image_parity}")
-        text_parity, stats = convert_text(cfg, rd, tok, out, tmp, offset, max_length, log)
+        text_parity, stats, int8_data = convert_text(
+            cfg, rd, tok, out, tmp, offset, max_length, log, external_data=placement == "edge"
+        )
         log(f"text parity {text_parity}")
         parity = {k: round(v, 6) for k, v in {**image_parity, **text_parity}.items()}
         manifest = write_manifest(
@@ -425,6 +434,7 @@ def convert(
             tok=tok,
             logit_scale=logit_scale,
             stats=stats,
+            int8_data=int8_data,
             placement=placement,
             evaluation={
                 "parity": parity,
@@ -460,6 +470,7 @@ def write_manifest(
     stats: dict[str, int],
     evaluation: Json,
     placement: str = "function",
+    int8_data: str | None = None,
 ) -> Json:
     v = cfg.vision
     vision_name = "CLIP ViT" if v.kind == "clip" else "ViT (pooler tanh(dense(cls)))"
@@ -485,6 +496,7 @@ def write_manifest(
             "max_length": max_length,
             "position_id_offset": offset,
             "files": dict(TEXT_FILES),
+            **({"external_data": {"int8": int8_data}} if int8_data else {}),
             "default_variant": "int8",
             "architecture": {"type": "roberta", **asdict(cfg.text), "pooler": "tanh(dense(h[:,0]))", "int8": stats},
         },

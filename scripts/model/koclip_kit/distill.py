@@ -37,7 +37,7 @@ from .convert import Tok, onnx_text, peak_rss_mb, return_freed_memory
 from .errors import KitError
 from .evaluate import evaluate, gallery
 from .model import TextConfig
-from .onnx_export import export_text_module, quantize_text
+from .onnx_export import export_text_module, quantize_text, write_external_data
 from .package import (
     GOLDEN_CAPTIONS,
     GOLDEN_STRINGS,
@@ -211,6 +211,7 @@ def distill(
         text32, text8 = (os.path.join(out, f) for f in (TEXT_FILES["fp32"], TEXT_FILES["int8"]))
         export_text_module(student, text32)
         stats = quantize_text(text32, text8)
+        int8_data = write_external_data(text8)  # the edge tower's weights beside its graph
         copied = copy_teacher_files(teacher, out)
         write_text_goldens(
             out,
@@ -308,6 +309,7 @@ def distill(
                 "max_length": teacher.max_length,
                 "position_id_offset": 0,
                 "files": dict(TEXT_FILES),
+                "external_data": {"int8": int8_data},
                 "default_variant": "int8",
                 "architecture": {
                     "type": "roberta",

@@ -70,7 +70,7 @@ def check_staged(staged: str, manifest: Json, teacher_hint: str) -> Json:
     figures = measure(staged)
     if not figures["fits"]:
         raise DoesNotFit(refusal(figures, teacher_hint))
-    keep = ("file", "variant", "file_mib", "wasm_after_load_mib", "wasm_after_run_mib", "run_tokens")
+    keep = ("file", "external_data", "variant", "file_mib", "wasm_after_load_mib", "wasm_after_run_mib", "run_tokens")
     fit = {k: figures[k] for k in keep}
     fit |= {k: figures[k] for k in ("worker_budget_mib", "worker_budgets_mib", "limit_mib", "headroom_mib")}
     fit["runtime"] = "onnxruntime-web (wasm, 1 thread) under Node: scripts/model/fit.mjs"

@@ -4,10 +4,16 @@ onnxruntime's Python quantiser is not available here, so the kit rewrites the gr
 the way onnxruntime's dynamic quantisation does: every MatMul/Gemm with a constant weight
 becomes DynamicQuantizeLinear (uint8 activations) + MatMulInteger with per-output-column int8
 weights (7-bit range, see WEIGHT_QMAX), and embedding tables become int8 rows with a per-row scale.
+
+Edge text towers are written with their initializers as ONNX external data (`write_external_data`):
+onnxruntime-web then copies each weight straight into its tensor, where a graph holding its
+weights inside the protobuf is parsed from a copy of the whole file in wasm memory, so the wasm
+memory after load drops from about 3x the file to about 1.5x (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -175,3 +181,21 @@ def quantize_text(src: str, dst: str, min_embedding_elems: int = 1000) -> dict[s
     onnx.checker.check_model(m)
     onnx.save(m, dst)
     return stats
+
+
+EXTERNAL_DATA_SUFFIX = ".data"
+
+
+def write_external_data(path: str) -> str:
+    """Rewrites the ONNX file `path` in place as its graph plus one external data file beside it,
+    `<file name>.data`, holding every initializer of 1 KiB or more (onnx's default threshold; the
+    graph names the file by its bare name, so the two must stay in one folder). Returns the data
+    file's name. The weights are the same bytes, so the tower computes the same results."""
+    data_name = os.path.basename(path) + EXTERNAL_DATA_SUFFIX
+    data_path = os.path.join(os.path.dirname(path), data_name)
+    m = onnx.load(path)  # also loads any external data the file already has
+    if os.path.exists(data_path):
+        os.remove(data_path)  # onnx appends to an existing data file
+    onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
+    onnx.checker.check_model(path)
+    return data_name

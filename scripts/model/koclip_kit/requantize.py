@@ -290,6 +290,11 @@ def requantize_package(
     if "fp32" not in files or "int8" not in files:
         raise KitError("the package needs both an fp32 and an int8 text tower")
     fp32_rel, int8_rel = files["fp32"], files["int8"]
+    if (manifest["text"].get("external_data") or {}).get("int8"):
+        raise KitError(
+            "the int8 text tower keeps its weights as external data (text.external_data.int8): requantize "
+            "rewrites one-file towers only (koclip_kit export's); distil or convert the package again instead"
+        )
     evaluation: Json = manifest.get("evaluation", {})
     for key in ("parity", "onnx_fp32", "onnx_int8"):
         if key not in evaluation:

@@ -28,6 +28,7 @@ from koclip_kit import fixtures  # noqa: E402
 from koclip_kit.cli import main  # noqa: E402
 from koclip_kit.convert import convert  # noqa: E402
 from koclip_kit.errors import KitError  # noqa: E402
+from koclip_kit.package import sha256  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 PARSE_TS = """
@@ -85,7 +86,7 @@ def test_converted_towers_match_the_library(
     m = _convert(checkpoints[f"{fmt}-{arch}"], pkg)
     text, image = m["text"], m["image"]
     assert isinstance(text, dict) and isinstance(image, dict)
-    assert text["placement"] == "function"
+    assert text["placement"] == "function" and "external_data" not in text  # one-file towers off the edge
     assert text["position_id_offset"] == (0 if fmt == "flax" else 2)
     assert image["architecture"]["type"] == ("clip_vision" if arch == "base" else "vit")
     files = m["files"]
@@ -202,6 +203,8 @@ def test_edge_placement_runs_the_fit_check(checkpoints: dict[str, Path], tmp_pat
     text, ev = m["text"], m["evaluation"]
     assert isinstance(text, dict) and isinstance(ev, dict)
     assert text["placement"] == "edge"
+    assert text["external_data"] == {"int8": "text-int8.onnx.data"} and (pkg / "text-int8.onnx.data").is_file()
+    assert m["files"]["text-int8.onnx.data"]["sha256"] == sha256(str(pkg / "text-int8.onnx.data"))
     assert ev["fit"]["wasm_after_run_mib"] >= ev["fit"]["wasm_after_load_mib"] > 0
     assert json.loads((pkg / "manifest.json").read_text())["evaluation"]["fit"] == ev["fit"]
 

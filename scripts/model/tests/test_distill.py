@@ -88,6 +88,13 @@ def test_student_package_is_edge_in_the_teachers_space(student: Path) -> None:
     assert isinstance(ev, dict)
     assert ev["fit"]["wasm_after_run_mib"] >= ev["fit"]["wasm_after_load_mib"] > 0
     assert ev["fit"]["headroom_mib"] > 0
+    # the edge tower ships its weights as ONNX external data, measured together with its graph
+    assert (
+        text["external_data"] == {"int8": "text-int8.onnx.data"} and ev["fit"]["external_data"] == "text-int8.onnx.data"
+    )
+    both = files["text-int8.onnx"]["bytes"] + files["text-int8.onnx.data"]["bytes"]
+    assert abs(ev["fit"]["file_mib"] - both / 2**20) <= 0.05
+    assert files["text-int8.onnx"]["bytes"] < files["text-int8.onnx.data"]["bytes"]
     assert -1 <= ev["held_out_vs_teacher"]["min_cosine"] <= ev["held_out_vs_teacher"]["mean_cosine"] <= 1
     assert not [p for p in os.listdir(student.parent) if ".tmp-" in p]
 

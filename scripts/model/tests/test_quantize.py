@@ -13,7 +13,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from koclip_kit.common import Array
-from koclip_kit.onnx_export import EMBEDDING_QMAX, WEIGHT_QMAX, quantize_columns, quantize_rows, quantize_text
+from koclip_kit.onnx_export import (
+    EMBEDDING_QMAX,
+    WEIGHT_QMAX,
+    quantize_columns,
+    quantize_rows,
+    quantize_text,
+    write_external_data,
+)
 
 
 def _weights(k: int, n: int, seed: int = 0) -> Array:
@@ -179,3 +186,32 @@ def test_padding_row_embeds_as_exact_zero(tower: tuple[Any, Any, dict[str, Array
     assert (rows[0] == 0).all()
     scale = np.abs(w["emb"][2]).max() / EMBEDDING_QMAX
     assert np.abs(rows[1] - w["emb"][2]).max() <= scale / 2 * (1 + 1e-5)
+
+
+# ---------------------------------------------------------------- external data (edge towers)
+
+
+def test_external_data_keeps_every_weight_and_the_results(
+    tower: tuple[Any, Any, dict[str, Array]], tmp_path: Path
+) -> None:
+    _, q, _ = tower
+    path = tmp_path / "edge" / "text-int8.onnx"
+    path.parent.mkdir()
+    onnx.save(q, str(path))
+    inline_bytes = path.stat().st_size
+    assert write_external_data(str(path)) == "text-int8.onnx.data"
+    data = path.parent / "text-int8.onnx.data"
+    graph = onnx.load(str(path), load_external_data=False)
+    external = [i for i in graph.graph.initializer if i.data_location == TensorProto.EXTERNAL]
+    # every initializer of 1 KiB or more left the graph for the data file, named by its bare name
+    sizes = {i.name: numpy_helper.to_array(i).nbytes for i in q.graph.initializer}
+    assert {i.name for i in external} == {n for n, b in sizes.items() if b >= 1024} != set()
+    assert all({e.key: e.value for e in i.external_data}["location"] == data.name for i in external)
+    assert data.stat().st_size >= sum(sizes[i.name] for i in external)
+    assert path.stat().st_size < inline_bytes - sum(sizes[i.name] for i in external) + 512
+    ids = np.array([0, 1, 5, 17, 49, 1], dtype=np.int64)
+    np.testing.assert_array_equal(_run(onnx.load(str(path)), {"ids": ids})["y"], _run(q, {"ids": ids})["y"])
+    # again on the split file: the same two files, not a data file appended to
+    before = (path.read_bytes(), data.read_bytes())
+    write_external_data(str(path))
+    assert (path.read_bytes(), data.read_bytes()) == before

@@ -10,7 +10,13 @@ import tinyTextInt8 from '../../../models/koclip-tiny/text-int8.onnx';
 import tinyTokenizer from '../../../models/koclip-tiny/tokenizer.json';
 import { isModelId } from '../../core/contract/ids';
 import { sha256Hex } from '../../core/hash';
-import { type ModelManifest, parseManifest, textTowerFile } from '../../core/manifest';
+import {
+  externalDataName,
+  type ModelManifest,
+  parseManifest,
+  textTowerExternalData,
+  textTowerFile,
+} from '../../core/manifest';
 import { TextTokenizer } from '../../core/tokenizer';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
@@ -141,15 +147,33 @@ export async function getTokenizer(env: Env, id: string): Promise<TextTokenizer>
   return entry.tokenizer;
 }
 
-/** The ONNX bytes of a model's text tower (the manifest's default variant unless asked). */
-export async function getTextTowerBytes(
+/** A text tower as onnxruntime takes it: the graph's bytes and, when its weights are kept as
+ * ONNX external data, that file under the name the graph gives it. */
+export interface TextTowerFiles {
+  model: Uint8Array;
+  externalData?: { path: string; data: Uint8Array }[];
+}
+
+/** The ONNX files of a model's text tower (the manifest's default variant unless asked), each
+ * checked against the manifest's sha256. */
+export async function getTextTower(
   env: Env,
   manifest: ModelManifest,
   variant: TextVariant = manifest.text.default_variant,
-): Promise<Uint8Array> {
+): Promise<TextTowerFiles> {
   if (!manifest.text.files[variant]) {
     throw new ApiError(400, 'unknown_variant', `model ${manifest.id} has no ${variant} text tower`);
   }
   const entry = await load(env, manifest.id);
-  return new Uint8Array(await readFile(env, entry, textTowerFile(manifest, variant)));
+  const dataFile = textTowerExternalData(manifest, variant);
+  const [model, data] = await Promise.all([
+    readFile(env, entry, textTowerFile(manifest, variant)),
+    dataFile ? readFile(env, entry, dataFile) : undefined,
+  ]);
+  return {
+    model: new Uint8Array(model),
+    ...(dataFile && data
+      ? { externalData: [{ path: externalDataName(dataFile), data: new Uint8Array(data) }] }
+      : {}),
+  };
 }

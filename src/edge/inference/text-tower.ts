@@ -7,7 +7,7 @@ import type { ModelManifest } from '../../core/manifest';
 import type { TextTokenizer, TokenizedText } from '../../core/tokenizer';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
-import { getModel, getTextTowerBytes, getTokenizer, type TextVariant } from './model-registry';
+import { getModel, getTextTower, getTokenizer, type TextVariant } from './model-registry';
 import { loadOrt, wasmMemoryBytes } from './ort';
 
 type Ort = ReturnType<typeof loadOrt>;
@@ -44,12 +44,14 @@ function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Pr
   if (!session) {
     releaseOtherVersions(manifest, variant);
     session = (async () => {
-      const bytes = await getTextTowerBytes(env, manifest, variant);
+      const tower = await getTextTower(env, manifest, variant);
       // Created in the queue too: the single wasm instance never interleaves two operations.
       return serialised(() =>
-        loadOrt().InferenceSession.create(bytes, {
+        loadOrt().InferenceSession.create(tower.model, {
           executionProviders: ['wasm'],
           graphOptimizationLevel: 'all',
+          // External data is copied straight into the weights' tensors (docs/model-package.md).
+          ...(tower.externalData ? { externalData: tower.externalData } : {}),
         }),
       );
     })();

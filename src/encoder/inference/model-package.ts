@@ -1,13 +1,19 @@
 /**
  * Loading a model package folder (docs/model-package.md): the manifest parsed with the shared
  * schema, the image tower variant chosen for the host (fp16 on the CUDA provider when the package
- * has one), the sha256 of every file the encoder uses checked against it, the tokenizer built and
- * both towers loaded through the runtime module.
+ * has one), the sha256 of every file the encoder uses checked against it (a text tower's external
+ * data file included), the tokenizer built and both towers loaded through the runtime module.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { imageTowerFile, type ModelManifest, parseManifest, textTowerFile } from '../../core/manifest';
+import { dirname, join } from 'node:path';
+import {
+  imageTowerFile,
+  type ModelManifest,
+  parseManifest,
+  textTowerExternalData,
+  textTowerFile,
+} from '../../core/manifest';
 import { TextTokenizer } from '../../core/tokenizer';
 import type { OnnxRuntime, OnnxSession, Provider } from './runtime';
 
@@ -100,10 +106,14 @@ export async function loadModelPackage(
       ? options.textVariant
       : manifest.text.default_variant;
   const image = chooseImageVariant(manifest, options.imageVariant ?? 'auto', runtime.info.active);
+  const textFile = textTowerFile(manifest, textVariant);
+  const textData = textTowerExternalData(manifest, textVariant);
   const [imageBytes, textBytes, tokenizerBytes] = await Promise.all([
     verifiedFile(dir, manifest, image.file),
-    verifiedFile(dir, manifest, textTowerFile(manifest, textVariant)),
+    verifiedFile(dir, manifest, textFile),
     verifiedFile(dir, manifest, manifest.tokenizer.file),
+    // Checked here; onnxruntime-node then reads it from its folder itself (it takes no bytes).
+    ...(textData ? [verifiedFile(dir, manifest, textData)] : []),
   ]);
   const tokenizer = new TextTokenizer(
     JSON.parse(tokenizerBytes.toString('utf8')),
@@ -112,7 +122,10 @@ export async function loadModelPackage(
   );
   const imageSession = await runtime.load(imageBytes);
   checkImageIo(manifest, image.file, imageSession);
-  const text = await runtime.load(textBytes);
+  const text = await runtime.load(
+    textBytes,
+    textData ? { externalDataFolder: dirname(join(dir, textFile)) } : {},
+  );
   return {
     id: manifest.id,
     version: manifest.version,

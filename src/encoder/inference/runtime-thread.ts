@@ -16,14 +16,21 @@ let nextSession = 0;
 let provider: Provider = 'cpu';
 let options: { cudaDevice: number; threads: number } = { cudaDevice: 0, threads: 0 };
 
-function sessionOptions(active: Provider): ort.InferenceSession.SessionOptions {
+function sessionOptions(active: Provider, externalDataFolder?: string): ort.InferenceSession.SessionOptions {
   const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
     active === 'cuda' ? [{ name: 'cuda', deviceId: options.cudaDevice }] : ['cpu'];
   return {
     executionProviders,
     graphOptimizationLevel: 'all',
-    // No busy-waiting between runs: on a small CPU host the decode threads need those cycles.
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: {
+      session: {
+        // No busy-waiting between runs: on a small CPU host the decode threads need those cycles.
+        intra_op: { allow_spinning: '0' },
+        inter_op: { allow_spinning: '0' },
+        // onnxruntime-node takes no external data bytes, only this folder for a graph from bytes.
+        ...(externalDataFolder ? { model_external_initializers_file_folder_path: externalDataFolder } : {}),
+      },
+    },
     ...(options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
   };
 }
@@ -64,7 +71,10 @@ async function handle(request: RuntimeRequest): Promise<RuntimeResponse> {
       }
     }
     case 'load': {
-      const session = await ort.InferenceSession.create(request.model, sessionOptions(provider));
+      const session = await ort.InferenceSession.create(
+        request.model,
+        sessionOptions(provider, request.externalDataFolder),
+      );
       const id = nextSession++;
       sessions.set(id, session);
       const types: Record<string, string> = {};

@@ -57,7 +57,7 @@ export interface WireCrops {
 /** Messages to the runtime thread, and its answers (runtime-thread.ts). */
 export type RuntimeRequest =
   | { op: 'init'; provider: Provider; cudaDevice: number; threads: number; probe?: Uint8Array }
-  | { op: 'load'; model: Uint8Array }
+  | { op: 'load'; model: Uint8Array; externalDataFolder?: string }
   | { op: 'run'; session: number; feeds: Record<string, WireTensor | WireCrops>; output: string }
   | { op: 'release'; session: number };
 
@@ -219,9 +219,12 @@ export class OnnxRuntime {
     return new OnnxRuntime(threads, info);
   }
 
-  async load(model: Uint8Array): Promise<OnnxSession> {
+  /** Loads a graph on every thread. `externalDataFolder`: where the files the graph names as its
+   * external data are read from (a graph loaded from bytes has no folder of its own). */
+  async load(model: Uint8Array, options: { externalDataFolder?: string } = {}): Promise<OnnxSession> {
+    const request = { op: 'load' as const, model, ...options };
     const loaded = await Promise.all(
-      this.#threads.map(async (thread) => ({ thread, answer: await thread.call({ op: 'load', model }) })),
+      this.#threads.map(async (thread) => ({ thread, answer: await thread.call(request) })),
     );
     const copies = loaded.map(({ thread, answer }) => ({ thread, id: answer.session }));
     const { inputNames, types } = (loaded[0] as (typeof loaded)[number]).answer;
