@@ -125,3 +125,14 @@ export function textTowerExternalData(
 export function externalDataName(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
+
+/**
+ * Which text tower a variant is: model id, version and the first 16 hex of the tower file's
+ * sha256. The version names the embedding space, and a distilled student keeps its teacher's
+ * (koclip_kit distill), so a student republished under the same version differs only in this.
+ * Sessions and cached query embeddings are keyed by it.
+ */
+export function textTowerIdentity(manifest: ModelManifest, variant = manifest.text.default_variant): string {
+  const sha = manifest.files[textTowerFile(manifest, variant)]?.sha256 ?? 'unlisted';
+  return `${manifest.id}@${manifest.version}#${sha.slice(0, 16)}:${variant}`;
+}

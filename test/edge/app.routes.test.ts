@@ -1,7 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import manifestJson from '../../models/koclip-tiny/manifest.json';
-import { parseManifest } from '../../src/core/manifest';
+import { parseManifest, textTowerIdentity } from '../../src/core/manifest';
 import { app } from '../../src/edge/app';
 import { modelManifestKey } from '../../src/edge/inference/model-registry';
 
@@ -90,7 +90,7 @@ describe('debug route', () => {
     const res = await exports.default.fetch(`${BASE}/debug/text-tower`);
     const body = (await res.json()) as { wasm_memory_bytes: number; sessions: string[]; runs: number };
     expect(body.wasm_memory_bytes).toBeGreaterThan(1024 * 1024);
-    expect(body.sessions).toContain(`koclip-tiny@${tiny.version}:${tiny.text.default_variant}`);
+    expect(body.sessions).toContain(textTowerIdentity(tiny));
     expect(body.runs).toBeGreaterThan(0);
   });
 

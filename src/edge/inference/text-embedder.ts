@@ -6,7 +6,7 @@
  * by model version and text), so a repeated query costs no encoder call.
  */
 import { sha256Hex } from '../../core/hash';
-import type { ModelManifest } from '../../core/manifest';
+import { type ModelManifest, textTowerIdentity } from '../../core/manifest';
 import type { Env } from '../env';
 import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../index-store/keys';
 import { EDGE_QUERY_CACHE_BYTES } from '../isolate-memory';
@@ -28,13 +28,14 @@ interface EdgeEmbedding {
 
 const edgeQueries = new IsolateCache<EdgeEmbedding>(EDGE_QUERY_CACHE_BYTES);
 
-/** The edge tower's embeddings of `texts`, each text run at most once per isolate and version. */
+/** The edge tower's embeddings of `texts`, each text run at most once per isolate and tower. */
 async function embedAtEdge(
   env: Env,
   model: ModelManifest,
   texts: readonly string[],
 ): Promise<QueryTextEmbeddings> {
-  const prefix = `${model.id}@${model.version}\u0000`;
+  // Keyed by the tower, not only the version: a student republished under its version is new.
+  const prefix = `${textTowerIdentity(model)}\u0000`;
   const have = new Map<string, EdgeEmbedding>();
   for (const text of texts) {
     const hit = edgeQueries.get(prefix + text);

@@ -3,7 +3,7 @@
  * (model version, variant); runs are serialised (one wasm thread per isolate) and the texts of a
  * call go through in batches padded to their longest text.
  */
-import type { ModelManifest } from '../../core/manifest';
+import { type ModelManifest, textTowerIdentity } from '../../core/manifest';
 import type { TextTokenizer, TokenizedText } from '../../core/tokenizer';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
@@ -34,8 +34,9 @@ const sessions = new Map<string, Promise<Session>>();
 let queue: Promise<unknown> = Promise.resolve();
 let runs = 0;
 
+/** One session per tower: a tower republished under the same version gets a new one. */
 function sessionKey(manifest: ModelManifest, variant: TextVariant): string {
-  return `${manifest.id}@${manifest.version}:${variant}`;
+  return textTowerIdentity(manifest, variant);
 }
 
 function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Promise<Session> {
@@ -62,7 +63,7 @@ function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Pr
   return session;
 }
 
-/** A model republished under a new version no longer needs the old version's session. */
+/** A model republished (new version or new tower) no longer needs the old tower's session. */
 function releaseOtherVersions(manifest: ModelManifest, variant: TextVariant): void {
   for (const [key, stale] of sessions) {
     if (key.startsWith(`${manifest.id}@`) && key.endsWith(`:${variant}`)) {

@@ -4,6 +4,8 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import manifestJson from '../../../models/koclip-tiny/manifest.json';
+import textFp32 from '../../../models/koclip-tiny/text-fp32.onnx';
+import textInt8 from '../../../models/koclip-tiny/text-int8.onnx';
 import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
 import { sha256Hex } from '../../../src/core/hash';
 import { parseManifest } from '../../../src/core/manifest';
@@ -171,5 +173,38 @@ describe('query texts of an edge-placed text tower', () => {
     expect(Array.from(third.embeddings[0] as Float32Array)).toEqual(
       Array.from(direct.embeddings[1] as Float32Array),
     );
+  });
+
+  it('are not served from the isolate once another tower is published under the same version', async () => {
+    const id = 'koclip-edge-restudied';
+    const publish = async (int8: ArrayBuffer) => {
+      const tokenizerBytes = new TextEncoder().encode(JSON.stringify(tokenizerJson));
+      const manifest = structuredClone(tiny);
+      manifest.id = id;
+      manifest.files['tokenizer.json'] = {
+        sha256: await sha256Hex(tokenizerBytes),
+        bytes: tokenizerBytes.length,
+      };
+      manifest.files['text-int8.onnx'] = { sha256: await sha256Hex(int8), bytes: int8.byteLength };
+      await env.MODELS_BUCKET.put(modelManifestKey(id), JSON.stringify(manifest));
+      await env.MODELS_BUCKET.put(modelFileKey(manifest, 'tokenizer.json'), tokenizerBytes);
+      await env.MODELS_BUCKET.put(modelFileKey(manifest, 'text-int8.onnx'), int8);
+    };
+    await publish(textInt8);
+    const text = '같은 버전 새 학생';
+    const before = await embedQueryTexts(env, id, [text]);
+    expect((await embedQueryTexts(env, id, [text])).cached).toBe(1);
+    // A re-distilled student keeps the version (the embedding space): here the fp32 graph.
+    await publish(textFp32);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000); // past the registry's trust in the R2 manifest
+      const after = await embedQueryTexts(env, id, [text]);
+      expect(after.model.version).toBe(before.model.version);
+      expect(after.cached).toBe(0);
+      expect(after.embeddings[0]).not.toEqual(before.embeddings[0]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

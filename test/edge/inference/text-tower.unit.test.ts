@@ -5,7 +5,7 @@ import manifestJson from '../../../models/koclip-tiny/manifest.json';
 import textFp32 from '../../../models/koclip-tiny/text-fp32.onnx';
 import textInt8 from '../../../models/koclip-tiny/text-int8.onnx';
 import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
-import { parseManifest } from '../../../src/core/manifest';
+import { parseManifest, textTowerIdentity } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
 import { modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedTexts, TEXT_BATCH_SIZE, textTowerStats } from '../../../src/edge/inference/text-tower';
@@ -20,7 +20,12 @@ async function sha256(bytes: ArrayBuffer): Promise<string> {
 }
 
 /** Publishes a copy of koclip-tiny under another id to MODELS_BUCKET (the path larger models take). */
-async function publishCopy(id: string, fp32: ArrayBuffer = textFp32, version = tiny.version): Promise<void> {
+async function publishCopy(
+  id: string,
+  fp32: ArrayBuffer = textFp32,
+  version = tiny.version,
+  int8: ArrayBuffer = textInt8,
+): Promise<void> {
   const tokenizerBytes = new TextEncoder().encode(JSON.stringify(tokenizerJson)).buffer as ArrayBuffer;
   const manifest = structuredClone(tiny);
   manifest.id = id;
@@ -29,9 +34,11 @@ async function publishCopy(id: string, fp32: ArrayBuffer = textFp32, version = t
     sha256: await sha256(tokenizerBytes),
     bytes: tokenizerBytes.byteLength,
   };
+  if (int8 !== textInt8)
+    manifest.files['text-int8.onnx'] = { sha256: await sha256(int8), bytes: int8.byteLength };
   await env.MODELS_BUCKET.put(modelManifestKey(id), JSON.stringify(manifest));
   await env.MODELS_BUCKET.put(modelFileKey(manifest, 'tokenizer.json'), tokenizerBytes);
-  await env.MODELS_BUCKET.put(modelFileKey(manifest, 'text-int8.onnx'), textInt8);
+  await env.MODELS_BUCKET.put(modelFileKey(manifest, 'text-int8.onnx'), int8);
   await env.MODELS_BUCKET.put(modelFileKey(manifest, 'text-fp32.onnx'), fp32);
 }
 
@@ -56,7 +63,7 @@ describe('text tower, bundled koclip-tiny', () => {
       expect(cosine(result.embeddings[i] as Float32Array, c.embedding)).toBeGreaterThanOrEqual(0.9999);
     });
     expect(textTowerStats().sessions).toEqual(
-      expect.arrayContaining([`koclip-tiny@${tiny.version}:int8`, `koclip-tiny@${tiny.version}:fp32`]),
+      expect.arrayContaining([textTowerIdentity(tiny, 'int8'), textTowerIdentity(tiny, 'fp32')]),
     );
   });
 
@@ -163,7 +170,8 @@ describe('text tower sessions', () => {
   it('replaces the session of a model republished under a new version', async () => {
     await publishCopy('koclip-versioned');
     await embedTexts(env, 'koclip-versioned', ['빨간 원']);
-    const old = `koclip-versioned@${tiny.version}:int8`;
+    const old = textTowerIdentity({ ...tiny, id: 'koclip-versioned' }, 'int8');
+    expect(old).toMatch(new RegExp(`^koclip-versioned@${tiny.version}#[0-9a-f]{16}:int8$`));
     expect(textTowerStats().sessions).toContain(old);
 
     await publishCopy('koclip-versioned', textFp32, `${tiny.version}-next`);
@@ -173,7 +181,33 @@ describe('text tower sessions', () => {
     const result = await embedTexts(env, 'koclip-versioned', ['빨간 원']);
     expect(result.model.version).toBe(`${tiny.version}-next`);
     const sessions = textTowerStats().sessions;
-    expect(sessions).toContain(`koclip-versioned@${tiny.version}-next:int8`);
+    expect(sessions).toContain(
+      textTowerIdentity({ ...tiny, id: 'koclip-versioned', version: `${tiny.version}-next` }, 'int8'),
+    );
     expect(sessions).not.toContain(old);
+  });
+
+  it('replaces the session of a tower republished under the same version (a new student)', async () => {
+    await publishCopy('koclip-restudied');
+    const before = await embedTexts(env, 'koclip-restudied', ['빨간 원']);
+    const old = textTowerIdentity(before.model, 'int8');
+    expect(textTowerStats().sessions).toContain(old);
+
+    // Same id and version, another int8 tower (here the fp32 graph under the int8 name).
+    await publishCopy('koclip-restudied', textFp32, tiny.version, textFp32);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 61_000);
+    const after = await embedTexts(env, 'koclip-restudied', ['빨간 원']);
+    expect(after.model.version).toBe(tiny.version);
+    const now = textTowerIdentity(after.model, 'int8');
+    expect(now).not.toBe(old);
+    const sessions = textTowerStats().sessions;
+    expect(sessions).toContain(now);
+    expect(sessions).not.toContain(old);
+    // The new tower ran: fp32 and int8 agree closely but not to the last bit.
+    expect(after.embeddings[0]).not.toEqual(before.embeddings[0]);
+    expect(cosine(after.embeddings[0] as Float32Array, before.embeddings[0] as Float32Array)).toBeGreaterThan(
+      0.99,
+    );
   });
 });
