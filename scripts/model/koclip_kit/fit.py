@@ -49,8 +49,9 @@ def refusal(figures: Json, teacher_hint: str) -> str:
 
     budgets = ", ".join(f"{k.replace('_', ' ')} {v} MiB" for k, v in figures["worker_budgets_mib"].items())
 
+    files = figures["file"] + (f" + {figures['external_data']}" if figures.get("external_data") else "")
     return (
-        f"the {figures['variant']} text tower {figures['file']} ({mib('file_mib')}) does not fit a Worker "
+        f"the {figures['variant']} text tower {files} ({mib('file_mib')}) does not fit a Worker "
         f"isolate, so `edge` placement is refused: onnxruntime-web wasm memory after a run "
         f"{mib('wasm_after_run_mib')} (after load {mib('wasm_after_load_mib')}) + the Worker's own budgets "
         f"{mib('worker_budget_mib')} ({budgets}) = {mib('needed_mib')} > {mib('limit_mib')} limit. "
