@@ -447,6 +447,19 @@ async function loadSection(stack: StackRun, plotName: string, heading: string) {
   }
 }
 
+// --------------------------------------------------------------------- wasm SIMD ceiling
+if (existsSync(join(inDir, 'wasm-peak.md'))) {
+  out.push(
+    '### The ceiling of wasm SIMD (`npm run bench:wasm-peak`)',
+    '',
+    "scripts/bench/wasm-peak.ts's own tables: multiply-adds a second of wasm SIMD128's best loops",
+    "(scripts/bench/wasm-peak/peak.as.ts) in Node and workerd, against the base tower's rate.",
+    '',
+    readFileSync(join(inDir, 'wasm-peak.md'), 'utf8').trim(),
+    '',
+  );
+}
+
 // --------------------------------------------------------------------- search kernel vs size
 const doc = readFileSync(join(ROOT, values.doc), 'utf8');
 const kernelText = existsSync(join(inDir, 'search-kernel.md'))

@@ -32,6 +32,7 @@ const BENCHES: [string, string | string[]][] = [
   ['encoder', 'bench:encoder'],
   ['text', 'bench:text'],
   ['towers', 'bench:towers'],
+  ['wasm-peak', 'bench:wasm-peak'],
   ['cold', 'bench:cold'],
   ['index', 'bench:index'],
   ['stack', 'bench:stack'],

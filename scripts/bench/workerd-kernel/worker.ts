@@ -7,6 +7,7 @@
  *   GET /run?n=100000&dim=512&bits=2&k=10&queries=50&reps=20[&js=1]
  * `js=1` (with bits=0) also times the JS reference loop (searchSegments) over the same int8 codes.
  * GET /catalogue times the search function of /v1/search, kernel against JS loop (./catalogue.ts).
+ * GET /mac-peak times wasm SIMD's multiply-add ceiling (./mac-peak.ts, bench:wasm-peak).
  */
 
 import {
@@ -18,6 +19,7 @@ import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
 import { searchSegments } from '../../../src/edge/search/ranking';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';
 import { catalogueBench } from './catalogue';
+import { macPeak } from './mac-peak';
 
 let cached: { key: string; index: KernelIndex; buildMs: number } | undefined;
 
@@ -28,6 +30,7 @@ export default {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === '/catalogue') return catalogueBench(url);
+    if (url.pathname === '/mac-peak') return macPeak(url);
     if (url.pathname !== '/run')
       return new Response('GET /run?n=&dim=&bits=&k=&queries=&reps=', { status: 404 });
     const num = (name: string, fallback: number) => Number(url.searchParams.get(name) ?? fallback);
