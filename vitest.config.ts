@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: code that runs inside workerd (edge Worker, core) goes through the Workers
-// vitest plugin; the encoder function, the model package checks and the end-to-end tests of the
-// whole stack run on Node.
+// vitest plugin; the encoder function, the model package checks, the build checks and the
+// end-to-end tests of the whole stack run on Node.
 export default defineConfig({
   test: {
     projects: [
@@ -11,7 +11,12 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/encoder/**/*.test.ts', 'test/model/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: [
+            'test/encoder/**/*.test.ts',
+            'test/model/**/*.test.ts',
+            'test/build/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,

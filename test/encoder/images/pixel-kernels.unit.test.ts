@@ -1,16 +1,6 @@
-/**
- * The WebAssembly SIMD pixel kernels (src/encoder/images/wasm/pixels.as.ts) against the scalar
- * reference code: bit-identical resampling and normalisation on images of many shapes, and the
- * committed pixels.wasm is what its source compiles to.
- */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resampler, resizeBicubicWindow } from '../../../src/encoder/images/pil-resample';
 import { normalise, shortSideSize } from '../../../src/encoder/images/pixel-tensor';
-import { ROOT } from '../support/service-process';
 
 /** Deterministic pseudo-random numbers in [0, 1). */
 function random(seed: number): () => number {
@@ -129,26 +119,4 @@ describe('pixel kernels', () => {
     expect([...out.subarray(35)].every((x) => x === 7)).toBe(true);
     expect(out[20]).toBe(Math.fround(Math.fround(0 / 255 - Math.fround(0.1)) / Math.fround(0.9)));
   });
-
-  it('the committed pixels.wasm is the build of pixels.as.ts', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'koclip-wasm-'));
-    try {
-      const out = join(dir, 'pixels.wasm');
-      execFileSync(
-        process.execPath,
-        [
-          `${ROOT}node_modules/assemblyscript/bin/asc.js`,
-          'src/encoder/images/wasm/pixels.as.ts',
-          '--config',
-          'src/encoder/images/wasm/asconfig.json',
-          '-o',
-          out,
-        ],
-        { cwd: ROOT, stdio: 'pipe' },
-      );
-      expect(readFileSync(out).equals(readFileSync(`${ROOT}src/encoder/images/wasm/pixels.wasm`))).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
 });
