@@ -2,7 +2,9 @@
  * Filtered index scans: per-query latency of searchSegments (the Worker's exact top-k, with the
  * filter compiled once per search by src/edge/search/filter.ts) at 1/8 and 1/1000 selectivity,
  * for each kind of clause (string $eq, $in, number range, ISO-date range, $nin), against the
- * unfiltered scan, plus the cost of the predicate alone over every row. Node's V8 (the engine
+ * unfiltered scan, plus the cost of the predicate alone over every row: over each row's metadata
+ * (the JS loop's path) and by row number over each segment's rows (the kernel mask's path, ISO dates
+ * from a per-segment column: first use, then warm). Node's V8 (the engine
  * workerd embeds), one thread, random clustered unit vectors.
  *
  *   npm run bench:filters -- [--size 100000] [--dim 512] [--queries 30] [--encoding int8,fp16]
@@ -82,6 +84,8 @@ interface Row {
   matched: number;
   query_ms: number[];
   predicate_ms: number;
+  predicate_rows_cold_ms: number;
+  predicate_rows_ms: number;
   p50_ms: number;
   p95_ms: number;
 }
@@ -110,6 +114,20 @@ for (const encoding of values.encoding.split(',') as SegmentEncoding[]) {
       for (let r = 0; r < s.count; r++)
         if (passes((s.attrs[r] as { metadata: ItemMetadata }).metadata)) matched++;
     const predicateMs = performance.now() - p0;
+    // The kernel's mask path: by row number over each segment's rows, ISO dates from a column
+    // parsed on first use per segment (cold) and read from it afterwards (warm).
+    const byRows = () => {
+      let n = 0;
+      const t = performance.now();
+      for (const s of segments) {
+        const test = passes.rows(s.attrs);
+        for (let r = 0; r < s.count; r++) if (test(r)) n++;
+      }
+      if (n !== matched) throw new Error(`${f.name}: rows path passed ${n} rows, metadata path ${matched}`);
+      return performance.now() - t;
+    };
+    const rowsColdMs = byRows();
+    const rowsWarmMs = Math.min(byRows(), byRows(), byRows());
     // Warm-up, then one search per query.
     for (const q of queries.slice(0, 3))
       searchSegments(segments, q, { k: 10, ...(f.filter ? { filter: f.filter } : {}) });
@@ -126,6 +144,8 @@ for (const encoding of values.encoding.split(',') as SegmentEncoding[]) {
       matched,
       query_ms: times,
       predicate_ms: predicateMs,
+      predicate_rows_cold_ms: rowsColdMs,
+      predicate_rows_ms: rowsWarmMs,
       p50_ms: percentile(times, 50),
       p95_ms: percentile(times, 95),
     };
@@ -145,11 +165,11 @@ console.log(
   `\nFiltered scans: ${n} x ${dim}, ${queryCount} queries, k = 10, ${started.cpu}, load ${started.load.join(' / ')}`,
 );
 console.log(
-  '| encoding | filter | selectivity | rows passing | query p50 ms | query p95 ms | predicate alone ms |',
+  '| encoding | filter | selectivity | rows passing | query p50 ms | query p95 ms | predicate alone ms | by rows, first / warm ms |',
 );
-console.log('|---|---|---|---:|---:|---:|---:|');
+console.log('|---|---|---|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.encoding} | ${r.filter} | ${r.selectivity} | ${r.matched} | ${r.p50_ms.toFixed(2)} | ${r.p95_ms.toFixed(2)} | ${r.predicate_ms.toFixed(2)} |`,
+    `| ${r.encoding} | ${r.filter} | ${r.selectivity} | ${r.matched} | ${r.p50_ms.toFixed(2)} | ${r.p95_ms.toFixed(2)} | ${r.predicate_ms.toFixed(2)} | ${r.predicate_rows_cold_ms.toFixed(2)} / ${r.predicate_rows_ms.toFixed(2)} |`,
   );
 }

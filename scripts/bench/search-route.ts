@@ -2,7 +2,7 @@
  * The search function of /v1/search inside workerd, from the search kernel against the JS loop
  * it replaces (rankCatalogue, src/edge/search/catalogue-search.ts), over one catalogue of KSEG
  * segments of clustered random unit vectors, for int8 and fp16 segments, unfiltered and with a
- * 1/8 metadata filter. Each encoding gets a fresh workerd (scripts/bench/workerd-kernel).
+ * 1/8 metadata filter on a string and on an ISO date. Each encoding gets a fresh workerd (scripts/bench/workerd-kernel).
  *
  *   npm run bench:search-route -- [--n 100000] [--dim 512] [--k 10] [--queries 30] [--reps 10] [--js-queries 10]
  */
@@ -41,6 +41,7 @@ interface Run {
 }
 
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0));
+const FILTER_NAMES = { none: 'none', colour: 'colour = red (1/8)', date: 'ISO date $gte/$lt (1/8)' };
 
 async function main() {
   const m = await machine();
@@ -58,7 +59,7 @@ async function main() {
   for (const encoding of values.encodings.split(',')) {
     const worker = await startKernelWorker(values.port);
     try {
-      for (const filter of [false, true]) {
+      for (const filter of [undefined, 'colour', 'date'] as const) {
         const query = new URLSearchParams({
           n: values.n,
           dim: values.dim,
@@ -67,7 +68,7 @@ async function main() {
           queries: values.queries,
           reps: values.reps,
           jsQueries: values['js-queries'],
-          ...(filter ? { filter: '1' } : {}),
+          ...(filter ? { filter } : {}),
         });
         const res = await fetch(`${worker.url}/catalogue?${query}`);
         if (!res.ok) throw new Error(`bench worker: ${res.status} ${await res.text()}`);
@@ -77,7 +78,7 @@ async function main() {
             ? `${r.same}/${r.js.runs} (ids ${(r.overlap * 100).toFixed(0)}%)`
             : `${r.same}/${r.js.runs}`;
         console.log(
-          `| ${encoding} | ${filter ? 'colour = red (1/8)' : 'none'} | ${r.path} | ${ms(r.kernel.p50)} | ${ms(r.kernel.p95)} | ` +
+          `| ${encoding} | ${FILTER_NAMES[filter ?? 'none']} | ${r.path} | ${ms(r.kernel.p50)} | ${ms(r.kernel.p95)} | ` +
             `${ms(r.js.p50)} | ${ms(r.js.p95)} | ${(r.js.p50 / Math.max(r.kernel.p50, 1e-9)).toFixed(0)}x | ${same} | ` +
             `${r.buildMs} | ${(r.store.bytes / 2 ** 20).toFixed(1)} MiB |`,
         );

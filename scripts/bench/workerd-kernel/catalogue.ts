@@ -3,9 +3,10 @@
  * embedding (rankCatalogue of src/edge/search/catalogue-search.ts: kernel store, mask, kernel,
  * rescoring, hits) against the JS loop it replaces, over one catalogue of KSEG segments of
  * clustered random unit vectors (DEFAULT_SEGMENT_ROWS rows each, one dead row per segment,
- * eight colours of metadata), held decoded in the isolate as the segment reads would give them.
+ * eight colours and one ISO-8601 date per row of metadata), held decoded in the isolate as the
+ * segment reads would give them.
  *
- *   GET /catalogue?n=100000&dim=512&encoding=int8&k=10&queries=30&reps=10&jsQueries=10[&filter=1]
+ *   GET /catalogue?n=100000&dim=512&encoding=int8&k=10&queries=30&reps=10&jsQueries=10[&filter=colour|date]
  * The kernel's time per query is the mean of `reps` back-to-back searches (workerd's clock ticks
  * in 1 ms steps); the JS loop's is one search per query. `buildMs` is the first search (the
  * kernel index built from the segments). `same` counts queries whose pages are identical.
@@ -19,11 +20,21 @@ import {
 } from '../../../src/core/index-format/segment';
 import type { CatalogueSegment, CatalogueView } from '../../../src/edge/index-writer/contract';
 import { type CatalogueSource, rankCatalogue } from '../../../src/edge/search/catalogue-search';
+import type { MetadataFilter } from '../../../src/edge/search/filter';
 import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel-store';
 import type { SearchPage } from '../../../src/edge/search/ranking';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';
 
 const COLOURS = ['red', 'blue', 'green', 'yellow', 'pink', 'brown', 'purple', 'orange'];
+/** Row i was taken 10 minutes after row i - 1, from 2020-01-01 (an ISO-8601 date per row). */
+const takenAt = (row: number) => new Date(Date.UTC(2020, 0, 1) + row * 600_000).toISOString();
+
+/** `filter=colour` (or 1): colour = red; `filter=date`: the rows taken in the fourth eighth. */
+function filterOf(name: string | null, n: number): MetadataFilter | undefined {
+  if (name === '1' || name === 'colour') return { colour: 'red' };
+  if (name === 'date') return { taken: { $gte: takenAt((3 * n) / 8), $lt: takenAt((4 * n) / 8) } };
+  return undefined;
+}
 const index = { collection: 'bench', model: 'bench', version: '1' };
 
 let built: { key: string; catalogue: CatalogueView; segments: Map<string, Segment> } | undefined;
@@ -41,7 +52,7 @@ async function catalogueOf(n: number, dim: number, encoding: SegmentEncoding) {
     const items = Array.from({ length: count }, (_, j) => ({
       id: `img-${start + j}`,
       vector: vectors.next().value as Float32Array,
-      metadata: { colour: COLOURS[(start + j) % COLOURS.length] as string },
+      metadata: { colour: COLOURS[(start + j) % COLOURS.length] as string, taken: takenAt(start + j) },
     }));
     const bytes = await encodeSegment({ model: 'bench', version: '1', dim, encoding, items });
     const segment = await decodeSegment(bytes);
@@ -90,7 +101,8 @@ export async function catalogueBench(url: URL): Promise<Response> {
   const reps = num('reps', 10);
   const queries = [...clusteredVectors(num('queries', 30), dim, 2, 64)];
   const jsQueries = Math.min(queries.length, num('jsQueries', 10));
-  const options = { k, ...(url.searchParams.get('filter') === '1' ? { filter: { colour: 'red' } } : {}) };
+  const filter = filterOf(url.searchParams.get('filter'), n);
+  const options = { k, ...(filter ? { filter } : {}) };
   const t0 = Date.now();
   const { catalogue, segments } = await catalogueOf(n, dim, encoding);
   const prepareMs = Date.now() - t0;

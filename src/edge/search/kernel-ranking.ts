@@ -41,8 +41,10 @@ export function allowedRows(entry: CatalogueKernel, options: SearchOptions): Uin
   if (!passes) mask.fill(0xff);
   for (const [s, held] of entry.held.entries()) {
     if (passes) {
+      // By row number: the ISO-date fields it compares are parsed once per held segment.
+      const rowPasses = passes.rows(held.attrs);
       for (let row = 0; row < held.count; row++) {
-        if (!passes(held.attrs[row]?.metadata ?? {})) continue;
+        if (!rowPasses(row)) continue;
         const r = held.base + row;
         mask[r >>> 3] = (mask[r >>> 3] as number) | (1 << (r & 7));
       }

@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { MetadataFilterSchema } from '../../../src/core/contract/api-schemas';
 import { isoDateMs } from '../../../src/core/contract/metadata-filter';
-import { decodeSegment, encodeSegment, type Segment } from '../../../src/core/index-format/segment';
+import {
+  decodeSegment,
+  encodeSegment,
+  type ItemMetadata,
+  type Segment,
+} from '../../../src/core/index-format/segment';
 import { dot, TopK } from '../../../src/core/vector';
 import { describeIssues } from '../../../src/edge/http/errors';
 import { decodeCursor, encodeCursor, type QueryIdentity } from '../../../src/edge/search/cursor';
-import type { MetadataFilter } from '../../../src/edge/search/filter';
+import { compileFilter, dateColumn, type MetadataFilter } from '../../../src/edge/search/filter';
 import { MAX_SEARCH_DEPTH, matchesFilter, searchSegments } from '../../../src/edge/search/ranking';
 import { randomUnitVectors } from '../../core/support/random-vectors';
 
@@ -139,6 +144,60 @@ describe('matchesFilter operators', () => {
     [{ colour: ['red'], count: { $gt: 5 } }, false],
   ])('%j -> %s', (filter, expected) => {
     expect(matchesFilter(row, filter as MetadataFilter)).toBe(expected);
+    // The same by row number over a segment's rows (the kernel's mask; dates from a column).
+    const rows = [{ metadata: {} }, { metadata: row }];
+    expect(compileFilter(filter as MetadataFilter).rows(rows)(1)).toBe(expected);
+  });
+});
+
+describe("compileFilter over a segment's rows", () => {
+  const values = [
+    '2024-05-01',
+    '2024-05-01T09:00:00+09:00',
+    '2024-05-01T00:00:00.001Z',
+    '2023-12-31T23:59:59Z',
+    '2024-02-30',
+    'spring',
+    '',
+    5,
+    null,
+    true,
+  ];
+  const rows: { metadata: ItemMetadata }[] = Array.from({ length: 200 }, (_, i) => ({
+    metadata: (i % 11 === 10
+      ? { other: 1 }
+      : { taken: values[i % values.length] ?? null, n: i }) as ItemMetadata,
+  }));
+  const filters: MetadataFilter[] = [
+    { taken: { $gte: '2024-05-01' } },
+    { taken: { $lt: '2024-05-01T00:00:00.001Z', $gt: '2023-01-01' } },
+    { taken: '2024-05-01T00:00:00Z' },
+    { taken: { $ne: '2024-05-01' } },
+    { taken: { $nin: ['2023-12-31T23:59:59Z', 'spring'] } },
+    { taken: ['2024-05-01', 5] },
+    { taken: { $in: [null, '2024-05-01T00:00:00.001Z'] }, n: { $lt: 150 } },
+    { n: { $gte: 20, $lt: 90 } },
+  ];
+
+  it.each(filters)('%j: the same rows as the metadata predicate', (filter) => {
+    const compiled = compileFilter(filter);
+    const byRow = compiled.rows(rows);
+    const want = rows.map((r) => compiled(r.metadata));
+    expect(rows.map((_, i) => byRow(i))).toEqual(want);
+    expect(want.some(Boolean)).toBe(true);
+  });
+
+  it('parses a date field once per rows array, and each rows array for itself', () => {
+    const column = dateColumn(rows, 'taken');
+    expect(dateColumn(rows, 'taken')).toBe(column);
+    expect(column[0]).toBe(isoDateMs('2024-05-01'));
+    expect(Number.isNaN(column[4] as number)).toBe(true); // 2024-02-30 is no date
+    expect(Number.isNaN(column[7] as number)).toBe(true); // a number
+    expect(Number.isNaN(column[10] as number)).toBe(true); // missing
+    const other = rows.map((r) => ({ metadata: { ...r.metadata, taken: '1999-01-01' } }));
+    expect(dateColumn(other, 'taken')).not.toBe(column);
+    expect(compileFilter({ taken: { $lt: '2000-01-01' } }).rows(other)(0)).toBe(true);
+    expect(compileFilter({ taken: { $lt: '2000-01-01' } }).rows(rows)(0)).toBe(false);
   });
 });
 
