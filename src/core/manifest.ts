@@ -127,12 +127,16 @@ export function externalDataName(path: string): string {
 }
 
 /**
- * Which text tower a variant is: model id, version and the first 16 hex of the tower file's
- * sha256. The version names the embedding space, and a distilled student keeps its teacher's
- * (koclip_kit distill), so a student republished under the same version differs only in this.
- * Sessions and cached query embeddings are keyed by it.
+ * Which text tower a variant is: model id, version and the first 16 hex of the sha256 of the
+ * tower's file and of its external data file (two students of one shape can share the graph
+ * file byte for byte and differ only in their data). The version names the embedding space, and
+ * a distilled student keeps its teacher's (koclip_kit distill), so a student republished under
+ * the same version differs only in this. Sessions and cached query embeddings are keyed by it.
  */
 export function textTowerIdentity(manifest: ModelManifest, variant = manifest.text.default_variant): string {
-  const sha = manifest.files[textTowerFile(manifest, variant)]?.sha256 ?? 'unlisted';
-  return `${manifest.id}@${manifest.version}#${sha.slice(0, 16)}:${variant}`;
+  const short = (path: string | undefined) =>
+    path === undefined ? '' : (manifest.files[path]?.sha256 ?? 'unlisted').slice(0, 16);
+  const data = textTowerExternalData(manifest, variant);
+  const files = short(textTowerFile(manifest, variant)) + (data ? `+${short(data)}` : '');
+  return `${manifest.id}@${manifest.version}#${files}:${variant}`;
 }

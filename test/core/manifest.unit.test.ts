@@ -5,6 +5,7 @@ import {
   parseManifest,
   textTowerExternalData,
   textTowerFile,
+  textTowerIdentity,
 } from '../../src/core/manifest';
 
 type RawManifest = {
@@ -58,6 +59,21 @@ describe('manifest: text.external_data', () => {
     ],
   ])('refuses a data file the Worker could not hand to onnxruntime (%#)', (json, message) => {
     expect(() => parseManifest(json)).toThrow(message);
+  });
+
+  it('identifies a tower by its files, its external data included', () => {
+    const tiny = parseManifest(manifestJson);
+    expect(textTowerIdentity(tiny)).toBe(
+      `koclip-tiny@${tiny.version}#${tiny.files['text-int8.onnx']?.sha256.slice(0, 16)}:int8`,
+    );
+    const a = parseManifest(withExternalData('text-int8.onnx.data'));
+    const other = withExternalData('text-int8.onnx.data') as RawManifest;
+    other.files['text-int8.onnx.data'] = { sha256: 'b'.repeat(64), bytes: 10 };
+    const b = parseManifest(other);
+    // Same graph file, other weights: another tower.
+    expect(textTowerIdentity(a)).toMatch(/#[0-9a-f]{16}\+a{16}:int8$/);
+    expect(textTowerIdentity(b)).not.toBe(textTowerIdentity(a));
+    expect(textTowerIdentity(a, 'fp32')).not.toContain('+');
   });
 
   it('refuses external data for a variant without a tower', () => {
