@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   imageTowerFile,
   type ModelManifest,
@@ -124,7 +124,7 @@ export async function loadModelPackage(
   checkImageIo(manifest, image.file, imageSession);
   const text = await runtime.load(
     textBytes,
-    textData ? { externalDataFolder: dirname(join(dir, textFile)) } : {},
+    textData ? { externalDataFolder: resolve(dir, dirname(textFile)) } : {},
   );
   return {
     id: manifest.id,
