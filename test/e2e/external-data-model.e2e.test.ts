@@ -17,6 +17,7 @@ import {
   startStackEncoder,
   startWorker,
 } from '../../scripts/index/local-stack';
+import { cosine } from '../../src/core/vector';
 import type { LaunchedEncoder } from '../../src/encoder/launch';
 import { tinyWithExternalData } from '../model/support/external-data';
 
@@ -30,20 +31,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'e2e-external-data-'));
 const persist = join(tmp, 'state');
 let encoder: LaunchedEncoder | undefined;
 let worker: RunningWorker | undefined;
-
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return ab / Math.sqrt(aa * bb);
-};
 
 beforeAll(async () => {
   mkdirSync(join(tmp, 'models'));

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from .model import KoCLIP, ModelConfig, TextConfig, VisionConfig
-from .onnx_export import export_text, quantize_text, write_external_data
+from .onnx_export import EXTERNAL_DATA_SUFFIX, export_text, quantize_text, write_external_data
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,10 @@ def with_external_data(src: str, dst: str) -> str:
 
 def describe(path: str) -> dict[str, object]:
     entry: dict[str, object] = {"file": os.path.basename(path), "bytes": os.path.getsize(path)}
-    if os.path.exists(path + ".data"):
-        entry["external_data"] = os.path.basename(path) + ".data"
-        entry["bytes"] = os.path.getsize(path) + os.path.getsize(path + ".data")
+    data = path + EXTERNAL_DATA_SUFFIX
+    if os.path.exists(data):
+        entry["external_data"] = os.path.basename(data)
+        entry["bytes"] = os.path.getsize(path) + os.path.getsize(data)
     return entry
 
 

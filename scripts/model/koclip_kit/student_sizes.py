@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 import torch
 
@@ -59,10 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab", type=int, default=32000)
     p.add_argument("--shapes", default="4x384,6x512", help="LAYERSxHIDDEN, comma-separated (heads = hidden / 64)")
     a = p.parse_args(argv)
+    shapes: list[tuple[int, int]] = []
+    for shape in a.shapes.split(","):
+        m = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)", shape.strip())
+        if not m or int(m.group(2)) % 64:
+            p.error(f"--shapes: {shape!r} is not LAYERSxHIDDEN with HIDDEN a multiple of 64 (e.g. 4x384)")
+        shapes.append((int(m.group(1)), int(m.group(2))))
+    if a.vocab < 8:
+        p.error("--vocab must be at least 8 (the special tokens)")
     print("| student | format | file MiB | wasm after a run MiB | x file | needed MiB | headroom MiB | fits |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
-    for shape in a.shapes.split(","):
-        layers, hidden = (int(x) for x in shape.split("x"))
+    for layers, hidden in shapes:
+        shape = f"{layers}x{hidden}"
         for external in (False, True):
             folder = os.path.join(a.out, f"{shape}-{'ext' if external else 'one-file'}")
             write_student(folder, layers, hidden, a.vocab, external)
