@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MODEL_ID_PATTERN } from './contract/ids';
+import type { EmbeddingSpace } from './contract/spaces';
 
 /** Format tag written by the model kit; bump when the package layout changes incompatibly. */
 export const MODEL_FORMAT = 'koclip-model/1';
@@ -139,4 +140,9 @@ export function textTowerIdentity(manifest: ModelManifest, variant = manifest.te
   const data = textTowerExternalData(manifest, variant);
   const files = short(textTowerFile(manifest, variant)) + (data ? `+${short(data)}` : '');
   return `${manifest.id}@${manifest.version}#${files}:${variant}`;
+}
+
+/** The embedding space of a model's vectors: its id, version and projection dimension. */
+export function embeddingSpace(manifest: ModelManifest): EmbeddingSpace {
+  return { model: manifest.id, version: manifest.version, dim: manifest.projection_dim };
 }

@@ -5,13 +5,6 @@
  */
 import { z } from 'zod';
 
-/** An index: one collection in one embedding space (model id and version of its weights). */
-export interface IndexName {
-  collection: string;
-  model: string;
-  version: string;
-}
-
 export type RecordState = 'pending' | 'indexed' | 'failed';
 
 /** Where the image of an upsert comes from: a URL the encoder fetches, or an object in IMAGES_BUCKET. */

@@ -3,13 +3,13 @@
  * as one multipart request with an `image` part each, URLs as one JSON `{ urls }` request, and an
  * outcome per image. Transport, auth and answer checks are those of ./encoder-client.ts.
  */
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { ApiError } from '../http/errors';
 import {
   call,
   checkedItems,
   type EncoderClientConfig,
   type EncoderImage,
-  type ExpectedModel,
   IMAGE_STATUSES,
   type ImageEmbedding,
 } from './encoder-client';
@@ -41,7 +41,7 @@ const ITEM_STATUSES: Record<string, number> = {
  */
 export async function embedImages(
   config: EncoderClientConfig,
-  model: ExpectedModel,
+  model: EmbeddingSpace,
   images: readonly EncoderImage[],
 ): Promise<BatchItem[]> {
   const out: BatchItem[] = new Array(images.length);
@@ -66,7 +66,7 @@ export async function embedImages(
 
 async function embedBatch(
   config: EncoderClientConfig,
-  model: ExpectedModel,
+  model: EmbeddingSpace,
   images: EncoderImage[],
 ): Promise<BatchItem[]> {
   let init: RequestInit;
@@ -87,7 +87,7 @@ async function embedBatch(
   }
   let body: unknown;
   try {
-    body = await call(config, `/v1/embed/image?${new URLSearchParams({ model: model.id })}`, init);
+    body = await call(config, `/v1/embed/image?${new URLSearchParams({ model: model.model })}`, init);
   } catch (error) {
     const single = images.length === 1 && error instanceof ApiError && isItemFailure(error, images[0]?.kind);
     if (!single) throw error;
@@ -107,7 +107,7 @@ function isItemFailure(error: ApiError, kind: EncoderImage['kind'] | undefined):
   return kind === 'url' && fetchFailure;
 }
 
-function checkBatchAnswer(json: unknown, model: ExpectedModel, expected: number): BatchItem[] {
+function checkBatchAnswer(json: unknown, model: EmbeddingSpace, expected: number): BatchItem[] {
   return checkedItems(json, model, expected).map((item): BatchItem => {
     if ('error' in item) {
       const { code, message } = item.error;

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ErrorEnvelopeSchema } from '../../core/contract/errors';
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
 
@@ -48,13 +49,6 @@ export function encoderConfigFromEnv(
     token: parsed.data.ENCODER_TOKEN,
     timeoutMs: parsed.data.ENCODER_TIMEOUT_MS ?? DEFAULT_ENCODER_TIMEOUT_MS,
   };
-}
-
-/** The model an answer must come from. */
-export interface ExpectedModel {
-  id: string;
-  version: string;
-  dim: number;
 }
 
 /** An image as the Worker sends it to the encoder: checked upload bytes, or a URL the encoder fetches. */
@@ -99,11 +93,11 @@ export const IMAGE_STATUSES = new Set([400, 403, 413, 415, 422]);
  */
 export async function embedImage(
   config: EncoderClientConfig,
-  model: ExpectedModel,
+  model: EmbeddingSpace,
   source: EncoderImage,
   options: { grid?: { rows: number; cols: number } } = {},
 ): Promise<ImageEmbedding[]> {
-  const params = new URLSearchParams({ model: model.id });
+  const params = new URLSearchParams({ model: model.model });
   if (options.grid) params.set('grid', `${options.grid.rows}x${options.grid.cols}`);
   const init: RequestInit =
     source.kind === 'url'
@@ -175,13 +169,13 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
 /** Refuses an answer made by another model, version or dim than the Worker serves. */
 export function checkSameModel(
   answer: { model: string; version: string; dim: number },
-  model: ExpectedModel,
+  model: EmbeddingSpace,
 ): void {
-  if (answer.model !== model.id || answer.version !== model.version || answer.dim !== model.dim) {
+  if (answer.model !== model.model || answer.version !== model.version || answer.dim !== model.dim) {
     throw new ApiError(
       502,
       'encoder_model_mismatch',
-      `the encoder serves ${answer.model}@${answer.version} (dim ${answer.dim}), the Worker ${model.id}@${model.version} (dim ${model.dim})`,
+      `the encoder serves ${answer.model}@${answer.version} (dim ${answer.dim}), the Worker ${model.model}@${model.version} (dim ${model.dim})`,
     );
   }
 }
@@ -202,7 +196,7 @@ export function inOrder<T extends { index: number }>(data: readonly T[], expecte
 }
 
 /** Refuses an embedding of another length than the model's dim. */
-export function checkDim(embedding: readonly number[], model: ExpectedModel): void {
+export function checkDim(embedding: readonly number[], model: EmbeddingSpace): void {
   if (embedding.length !== model.dim) {
     throw new ApiError(
       502,
@@ -213,7 +207,7 @@ export function checkDim(embedding: readonly number[], model: ExpectedModel): vo
 }
 
 /** The parsed image answer's items in order, refused unless it follows the contract and comes from `model`. */
-export function checkedItems(json: unknown, model: ExpectedModel, expected: number) {
+export function checkedItems(json: unknown, model: EmbeddingSpace, expected: number) {
   const parsed = EmbedResponseSchema.safeParse(json);
   if (!parsed.success)
     throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
@@ -223,7 +217,7 @@ export function checkedItems(json: unknown, model: ExpectedModel, expected: numb
   return items;
 }
 
-function checkAnswer(json: unknown, model: ExpectedModel, expected: number): ImageEmbedding[] {
+function checkAnswer(json: unknown, model: EmbeddingSpace, expected: number): ImageEmbedding[] {
   return checkedItems(json, model, expected).map((item) => {
     if ('error' in item) throw new ApiError(422, item.error.code, item.error.message);
     return {

@@ -4,13 +4,13 @@
  * error mapping as images (./encoder-client.ts), and the answer checked against the model.
  */
 import { z } from 'zod';
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { ApiError } from '../http/errors';
 import {
   call,
   checkDim,
   checkSameModel,
   type EncoderClientConfig,
-  type ExpectedModel,
   inOrder,
 } from './encoder-client';
 
@@ -38,13 +38,13 @@ export interface RemoteTextEmbedding {
 /** Embeds texts on the encoder, in input order. */
 export async function embedTextsRemote(
   config: EncoderClientConfig,
-  model: ExpectedModel,
+  model: EmbeddingSpace,
   texts: readonly string[],
 ): Promise<RemoteTextEmbedding[]> {
   const out: RemoteTextEmbedding[] = [];
   for (let start = 0; start < texts.length; start += REMOTE_TEXT_BATCH) {
     const batch = texts.slice(start, start + REMOTE_TEXT_BATCH);
-    const json = await call(config, `/v1/embed/text?${new URLSearchParams({ model: model.id })}`, {
+    const json = await call(config, `/v1/embed/text?${new URLSearchParams({ model: model.model })}`, {
       body: JSON.stringify({ texts: batch }),
       headers: { 'content-type': 'application/json' },
     });

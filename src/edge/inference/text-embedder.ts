@@ -6,7 +6,7 @@
  * by model version and text), so a repeated query costs no encoder call.
  */
 import { sha256Hex } from '../../core/hash';
-import { type ModelManifest, textTowerIdentity } from '../../core/manifest';
+import { embeddingSpace, type ModelManifest, textTowerIdentity } from '../../core/manifest';
 import type { Env } from '../env';
 import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../index-store/keys';
 import { EDGE_QUERY_CACHE_BYTES } from '../isolate-memory';
@@ -97,7 +97,7 @@ export async function embedQueryTexts(
   if (missing.length > 0) {
     const remote = await embedTextsRemote(
       encoderConfigFromEnv(env),
-      { id: model.id, version: model.version, dim: model.projection_dim },
+      embeddingSpace(model),
       missing.map((m) => m.text),
     );
     await Promise.all(

@@ -10,6 +10,7 @@ import {
   type ImageStatus,
   ImageStatusSchema,
 } from '../../core/contract/ingest-schemas';
+import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
 import { sha256Hex } from '../../core/hash';
 import type { Env } from '../env';
 import { ApiError, describeIssues } from '../http/errors';
@@ -17,7 +18,7 @@ import { imageObjectKey } from '../index-store/keys';
 import type { StatsView } from '../index-writer/contract';
 import { writerFor } from '../index-writer/stub';
 import { checkUpload } from '../query/image';
-import { type IngestSpace, indexName, ingestEvents } from './ingest';
+import { ingestEvents } from './ingest';
 
 export interface Upload {
   bytes: Uint8Array;
@@ -69,7 +70,7 @@ function parseMetadata(text: string): ImageMetadata {
 /** Keeps the original, accepts the upsert and queues it; answers the image's status (pending). */
 export async function storeUpload(
   env: Env,
-  space: IngestSpace,
+  space: EmbeddingSpace,
   collection: string,
   id: string,
   upload: Upload,
@@ -101,11 +102,11 @@ export async function storeUpload(
 /** The status of one image in one index (404 `image_not_found`). */
 export async function imageStatus(
   env: Env,
-  space: IngestSpace,
+  space: EmbeddingSpace,
   collection: string,
   id: string,
 ): Promise<ImageStatus> {
-  const record = await writerFor(env, indexName(space, collection)).record(id);
+  const record = await writerFor(env, indexKey(space, collection)).record(id);
   if (!record) throw notFound(space, collection, id);
   // The writer's view also says where the vector lives: not part of the public status.
   return ImageStatusSchema.parse(record);
@@ -114,12 +115,12 @@ export async function imageStatus(
 /** Deletes an image from the index (applied at once) and its kept original; 404 when unknown. */
 export async function deleteImage(
   env: Env,
-  space: IngestSpace,
+  space: EmbeddingSpace,
   collection: string,
   id: string,
 ): Promise<{ id: string; collection: string; deleted: true }> {
   const [record, original] = await Promise.all([
-    writerFor(env, indexName(space, collection)).record(id),
+    writerFor(env, indexKey(space, collection)).record(id),
     env.IMAGES_BUCKET.head(imageObjectKey(collection, id)),
   ]);
   if (!record && !original) throw notFound(space, collection, id);
@@ -127,7 +128,7 @@ export async function deleteImage(
   return { id, collection, deleted: true };
 }
 
-const notFound = (space: IngestSpace, collection: string, id: string) =>
+const notFound = (space: EmbeddingSpace, collection: string, id: string) =>
   new ApiError(
     404,
     'image_not_found',
@@ -135,8 +136,8 @@ const notFound = (space: IngestSpace, collection: string, id: string) =>
   );
 
 /** The stats of one index; an index never written to has zero of everything. */
-export async function indexStats(env: Env, space: IngestSpace, collection: string): Promise<StatsView> {
-  const stats = await writerFor(env, indexName(space, collection)).stats();
+export async function indexStats(env: Env, space: EmbeddingSpace, collection: string): Promise<StatsView> {
+  const stats = await writerFor(env, indexKey(space, collection)).stats();
   return (
     stats ?? {
       collection,

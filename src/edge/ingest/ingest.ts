@@ -5,21 +5,15 @@
  * only once this resolves, so a 202 means "durably accepted and queued".
  */
 import type { ImageMetadata } from '../../core/contract/ingest-schemas';
-import type { ModelManifest } from '../../core/manifest';
+import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
+import { embeddingSpace } from '../../core/manifest';
 import { type Env, readConfig } from '../env';
 import { ApiError } from '../http/errors';
 import { imageObjectKey } from '../index-store/keys';
-import type { AcceptedEvent, ImageSourceRef, IndexName, WriterEvent } from '../index-writer/contract';
+import type { AcceptedEvent, ImageSourceRef, WriterEvent } from '../index-writer/contract';
 import { writerFor } from '../index-writer/stub';
 import { getModel } from '../inference/model-registry';
 import { enqueueUpserts, type UpsertMessage } from './messages';
-
-/** An embedding space as the writer needs it the first time it is written. */
-export interface IngestSpace {
-  model: string;
-  version: string;
-  dim: number;
-}
 
 export type IngestEvent =
   | {
@@ -37,22 +31,10 @@ export interface AcceptedIngest extends AcceptedEvent {
   collection: string;
 }
 
-export const spaceOf = (m: ModelManifest): IngestSpace => ({
-  model: m.id,
-  version: m.version,
-  dim: m.projection_dim,
-});
-
 /** The space ingest writes: the Worker's default model (or `modelId`, for reads such as stats). */
-export async function ingestSpace(env: Env, modelId?: string): Promise<IngestSpace> {
-  return spaceOf(await getModel(env, modelId ?? readConfig(env).defaultModel));
+export async function ingestSpace(env: Env, modelId?: string): Promise<EmbeddingSpace> {
+  return embeddingSpace(await getModel(env, modelId ?? readConfig(env).defaultModel));
 }
-
-export const indexName = (space: IngestSpace, collection: string): IndexName => ({
-  collection,
-  model: space.model,
-  version: space.version,
-});
 
 const toWriterEvent = (e: IngestEvent): WriterEvent =>
   e.op === 'delete'
@@ -73,7 +55,7 @@ const toWriterEvent = (e: IngestEvent): WriterEvent =>
  */
 export async function acceptEvents(
   env: Env,
-  space: IngestSpace,
+  space: EmbeddingSpace,
   events: IngestEvent[],
 ): Promise<{ accepted: AcceptedIngest[]; messages: UpsertMessage[] }> {
   const groups = new Map<string, number[]>();
@@ -86,7 +68,7 @@ export async function acceptEvents(
   await Promise.all(
     [...groups].map(async ([collection, indexes]) => {
       const group = indexes.map((i) => events[i] as IngestEvent);
-      const writer = writerFor(env, indexName(space, collection));
+      const writer = writerFor(env, indexKey(space, collection));
       let results: AcceptedEvent[];
       try {
         results = await writer.accept({ collection, ...space }, group.map(toWriterEvent));
@@ -110,7 +92,7 @@ export async function acceptEvents(
 }
 
 function upsertMessage(
-  space: IngestSpace,
+  space: EmbeddingSpace,
   event: Extract<IngestEvent, { op: 'upsert' }>,
   seq: number,
   acceptedAt: string,
@@ -134,7 +116,7 @@ function upsertMessage(
 /** Accepts the events and queues their upserts; resolves once all are durably queued (else 503). */
 export async function ingestEvents(
   env: Env,
-  space: IngestSpace,
+  space: EmbeddingSpace,
   events: IngestEvent[],
 ): Promise<AcceptedIngest[]> {
   const { accepted, messages } = await acceptEvents(env, space, events);

@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { CollectionSchema, ImageIdSchema, ModelIdSchema } from '../../core/contract/ids';
 import { ImageMetadataSchema } from '../../core/contract/ingest-schemas';
 import { INGEST_LIMITS } from '../../core/contract/limits';
-import { ImageSourceRefSchema, type IndexName } from '../index-writer/contract';
+import type { IndexKey } from '../../core/contract/spaces';
+import { ImageSourceRefSchema } from '../index-writer/contract';
 
 export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
 
@@ -32,7 +33,7 @@ export const UpsertMessageSchema = z
 export type UpsertMessage = z.infer<typeof UpsertMessageSchema>;
 
 /** The index a message belongs to. */
-export const indexOf = (m: UpsertMessage): IndexName => ({
+export const indexOf = (m: UpsertMessage): IndexKey => ({
   collection: m.collection,
   model: m.model,
   version: m.version,

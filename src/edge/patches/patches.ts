@@ -7,7 +7,8 @@ import { cosine, softmax } from '../../core/vector';
 import { ApiError } from '../http/errors';
 import { type EncoderImage, embedImage } from '../inference/encoder-client';
 import { embedQueryTexts } from '../inference/text-embedder';
-import { expectedModel, type QueryContext } from '../query/context';
+import { type QueryContext } from '../query/context';
+import { embeddingSpace } from '../../core/manifest';
 import { checkUpload, type QueryImage, queryImageFrom } from '../query/image';
 import { applyTemplate } from '../score/captions';
 
@@ -70,7 +71,7 @@ export async function runPatches(ctx: QueryContext, request: PatchesRequest) {
   const source = await encoderImage(ctx, request.image);
   const [text] = applyTemplate([request.text], request.template);
   const [cells, embedded] = await Promise.all([
-    embedImage(ctx.encoder(), expectedModel(model), source, { grid: { rows, cols } }),
+    embedImage(ctx.encoder(), embeddingSpace(model), source, { grid: { rows, cols } }),
     embedQueryTexts(ctx.env, model.id, [text as string]),
   ]);
   const query = embedded.embeddings[0] as Float32Array;

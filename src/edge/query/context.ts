@@ -8,11 +8,7 @@ import type { ModelManifest } from '../../core/manifest';
 import { type Env, readConfig } from '../env';
 import { ApiError } from '../http/errors';
 import { IndexCorruptError, IndexReader } from '../index-store/store';
-import {
-  type EncoderClientConfig,
-  type ExpectedModel,
-  encoderConfigFromEnv,
-} from '../inference/encoder-client';
+import { type EncoderClientConfig, encoderConfigFromEnv } from '../inference/encoder-client';
 import { getModel } from '../inference/model-registry';
 
 export interface QueryContext {
@@ -35,13 +31,6 @@ export async function queryContext(
   const store = new IndexReader(env, { collection, model: model.id, version: model.version });
   return { env, model, collection, store, encoder: () => encoderConfigFromEnv(env) };
 }
-
-/** What an encoder answer must come from. */
-export const expectedModel = (m: ModelManifest): ExpectedModel => ({
-  id: m.id,
-  version: m.version,
-  dim: m.projection_dim,
-});
 
 /** Runs index work, turning an unreadable index into 503 `index_unavailable`. */
 export async function guardIndex<T>(work: () => Promise<T>): Promise<T> {

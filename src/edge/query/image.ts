@@ -5,12 +5,13 @@
  * when the request is read.
  */
 import { LIMITS } from '../../core/contract/limits';
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { IMAGE_MEDIA_TYPES, mediaType, sniffImageFormat } from '../../core/contract/media-types';
 import { sha256Hex } from '../../core/hash';
 import { normalise } from '../../core/vector';
 import { ApiError } from '../http/errors';
 import type { IndexReader } from '../index-store/store';
-import { type EncoderClientConfig, type ExpectedModel, embedImage } from '../inference/encoder-client';
+import { type EncoderClientConfig, embedImage } from '../inference/encoder-client';
 
 /** An image a request names; an upload's `contentType` is the format its bytes were found to be. */
 export type QueryImage =
@@ -63,7 +64,7 @@ export async function imageIdentity(input: QueryImage, store: IndexReader): Prom
 /** Embeds the image (stored vector for ids, the encoder otherwise), unit length. */
 export async function embedQueryImage(
   input: QueryImage,
-  deps: { store: IndexReader; model: ExpectedModel; encoder: () => EncoderClientConfig },
+  deps: { store: IndexReader; model: EmbeddingSpace; encoder: () => EncoderClientConfig },
 ): Promise<EmbeddedImage> {
   if (input.kind === 'image_id') {
     const found = await deps.store.vector(input.id);
@@ -71,7 +72,7 @@ export async function embedQueryImage(
       throw new ApiError(
         404,
         'image_not_found',
-        `no image '${input.id}' in the ${deps.store.index.collection} collection of the ${deps.model.id}@${deps.model.version} index`,
+        `no image '${input.id}' in the ${deps.store.index.collection} collection of the ${deps.model.model}@${deps.model.version} index`,
       );
     }
     return {

@@ -5,6 +5,8 @@
  * reaches the writer: those messages are delivered again later (./consumer.ts decides when).
  */
 import { LIMITS } from '../../core/contract/limits';
+import type { EmbeddingSpace } from '../../core/contract/spaces';
+import { embeddingSpace } from '../../core/manifest';
 import { sha256Hex } from '../../core/hash';
 import { normalise } from '../../core/vector';
 import type { Env } from '../env';
@@ -12,7 +14,7 @@ import { ApiError } from '../http/errors';
 import type { ApplyItem } from '../index-writer/contract';
 import { writerFor } from '../index-writer/stub';
 import { embedImages } from '../inference/encoder-batch';
-import { type EncoderImage, type ExpectedModel, encoderConfigFromEnv } from '../inference/encoder-client';
+import { type EncoderImage, encoderConfigFromEnv } from '../inference/encoder-client';
 import { getModel } from '../inference/model-registry';
 import { indexOf, type UpsertMessage } from '../ingest/messages';
 import { classifyItemError } from './failures';
@@ -49,10 +51,10 @@ export async function processIndex(env: Env, works: Work[]): Promise<void> {
   const first = works[0]?.message;
   if (!first) return;
   const writer = writerFor(env, indexOf(first));
-  let model: ExpectedModel;
+  let model: EmbeddingSpace;
   try {
     const manifest = await getModel(env, first.model);
-    model = { id: manifest.id, version: manifest.version, dim: manifest.projection_dim };
+    model = embeddingSpace(manifest);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       return applyAll(
@@ -63,7 +65,7 @@ export async function processIndex(env: Env, works: Work[]): Promise<void> {
     return faultAll(works, error);
   }
   if (model.version !== first.version) {
-    const reason = `the Worker now serves ${model.id}@${model.version}, not ${first.version}`;
+    const reason = `the Worker now serves ${model.model}@${model.version}, not ${first.version}`;
     return applyAll(
       writer,
       works.map((w) => ({ work: w, item: failure(w.message, 'model_unavailable', reason) })),
@@ -108,7 +110,7 @@ export async function processIndex(env: Env, works: Work[]): Promise<void> {
 }
 
 /** One encoder call's worth: read, plan, embed, apply. */
-async function processChunk(env: Env, writer: Writer, model: ExpectedModel, works: Work[]): Promise<void> {
+async function processChunk(env: Env, writer: Writer, model: EmbeddingSpace, works: Work[]): Promise<void> {
   const outcomes: Outcome[] = [];
   const loaded: { work: Work; image: EncoderImage; sha256?: string }[] = [];
   try {

@@ -7,7 +7,8 @@ import type { z } from 'zod';
 import type { ScoreFields, ScoreResponseSchema } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
-import { expectedModel, guardIndex, type QueryContext } from '../query/context';
+import { guardIndex, type QueryContext } from '../query/context';
+import { embeddingSpace } from '../../core/manifest';
 import { embedQueryImage, imageIdentity, type QueryImage, queryImageFrom } from '../query/image';
 import { ScoreCache, scoreCacheDigest } from './cache';
 import { applyTemplate, scoreCaptions } from './captions';
@@ -49,7 +50,7 @@ export async function runScore(ctx: QueryContext, request: ScoreRequest) {
   if (hit) return { body: hit.value, cache: 'HIT' as const, tier: hit.tier };
   const texts = applyTemplate(request.captions, request.template);
   const image = await guardIndex(() =>
-    embedQueryImage(request.image, { store, model: expectedModel(model), encoder: ctx.encoder }),
+    embedQueryImage(request.image, { store, model: embeddingSpace(model), encoder: ctx.encoder }),
   );
   const embedded = await embedQueryTexts(ctx.env, model.id, texts);
   const scores = scoreCaptions(image.vector, embedded.embeddings, model.logit_scale);

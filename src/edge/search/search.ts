@@ -6,7 +6,8 @@
 import type { SearchFields } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
-import { expectedModel, guardIndex, type QueryContext } from '../query/context';
+import { guardIndex, type QueryContext } from '../query/context';
+import { embeddingSpace } from '../../core/manifest';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
 import { rankCatalogue, type SearchPath } from './catalogue-search';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -68,7 +69,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
     identity = `text:${query.text}`;
   } else {
     const image = await guardIndex(() =>
-      embedQueryImage(query, { store, model: expectedModel(model), encoder: ctx.encoder }),
+      embedQueryImage(query, { store, model: embeddingSpace(model), encoder: ctx.encoder }),
     );
     vector = image.vector;
     identity = image.identity;

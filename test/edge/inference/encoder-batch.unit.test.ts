@@ -13,7 +13,7 @@ import {
   manifest,
 } from '../support/search-fixtures';
 
-const model = { id: manifest.id, version: manifest.version, dim: manifest.projection_dim };
+const model = { model: manifest.id, version: manifest.version, dim: manifest.projection_dim };
 const config: EncoderClientConfig = { url: ENCODER_BASE, token: ENCODER_TOKEN, timeoutMs: 300 };
 const bytes = (id: keyof typeof demoImages): EncoderImage => ({
   kind: 'bytes',

@@ -16,7 +16,7 @@ import {
   manifest,
 } from '../support/search-fixtures';
 
-const model = { id: manifest.id, version: manifest.version, dim: manifest.projection_dim };
+const model = { model: manifest.id, version: manifest.version, dim: manifest.projection_dim };
 const config: EncoderClientConfig = { url: ENCODER_BASE, token: ENCODER_TOKEN, timeoutMs: 300 };
 const png = () => ({
   kind: 'bytes' as const,
@@ -46,7 +46,7 @@ describe('embedImage against the encoder contract', () => {
     expect(item?.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(standIn.calls).toEqual([
       {
-        url: `${ENCODER_BASE}/v1/embed/image?model=${model.id}`,
+        url: `${ENCODER_BASE}/v1/embed/image?model=${model.model}`,
         contentType: 'image/png',
         authorization: `Bearer ${ENCODER_TOKEN}`,
       },
