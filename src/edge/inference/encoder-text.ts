@@ -6,13 +6,7 @@
 import { z } from 'zod';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { ApiError } from '../http/errors';
-import {
-  call,
-  checkDim,
-  checkSameModel,
-  type EncoderClientConfig,
-  inOrder,
-} from './encoder-client';
+import { call, checkDim, checkSameModel, type EncoderClientConfig, inOrder } from './encoder-client';
 
 /** Texts per encoder call (the encoder's default ENCODER_MAX_TEXTS). */
 export const REMOTE_TEXT_BATCH = 256;

@@ -3,12 +3,12 @@
  * encoder crops and embeds the cells (`?grid=RxC`); the Worker scores them against the text.
  */
 import type { PatchesFields } from '../../core/contract/api-schemas';
+import { embeddingSpace } from '../../core/manifest';
 import { cosine, softmax } from '../../core/vector';
 import { ApiError } from '../http/errors';
 import { type EncoderImage, embedImage } from '../inference/encoder-client';
 import { embedQueryTexts } from '../inference/text-embedder';
-import { type QueryContext } from '../query/context';
-import { embeddingSpace } from '../../core/manifest';
+import type { QueryContext } from '../query/context';
 import { checkUpload, type QueryImage, queryImageFrom } from '../query/image';
 import { applyTemplate } from '../score/captions';
 

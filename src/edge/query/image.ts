@@ -5,8 +5,8 @@
  * when the request is read.
  */
 import { LIMITS } from '../../core/contract/limits';
-import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { IMAGE_MEDIA_TYPES, mediaType, sniffImageFormat } from '../../core/contract/media-types';
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { sha256Hex } from '../../core/hash';
 import { normalise } from '../../core/vector';
 import { ApiError } from '../http/errors';

@@ -6,8 +6,8 @@
  */
 import { LIMITS } from '../../core/contract/limits';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
-import { embeddingSpace } from '../../core/manifest';
 import { sha256Hex } from '../../core/hash';
+import { embeddingSpace } from '../../core/manifest';
 import { normalise } from '../../core/vector';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';

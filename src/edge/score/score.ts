@@ -5,10 +5,10 @@
  */
 import type { z } from 'zod';
 import type { ScoreFields, ScoreResponseSchema } from '../../core/contract/api-schemas';
+import { embeddingSpace } from '../../core/manifest';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
 import { guardIndex, type QueryContext } from '../query/context';
-import { embeddingSpace } from '../../core/manifest';
 import { embedQueryImage, imageIdentity, type QueryImage, queryImageFrom } from '../query/image';
 import { ScoreCache, scoreCacheDigest } from './cache';
 import { applyTemplate, scoreCaptions } from './captions';

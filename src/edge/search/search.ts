@@ -4,10 +4,10 @@
  * ranking of the index's catalogue (catalogue-search.ts: the search kernel, or the JS loop).
  */
 import type { SearchFields } from '../../core/contract/api-schemas';
+import { embeddingSpace } from '../../core/manifest';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
 import { guardIndex, type QueryContext } from '../query/context';
-import { embeddingSpace } from '../../core/manifest';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
 import { rankCatalogue, type SearchPath } from './catalogue-search';
 import { decodeCursor, encodeCursor } from './cursor';
