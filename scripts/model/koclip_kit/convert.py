@@ -30,21 +30,14 @@ import torch
 
 from . import data, onnx_stream
 from .checkpoint import CheckpointConfig, FlaxReader, TorchReader, read_config, reader
-from .common import F32, Array, Json
+from .common import F32, Array, Json, cosines, file_sha256
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .errors import KitError
+from .fit import check_staged
 from .onnx_export import write_external_data
-from .package import (
-    GOLDEN_CAPTIONS,
-    GOLDEN_STRINGS,
-    _cos,
-    run_node,
-    sha256,
-    staging_dir,
-    swap_into_place,
-    write_text_goldens,
-)
+from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, staging_dir, swap_into_place, write_text_goldens
 from .preprocess import MEAN, STD, pixels
+from .repo import onnx_run
 from .towers import ImageTower, TextTower, dense_weights
 
 FP16_MIN_COSINE = 0.999  # fp16 image tower against the fp32 PyTorch reference
@@ -206,14 +199,14 @@ def onnx_text(path: str, tok: Tok, texts: list[str], max_length: int, tmp: str) 
     src, dst = os.path.join(tmp, "batch.json"), os.path.join(tmp, "emb.f32")
     with open(src, "w") as f:
         json.dump({"input_ids": ids, "attention_mask": mask}, f)
-    run_node("text", "--model", path, "--in", src, "--out", dst)
+    onnx_run("text", "--model", path, "--in", src, "--out", dst)
     return np.fromfile(dst, dtype=np.float32).reshape(len(texts), -1)
 
 
 def onnx_image(path: str, px: F32, tmp: str) -> F32:
     src, dst = os.path.join(tmp, "px.f32"), os.path.join(tmp, "img.f32")
     np.ascontiguousarray(px, dtype=np.float32).tofile(src)
-    run_node("image", "--model", path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
+    onnx_run("image", "--model", path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
     return np.fromfile(dst, dtype=np.float32).reshape(len(px), -1)
 
 
@@ -298,8 +291,8 @@ def convert_image(cfg: CheckpointConfig, rd: FlaxReader | TorchReader, out: str,
     px = np.concatenate([gpx, rng.normal(size=(3, a.num_channels, a.image_size, a.image_size)).astype(np.float32)])
     ref = np.concatenate([ref, torch_image(tower, px[len(gpx) :])])
     parity = {
-        "image_fp32_min_cosine": float(_cos(ref, onnx_image(p32, px, tmp)).min()),
-        "image_fp16_min_cosine": float(_cos(ref, onnx_image(p16, px, tmp)).min()),
+        "image_fp32_min_cosine": float(cosines(ref, onnx_image(p32, px, tmp)).min()),
+        "image_fp16_min_cosine": float(cosines(ref, onnx_image(p16, px, tmp)).min()),
     }
     del tower, ws
     if parity["image_fp32_min_cosine"] < FP32_MIN_COSINE or parity["image_fp16_min_cosine"] < FP16_MIN_COSINE:
@@ -358,8 +351,8 @@ def convert_text(
     ref = torch_text(tower, tok, texts, max_length)
     del tower, ws
     parity = {
-        "text_fp32_min_cosine": float(_cos(ref, onnx_text(p32, tok, texts, max_length, tmp)).min()),
-        "text_int8_min_cosine": float(_cos(ref, onnx_text(p8, tok, texts, max_length, tmp)).min()),
+        "text_fp32_min_cosine": float(cosines(ref, onnx_text(p32, tok, texts, max_length, tmp)).min()),
+        "text_int8_min_cosine": float(cosines(ref, onnx_text(p8, tok, texts, max_length, tmp)).min()),
     }
     if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
         raise KitError(f"text tower ONNX parity below tolerance: {parity}")
@@ -443,8 +436,6 @@ def convert(
             },
         )
         if placement == "edge":
-            from .fit import check_staged
-
             log("edge placement: measuring the text tower in onnxruntime-web (scripts/model/fit.mjs)")
             manifest = check_staged(out, manifest, "PACKAGE_DIR")  # the function-placed conversion
             log(f"fit {manifest['evaluation']['fit']}")
@@ -519,7 +510,7 @@ def write_manifest(
     for root, _, names in os.walk(out):
         for n in sorted(names):
             p = os.path.join(root, n)
-            files[os.path.relpath(p, out)] = {"sha256": sha256(p), "bytes": os.path.getsize(p)}
+            files[os.path.relpath(p, out)] = {"sha256": file_sha256(p), "bytes": os.path.getsize(p)}
     manifest["files"] = dict(sorted(files.items()))
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=2)

@@ -31,23 +31,16 @@ import numpy as np
 import torch
 
 from . import data
-from .common import F32, Json
+from .common import F32, Json, cosines, file_sha256
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .convert import Tok, onnx_text, peak_rss_mb, return_freed_memory
 from .errors import KitError
 from .evaluate import evaluate, gallery
+from .fit import check_staged
 from .model import TextConfig
 from .onnx_export import export_text_module, quantize_text, write_external_data
-from .package import (
-    GOLDEN_CAPTIONS,
-    GOLDEN_STRINGS,
-    _cos,
-    run_node,
-    sha256,
-    staging_dir,
-    swap_into_place,
-    write_text_goldens,
-)
+from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, staging_dir, swap_into_place, write_text_goldens
+from .repo import onnx_run
 from .student import LOG, Recipe, Student, StudentShape, init_word_embeddings, torch_embed, train_student
 from .teacher import FORMAT, Teacher, read_corpus, split_corpus, student_tokenizer
 
@@ -74,7 +67,7 @@ def copy_teacher_files(teacher: Teacher, out: str) -> list[str]:
         if not (rel in towers or rel == golden_image or rel.startswith(("golden/images/", "golden/pixels/", "demo/"))):
             continue
         src, dst = os.path.join(teacher.folder, rel), os.path.join(out, rel)
-        if not os.path.isfile(src) or sha256(src) != entry["sha256"]:
+        if not os.path.isfile(src) or file_sha256(src) != entry["sha256"]:
             raise KitError(f"teacher file {rel} is missing or differs from its manifest's sha256")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(src, dst)
@@ -91,7 +84,7 @@ def check_tokenizer_js(tok: Tok, path: str, texts: list[str], max_length: int, t
     src, dst = os.path.join(tmp, "texts.json"), os.path.join(tmp, "ids.json")
     with open(src, "w", encoding="utf-8") as f:
         json.dump(texts, f, ensure_ascii=False)
-    run_node("tokenize", "--tokenizer", path, "--max-length", str(max_length), "--in", src, "--out", dst)
+    onnx_run("tokenize", "--tokenizer", path, "--max-length", str(max_length), "--in", src, "--out", dst)
     with open(dst) as f:
         js = json.load(f)
     for t, ids in zip(texts, js, strict=True):
@@ -135,7 +128,7 @@ def list_files(out: str) -> dict[str, Json]:
             p = os.path.join(root, n)
             rel = os.path.relpath(p, out)
             if rel != "manifest.json":
-                files[rel] = {"sha256": sha256(p), "bytes": os.path.getsize(p)}
+                files[rel] = {"sha256": file_sha256(p), "bytes": os.path.getsize(p)}
     return dict(sorted(files.items()))
 
 
@@ -229,10 +222,10 @@ def distill(
         ref = torch_embed(student, tok, ptexts, teacher.max_length)
         parity = {
             "text_fp32_min_cosine": round(
-                float(_cos(ref, onnx_text(text32, tok, ptexts, teacher.max_length, tmp)).min()), 6
+                float(cosines(ref, onnx_text(text32, tok, ptexts, teacher.max_length, tmp)).min()), 6
             ),
             "text_int8_min_cosine": round(
-                float(_cos(ref, onnx_text(text8, tok, ptexts, teacher.max_length, tmp)).min()), 6
+                float(cosines(ref, onnx_text(text8, tok, ptexts, teacher.max_length, tmp)).min()), 6
             ),
         }
         if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
@@ -242,8 +235,8 @@ def distill(
         def student_int8(texts: list[str]) -> F32:
             return onnx_text(text8, tok, texts, teacher.max_length, tmp)
 
-        held = _cos(student_int8(held_out), targets[len(train_lines) :])
-        held_fp32 = _cos(torch_embed(student, tok, held_out, teacher.max_length), targets[len(train_lines) :])
+        held = cosines(student_int8(held_out), targets[len(train_lines) :])
+        held_fp32 = cosines(torch_embed(student, tok, held_out, teacher.max_length), targets[len(train_lines) :])
         agreement = {
             "lines": len(held_out),
             "student": "onnx int8",
@@ -267,7 +260,7 @@ def distill(
                 "id": teacher.id,
                 "version": tm["version"],
                 "text_tower": os.path.basename(teacher.fp32),
-                "text_tower_sha256": sha256(teacher.fp32),
+                "text_tower_sha256": file_sha256(teacher.fp32),
                 "architecture": tm["text"].get("architecture", {}),
                 "placement": tm["text"].get("placement"),
                 "targets_seconds": teacher_seconds,
@@ -333,8 +326,6 @@ def distill(
         with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
             json.dump(manifest, f, ensure_ascii=False, indent=2)
             f.write("\n")
-        from .fit import check_staged
-
         manifest = check_staged(out, manifest, teacher_dir)
         log(f"fit {manifest['evaluation']['fit']}")
         swap_into_place(out, target)

@@ -16,7 +16,7 @@ import subprocess
 
 from .common import Json
 from .errors import KitError
-from .package import REPO, node_bin
+from .repo import REPO, node_bin
 
 FIT_SCRIPT = os.path.join(REPO, "scripts", "model", "fit.mjs")
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import data, tokenizer
-from .common import F32, Array
+from .common import F32, Array, cosines
 
 SHAPES: dict[str, dict[str, Any]] = {
     # tiny dims, real architectures (CI)
@@ -234,7 +234,7 @@ def oracle(checkpoint: str, package: str, tmp: str) -> dict[str, float]:
     own forward pass of `checkpoint` on the same inputs (golden and evaluation texts; golden
     pixels and random pixels)."""
     from .convert import Tok, onnx_image, onnx_text
-    from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, _cos
+    from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS
 
     with open(os.path.join(package, "manifest.json"), encoding="utf-8") as f:
         m = json.load(f)
@@ -257,8 +257,10 @@ def oracle(checkpoint: str, package: str, tmp: str) -> dict[str, float]:
     out = {}
     for variant, rel in m["text"]["files"].items():
         out[f"text_{variant}_min_cosine"] = float(
-            _cos(t_ref, onnx_text(os.path.join(package, rel), tok, texts, max_length, tmp)).min()
+            cosines(t_ref, onnx_text(os.path.join(package, rel), tok, texts, max_length, tmp)).min()
         )
     for variant, rel in m["image"].get("files", {"fp32": m["image"]["file"]}).items():
-        out[f"image_{variant}_min_cosine"] = float(_cos(i_ref, onnx_image(os.path.join(package, rel), px, tmp)).min())
+        out[f"image_{variant}_min_cosine"] = float(
+            cosines(i_ref, onnx_image(os.path.join(package, rel), px, tmp)).min()
+        )
     return {k: round(v, 6) for k, v in out.items()}

@@ -22,8 +22,10 @@ import time
 from typing import Any
 
 from . import data
+from .common import cosines
 from .convert import Tok, onnx_text
-from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, REPO, _cos, node_bin
+from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS
+from .repo import REPO, node_bin
 
 LATENCY = os.path.join(REPO, "scripts", "model", "int8-latency.mjs")
 
@@ -72,7 +74,7 @@ def compare(package: str, runs: int, web_max_mb: float) -> dict[str, Any]:
         rows: dict[str, Any] = {}
         for name, (path, secs) in files.items():
             emb = onnx_text(path, tok, texts, max_length, tmp)
-            c = _cos(ref, emb)
+            c = cosines(ref, emb)
             rows[name] = {
                 "mb": round(os.path.getsize(path) / 1e6, 2),
                 "min_cosine_to_fp32": round(float(c.min()), 5),

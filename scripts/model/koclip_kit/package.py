@@ -5,12 +5,10 @@ isolate fit of its `edge` text tower included (koclip_kit.fit)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,17 +19,16 @@ import torch
 from PIL import Image
 
 from . import data
-from .common import F32, Json
+from .common import F32, Json, cosines, file_sha256
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .errors import KitError
 from .evaluate import EmbedText, evaluate, gallery, targets
+from .fit import check_staged
 from .model import KoCLIP
 from .onnx_export import export_image, export_text, quantize_text
 from .preprocess import MEAN, STD, pixels
+from .repo import onnx_run
 from .tokenizer import CLS_ID, PAD_ID, SEP_ID, UNK_ID, WordPiece
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-RUNNER = os.path.join(REPO, "scripts", "model", "onnx-run.mjs")
 
 GOLDEN_STRINGS = [
     "빨간 원",
@@ -62,29 +59,6 @@ GOLDEN_CAPTIONS = [
 ]
 
 
-def node_bin() -> str:
-    local = os.path.join(REPO, "node_modules", ".bin", "node")
-    return local if os.path.exists(local) else "node"
-
-
-def run_node(*args: str) -> None:
-    res = subprocess.run([node_bin(), RUNNER, *args], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise KitError(f"onnx-run {args[0]} failed: {res.stderr.strip() or res.stdout.strip()}")
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _cos(a: F32, b: F32) -> F32:
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
 class Towers:
     """PyTorch reference and the exported ONNX files, embedding the same inputs."""
 
@@ -108,7 +82,7 @@ class Towers:
         src, dst = os.path.join(self.tmp, "batch.json"), os.path.join(self.tmp, "emb.f32")
         with open(src, "w") as f:
             json.dump({"input_ids": ids, "attention_mask": mask}, f)
-        run_node("text", "--model", onnx_path, "--in", src, "--out", dst)
+        onnx_run("text", "--model", onnx_path, "--in", src, "--out", dst)
         return np.fromfile(dst, dtype=np.float32).reshape(len(texts), -1)
 
     def torch_image(self, px: F32) -> F32:
@@ -122,7 +96,7 @@ class Towers:
     def onnx_image(self, onnx_path: str, px: F32) -> F32:
         src, dst = os.path.join(self.tmp, "px.f32"), os.path.join(self.tmp, "img.f32")
         np.ascontiguousarray(px, dtype=np.float32).tofile(src)
-        run_node("image", "--model", onnx_path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
+        onnx_run("image", "--model", onnx_path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
         return np.fromfile(dst, dtype=np.float32).reshape(len(px), -1)
 
 
@@ -198,7 +172,7 @@ def _check_tokenizer(tok: WordPiece, tokenizer_path: str, texts: list[str], max_
     src, dst = os.path.join(tmp, "texts.json"), os.path.join(tmp, "ids.json")
     with open(src, "w", encoding="utf-8") as f:
         json.dump(texts, f, ensure_ascii=False)
-    run_node("tokenize", "--tokenizer", tokenizer_path, "--max-length", str(max_length), "--in", src, "--out", dst)
+    onnx_run("tokenize", "--tokenizer", tokenizer_path, "--max-length", str(max_length), "--in", src, "--out", dst)
     with open(dst) as f:
         js = json.load(f)
     if len(js) != len(texts):
@@ -311,15 +285,17 @@ def check_parity(
     ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + eval_texts
     t_ref = towers.torch_text(ptexts)
     parity = {
-        "text_fp32_min_cosine": float(_cos(t_ref, towers.onnx_text(onnx.text_fp32, ptexts)).min()),
-        "text_int8_min_cosine": float(_cos(t_ref, towers.onnx_text(onnx.text_int8, ptexts)).min()),
+        "text_fp32_min_cosine": float(cosines(t_ref, towers.onnx_text(onnx.text_fp32, ptexts)).min()),
+        "text_int8_min_cosine": float(cosines(t_ref, towers.onnx_text(onnx.text_int8, ptexts)).min()),
     }
     golden_px = [
         np.fromfile(os.path.join(out, c["pixels"]), dtype="<f4").reshape(1, *golden_image["pixels_shape"])
         for c in golden_image["cases"]
     ]
     px = np.concatenate([gallery_px[:64], *golden_px])
-    parity["image_fp32_min_cosine"] = float(_cos(towers.torch_image(px), towers.onnx_image(onnx.image_fp32, px)).min())
+    parity["image_fp32_min_cosine"] = float(
+        cosines(towers.torch_image(px), towers.onnx_image(onnx.image_fp32, px)).min()
+    )
     parity = {k: round(v, 6) for k, v in parity.items()}
     if (
         parity["text_fp32_min_cosine"] < FP32_MIN_COSINE
@@ -432,7 +408,7 @@ def write_manifest(
         for n in sorted(names):
             p = os.path.join(root, n)
             rel = os.path.relpath(p, out)
-            files[rel] = {"sha256": sha256(p), "bytes": os.path.getsize(p)}
+            files[rel] = {"sha256": file_sha256(p), "bytes": os.path.getsize(p)}
     manifest["files"] = dict(sorted(files.items()))
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=2)
@@ -496,8 +472,6 @@ def build(
             training=training,
             evaluation=evaluation,
         )
-        from .fit import check_staged  # fit imports this module
-
         manifest = check_staged(out, manifest, target)
         swap_into_place(out, target)
         return manifest

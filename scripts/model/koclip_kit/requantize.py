@@ -50,12 +50,13 @@ import numpy as np
 import numpy.typing as npt
 
 from . import data
-from .common import F32, Json
+from .common import F32, Json, file_sha256
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .errors import KitError
 from .evaluate import evaluate, gallery, targets
 from .onnx_export import WEIGHT_QMAX, quantize_text
-from .package import REPO, evaluation_texts, run_node, sha256
+from .package import evaluation_texts
+from .repo import REPO, onnx_run
 from .tokenizer import WordPiece
 from .tokenizer import load as load_tokenizer
 
@@ -81,7 +82,9 @@ class Result:
 # ---------------------------------------------------------------- helpers
 
 
-def _cos(a: F32, b: F32) -> npt.NDArray[np.float64]:
+def _cosines_f64(a: F32, b: F32) -> npt.NDArray[np.float64]:
+    """common.cosines accumulated in float64: what requantize has always recorded, kept so its
+    figures do not change."""
     num = (a.astype(np.float64) * b).sum(1)
     return np.asarray(num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
 
@@ -134,13 +137,13 @@ class OnnxTowers:
         src, dst = os.path.join(self.tmp, "batch.json"), os.path.join(self.tmp, "emb.f32")
         with open(src, "w") as f:
             json.dump({"input_ids": ids, "attention_mask": mask}, f)
-        run_node("text", "--model", onnx_path, "--in", src, "--out", dst)
+        onnx_run("text", "--model", onnx_path, "--in", src, "--out", dst)
         return np.fromfile(dst, dtype=np.float32).reshape(len(texts), -1)
 
     def image(self, onnx_path: str, px: F32) -> F32:
         src, dst = os.path.join(self.tmp, "px.f32"), os.path.join(self.tmp, "img.f32")
         np.ascontiguousarray(px, dtype=np.float32).tofile(src)
-        run_node("image", "--model", onnx_path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
+        onnx_run("image", "--model", onnx_path, "--in", src, "--size", str(px.shape[-1]), "--out", dst)
         os.remove(src)
         return np.fromfile(dst, dtype=np.float32).reshape(len(px), -1)
 
@@ -164,7 +167,7 @@ def check_files(package_dir: str, manifest: Json, replaced: str) -> None:
         if rel == replaced:
             continue
         p = os.path.join(package_dir, rel)
-        if os.path.getsize(p) != entry["bytes"] or sha256(p) != entry["sha256"]:
+        if os.path.getsize(p) != entry["bytes"] or file_sha256(p) != entry["sha256"]:
             raise KitError(f"{rel} does not match its sha256 or size in manifest.json")
 
 
@@ -190,8 +193,8 @@ def check_references(package_dir: str, manifest: Json, towers: OnnxTowers) -> di
     got_img = towers.image(os.path.join(package_dir, manifest["image"]["file"]), px)
     ref_img = np.array([c["embedding"] for c in image["cases"]], dtype=np.float32)
     found = {
-        "text_fp32_vs_golden_min_cosine": round(float(_cos(got, ref).min()), 6),
-        "image_fp32_vs_golden_min_cosine": round(float(_cos(got_img, ref_img).min()), 6),
+        "text_fp32_vs_golden_min_cosine": round(float(_cosines_f64(got, ref).min()), 6),
+        "image_fp32_vs_golden_min_cosine": round(float(_cosines_f64(got_img, ref_img).min()), 6),
     }
     if min(found.values()) < FP32_MIN_COSINE:
         raise KitError(f"the package's fp32 towers no longer reproduce its golden vectors: {found}")
@@ -254,7 +257,7 @@ def write_atomically(package_dir: str, int8_rel: str, int8_src: str, manifest: J
             out.write(_manifest_bytes(manifest))
             out.flush()
             os.fsync(out.fileno())
-        if sha256(tmp_int8) != manifest["files"][int8_rel]["sha256"]:
+        if file_sha256(tmp_int8) != manifest["files"][int8_rel]["sha256"]:
             raise KitError("the staged int8 file does not match the sha256 written into the manifest")
         os.replace(tmp_int8, int8_dst)
         os.replace(tmp_manifest, manifest_dst)
@@ -308,9 +311,9 @@ def requantize_package(
     try:
         new_int8 = os.path.join(tmp, "text-int8.onnx")
         stats = quantize_text(os.path.join(package_dir, fp32_rel), new_int8)
-        new_sha, new_bytes = sha256(new_int8), os.path.getsize(new_int8)
+        new_sha, new_bytes = file_sha256(new_int8), os.path.getsize(new_int8)
         log(f"[requantize] {int8_rel}: {old_sha[:12]} -> {new_sha[:12]} ({new_bytes} bytes, {stats})")
-        on_disk = sha256(os.path.join(package_dir, int8_rel))
+        on_disk = file_sha256(os.path.join(package_dir, int8_rel))
         if new_sha == old_sha == on_disk:
             log(f"[requantize] {package_dir} already has this int8 tower; nothing to do")
             return Result(package_dir, False, old_sha, new_sha, new_bytes, evaluation["parity"], old_int8, old_int8)
@@ -326,7 +329,7 @@ def requantize_package(
         texts = parity_texts(package_dir, manifest, scenes, seed)
         fp32_path = os.path.join(package_dir, fp32_rel)
         fp32_texts = towers.text(fp32_path, texts)
-        cos = _cos(fp32_texts, towers.text(new_int8, texts))
+        cos = _cosines_f64(fp32_texts, towers.text(new_int8, texts))
         parity = {**evaluation["parity"], "text_int8_min_cosine": round(float(cos.min()), 6)}
         worst = texts[int(np.argmin(cos))]
         log(f"[requantize] parity int8 vs fp32 on {len(texts)} texts: {parity['text_int8_min_cosine']} ({worst!r})")
@@ -337,7 +340,7 @@ def requantize_package(
 
         # the file being replaced, measured the same way here (None when it is not the listed one)
         old_now = (
-            round(float(_cos(fp32_texts, towers.text(os.path.join(package_dir, int8_rel), texts)).min()), 6)
+            round(float(_cosines_f64(fp32_texts, towers.text(os.path.join(package_dir, int8_rel), texts)).min()), 6)
             if on_disk == old_sha
             else None
         )

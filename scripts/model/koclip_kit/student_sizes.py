@@ -19,7 +19,7 @@ import torch
 from .fit import measure
 from .model import TextConfig
 from .onnx_export import export_text_module, quantize_text, write_external_data
-from .package import REPO
+from .repo import REPO
 from .student import Student
 
 PROJECTION = 512

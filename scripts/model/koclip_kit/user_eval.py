@@ -37,9 +37,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .common import F32, Array, Json
+from .common import F32, Array, Json, file_sha256
 from .errors import InputError, KitError
-from .package import sha256
 from .preprocess import pixels
 from .user_data import Dataset, check_images, read_captions, read_labels
 
@@ -66,7 +65,7 @@ def _verified(package_dir: str, manifest: Json, rel: str) -> str:
     path = os.path.join(package_dir, rel)
     if entry is None:
         raise InputError(f"{rel} is not listed in {package_dir}/manifest.json")
-    if not os.path.isfile(path) or os.path.getsize(path) != entry["bytes"] or sha256(path) != entry["sha256"]:
+    if not os.path.isfile(path) or os.path.getsize(path) != entry["bytes"] or file_sha256(path) != entry["sha256"]:
         raise InputError(f"{package_dir}/{rel} is missing or does not match its sha256 in the manifest")
     return path
 
@@ -261,9 +260,9 @@ def evaluate_user(req: Request, log: Callable[[str], None] | None = None) -> Jso
         "images": len(ds.images),
         "captions": len(ds.captions),
         "captions_file": os.path.basename(req.captions),
-        "captions_sha256": sha256(req.captions),
+        "captions_sha256": file_sha256(req.captions),
         **(
-            {"labels_file": os.path.basename(req.labels), "labels_sha256": sha256(req.labels), "prompt": template}
+            {"labels_file": os.path.basename(req.labels), "labels_sha256": file_sha256(req.labels), "prompt": template}
             if req.labels is not None
             else {}
         ),

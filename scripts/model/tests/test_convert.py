@@ -26,9 +26,9 @@ if MISSING:
 
 from koclip_kit import fixtures  # noqa: E402
 from koclip_kit.cli import main  # noqa: E402
+from koclip_kit.common import file_sha256  # noqa: E402
 from koclip_kit.convert import convert  # noqa: E402
 from koclip_kit.errors import KitError  # noqa: E402
-from koclip_kit.package import sha256  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 PARSE_TS = """
@@ -204,7 +204,7 @@ def test_edge_placement_runs_the_fit_check(checkpoints: dict[str, Path], tmp_pat
     assert isinstance(text, dict) and isinstance(ev, dict)
     assert text["placement"] == "edge"
     assert text["external_data"] == {"int8": "text-int8.onnx.data"} and (pkg / "text-int8.onnx.data").is_file()
-    assert m["files"]["text-int8.onnx.data"]["sha256"] == sha256(str(pkg / "text-int8.onnx.data"))
+    assert m["files"]["text-int8.onnx.data"]["sha256"] == file_sha256(str(pkg / "text-int8.onnx.data"))
     assert ev["fit"]["wasm_after_run_mib"] >= ev["fit"]["wasm_after_load_mib"] > 0
     assert json.loads((pkg / "manifest.json").read_text())["evaluation"]["fit"] == ev["fit"]
 

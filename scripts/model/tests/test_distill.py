@@ -19,11 +19,10 @@ if MISSING:
     pytest.skip(f"distill needs scripts/model/requirements-convert.txt ({', '.join(MISSING)})", allow_module_level=True)
 
 from koclip_kit.cli import main  # noqa: E402
-from koclip_kit.common import F32  # noqa: E402
+from koclip_kit.common import F32, file_sha256  # noqa: E402
 from koclip_kit.convert import Tok  # noqa: E402
 from koclip_kit.distill import Recipe, StudentShape, distill  # noqa: E402
 from koclip_kit.fit import DoesNotFit  # noqa: E402
-from koclip_kit.package import sha256  # noqa: E402
 from koclip_kit.teacher import prune_vocab, synthetic_captions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
@@ -78,11 +77,11 @@ def test_student_package_is_edge_in_the_teachers_space(student: Path) -> None:
     on_disk = {str(p.relative_to(student)) for p in student.rglob("*") if p.is_file()} - {"manifest.json"}
     assert on_disk == set(files)
     for rel, entry in files.items():
-        assert sha256(str(student / rel)) == entry["sha256"], rel
+        assert file_sha256(str(student / rel)) == entry["sha256"], rel
     assert files["image-fp32.onnx"]["sha256"] == t["files"]["image-fp32.onnx"]["sha256"]  # type: ignore[index]
     assert files["text-fp32.onnx"]["sha256"] != t["files"]["text-fp32.onnx"]["sha256"]  # type: ignore[index]
     d = m["training"]["distillation"]  # type: ignore[index]
-    assert d["teacher"]["text_tower_sha256"] == sha256(str(TINY / "text-fp32.onnx"))
+    assert d["teacher"]["text_tower_sha256"] == file_sha256(str(TINY / "text-fp32.onnx"))
     assert d["corpus"]["lines"] == 600 and d["steps"] == QUICK.steps
     ev = m["evaluation"]
     assert isinstance(ev, dict)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 
-from koclip_kit.package import sha256, staging_dir, swap_into_place
+from koclip_kit.package import staging_dir, swap_into_place
 
 
 def test_staging_dir_is_hidden_beside_the_target(tmp_path: Path) -> None:
@@ -37,10 +36,3 @@ def test_swap_replaces_an_existing_package_completely(tmp_path: Path) -> None:
     assert sorted(os.listdir(target)) == ["manifest.json"]
     assert (target / "manifest.json").read_text() == "new"
     assert sorted(os.listdir(tmp_path)) == ["m"]  # neither the staging folder nor m.old is left
-
-
-def test_sha256(tmp_path: Path) -> None:
-    f = tmp_path / "f"
-    data = os.urandom(3 << 20)  # more than one read chunk
-    f.write_bytes(data)
-    assert sha256(str(f)) == hashlib.sha256(data).hexdigest()
