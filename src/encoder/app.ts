@@ -1,24 +1,33 @@
 /**
- * The encoder's HTTP app (the contract: docs/encoder-contract.md): bearer auth on /v1, thin routes that parse
- * the request, call the Embedder and shape `{ model, version, dim, data }`, metrics on every
- * request and one error path with the `{ error: { code, message } }` envelope.
+ * The encoder's HTTP app: the contract is src/core/contract/encoder-api.ts (in prose:
+ * docs/encoder-contract.md). Bearer auth on /v1, thin routes that parse the request with the
+ * contract's schemas, call the Embedder and answer the contract's types, metrics on every request
+ * and one error path with the `{ error: { code, message } }` envelope.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { z } from 'zod';
+import {
+  ENCODER_PATHS,
+  type ErrorAnswer,
+  type HealthAnswer,
+  type ImageAnswer,
+  type TextAnswer,
+  TextQuerySchema,
+  textRequestSchema,
+} from '../core/contract/encoder-api';
 import { errorEnvelope } from '../core/contract/errors';
 import { mediaType } from '../core/contract/media-types';
 import type { EncoderServiceConfig } from './config';
 import { asEncoderError, EncoderError } from './http/errors';
-import { parseGrid, readImageRequest } from './http/image-request';
+import { readImageQuery, readImageRequest } from './http/image-request';
 import type { EncoderMetrics } from './http/metrics';
 import type { Embedder } from './inference/embedder';
 import type { RuntimeInfo } from './inference/runtime';
 
-const ROUTES = new Set(['/v1/embed/image', '/v1/embed/text', '/healthz', '/metrics']);
+const ROUTES = new Set<string>(Object.values(ENCODER_PATHS));
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
@@ -56,14 +65,7 @@ export interface AppDeps {
 
 export function createApp({ config, embedder, metrics, runtime, startedAt }: AppDeps): Hono {
   const app = new Hono();
-  const TextsSchema = z
-    .object({
-      texts: z
-        .array(z.string().max(config.limits.textChars, `at most ${config.limits.textChars} characters`))
-        .min(1)
-        .max(config.limits.texts),
-    })
-    .strict();
+  const TextRequestSchema = textRequestSchema(config.limits);
 
   app.use('*', observe(metrics));
   app.use('/v1/*', bearerAuth(config.token));
@@ -81,9 +83,9 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     if (Number(length) > config.limits.bodyBytes) tooLarge();
     await next();
   });
-  if (config.metricsAuth) app.use('/metrics', bearerAuth(config.token));
+  if (config.metricsAuth) app.use(ENCODER_PATHS.metrics, bearerAuth(config.token));
 
-  app.get('/healthz', (c) =>
+  app.get(ENCODER_PATHS.health, (c) =>
     c.json({
       status: 'ok',
       models: [...embedder.models.values()].map((m) => ({
@@ -105,16 +107,16 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
         decode_threads: config.decodeThreads,
       },
       uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
-    }),
+    } satisfies HealthAnswer),
   );
 
-  app.get('/metrics', async (c) =>
+  app.get(ENCODER_PATHS.metrics, async (c) =>
     c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }),
   );
 
-  app.post('/v1/embed/image', async (c) => {
-    const model = embedder.model(c.req.query('model'));
-    const grid = parseGrid(c.req.query('grid'));
+  app.post(ENCODER_PATHS.image, async (c) => {
+    const { model: modelId, grid } = readImageQuery(c);
+    const model = embedder.model(modelId);
     const sources = await readImageRequest(c, {
       imageBytes: config.limits.imageBytes,
       images: config.limits.images,
@@ -125,16 +127,16 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     if (sources.length === 1 && first && 'error' in first) {
       // One image: its error is the answer (already counted in encoder_errors_total).
       return c.json(
-        errorEnvelope(first.error.code, first.error.message),
+        errorEnvelope(first.error.code, first.error.message) satisfies ErrorAnswer,
         first.status as ContentfulStatusCode,
       );
     }
     const data = items.map((item) => ('error' in item ? { index: item.index, error: item.error } : item));
-    return c.json({ model: model.id, version: model.version, dim: model.dim, data });
+    return c.json({ model: model.id, version: model.version, dim: model.dim, data } satisfies ImageAnswer);
   });
 
-  app.post('/v1/embed/text', async (c) => {
-    const model = embedder.model(c.req.query('model'));
+  app.post(ENCODER_PATHS.text, async (c) => {
+    const model = embedder.model(TextQuerySchema.parse(c.req.query()).model);
     if (mediaType(c.req.header('content-type')) !== 'application/json') {
       throw new EncoderError(415, 'unsupported_media_type', 'send application/json { "texts": [...] }');
     }
@@ -144,18 +146,21 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     } catch {
       throw new EncoderError(400, 'bad_json', 'the body is not valid JSON');
     }
-    const parsed = TextsSchema.safeParse(json);
+    const parsed = TextRequestSchema.safeParse(json);
     if (!parsed.success) {
       const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
       throw new EncoderError(400, 'bad_request', `expected { "texts": ["..."] } (${detail})`);
     }
     const data = await embedder.embedTexts(model, parsed.data.texts);
-    return c.json({ model: model.id, version: model.version, dim: model.dim, data });
+    return c.json({ model: model.id, version: model.version, dim: model.dim, data } satisfies TextAnswer);
   });
 
   app.notFound((c) => {
     metrics.errors.inc({ code: 'not_found' });
-    return c.json(errorEnvelope('not_found', `no route ${c.req.method} ${c.req.path}`), 404);
+    return c.json(
+      errorEnvelope('not_found', `no route ${c.req.method} ${c.req.path}`) satisfies ErrorAnswer,
+      404,
+    );
   });
 
   app.onError((error, c) => {
@@ -167,7 +172,11 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     metrics.errors.inc({ code: e.code });
     // The rest of an oversized body is never read: close the connection rather than reuse it.
     const headers: Record<string, string> = e.code === 'body_too_large' ? { connection: 'close' } : {};
-    return c.json(errorEnvelope(e.code, e.message), e.status as ContentfulStatusCode, headers);
+    return c.json(
+      errorEnvelope(e.code, e.message) satisfies ErrorAnswer,
+      e.status as ContentfulStatusCode,
+      headers,
+    );
   });
 
   return app;

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { ENCODER_LIMITS } from '../core/contract/encoder-api';
 
 const MIB = 1024 * 1024;
 
@@ -48,11 +49,12 @@ export const EnvSchema = z.object({
   ENCODER_BATCH_SIZE: int(1, 1024, 32),
   ENCODER_MAX_WAIT_MS: int(0, 1000, 5),
   ENCODER_MAX_IMAGE_BYTES: int(1, 1024 * MIB, 20 * MIB),
-  ENCODER_MAX_BODY_BYTES: int(1, 4096 * MIB, 64 * MIB),
+  ENCODER_MAX_BODY_BYTES: int(1, 4096 * MIB, ENCODER_LIMITS.bodyBytes),
   ENCODER_MAX_PIXELS: int(1, 1_000_000_000, 40_000_000),
-  ENCODER_MAX_IMAGES: int(1, 1024, 64),
-  ENCODER_MAX_TEXTS: int(1, 4096, 256),
-  ENCODER_MAX_TEXT_CHARS: int(1, 100_000, 2_000),
+  // The Worker sends up to the contract's limits: a host may raise these, not lower them.
+  ENCODER_MAX_IMAGES: int(1, 1024, ENCODER_LIMITS.images),
+  ENCODER_MAX_TEXTS: int(1, 4096, ENCODER_LIMITS.texts),
+  ENCODER_MAX_TEXT_CHARS: int(1, 100_000, ENCODER_LIMITS.textChars),
   ENCODER_FETCH_TIMEOUT_MS: int(1, 120_000, 10_000),
   ENCODER_FETCH_MAX_REDIRECTS: int(0, 20, 5),
   /** CIDRs (10.0.0.0/8, ::1/128), addresses or host names that URL fetching may reach despite being private. */

@@ -1,11 +1,12 @@
 /**
- * Reading the body of POST /v1/embed/image into image sources: raw bytes (image/* or
+ * Reading a POST /v1/embed/image request (its schemas: src/core/contract/encoder-api.ts): the
+ * query (`?model=`, `?grid=RxC`) and the body into image sources: raw bytes (image/* or
  * application/octet-stream), multipart/form-data with `image` file parts, or JSON `{ urls }`.
  * A part that is too large becomes that item's error; a body that cannot be read at all is a
  * 4xx for the whole request.
  */
 import type { Context } from 'hono';
-import { z } from 'zod';
+import { type Grid, IMAGE_PART, ImageQuerySchema, UrlsRequestSchema } from '../../core/contract/encoder-api';
 import { mediaType } from '../../core/contract/media-types';
 import type { ImageToEmbed } from '../inference/embedder';
 import { EncoderError } from './errors';
@@ -36,8 +37,6 @@ function bytesItem(bytes: Uint8Array, limits: ImageRequestLimits): ImageToEmbed 
   return { kind: 'bytes', bytes };
 }
 
-const UrlsBodySchema = z.object({ urls: z.array(z.string().max(8192)).min(1) }).strict();
-
 async function readMultipart(c: Context, limits: ImageRequestLimits): Promise<ImageToEmbed[]> {
   let form: FormData;
   try {
@@ -45,15 +44,15 @@ async function readMultipart(c: Context, limits: ImageRequestLimits): Promise<Im
   } catch {
     throw new EncoderError(400, 'bad_multipart', 'the multipart body could not be parsed');
   }
-  const unknown = [...form.keys()].find((k) => k !== 'image');
+  const unknown = [...form.keys()].find((k) => k !== IMAGE_PART);
   if (unknown !== undefined)
-    throw new EncoderError(400, 'bad_multipart', `unexpected form field "${unknown}"; use "image"`);
-  const parts = form.getAll('image');
+    throw new EncoderError(400, 'bad_multipart', `unexpected form field "${unknown}"; use "${IMAGE_PART}"`);
+  const parts = form.getAll(IMAGE_PART);
   checkCount(parts.length, limits);
   return Promise.all(
     parts.map(async (part): Promise<ImageToEmbed> => {
       if (typeof part === 'string')
-        throw new EncoderError(400, 'bad_multipart', 'every "image" part must be a file');
+        throw new EncoderError(400, 'bad_multipart', `every "${IMAGE_PART}" part must be a file`);
       if (part.size > limits.imageBytes)
         return { kind: 'error', error: tooLarge(part.size, limits.imageBytes) };
       return bytesItem(new Uint8Array(await part.arrayBuffer()), limits);
@@ -68,7 +67,7 @@ async function readUrls(c: Context, limits: ImageRequestLimits): Promise<ImageTo
   } catch {
     throw new EncoderError(400, 'bad_json', 'the body is not valid JSON');
   }
-  const parsed = UrlsBodySchema.safeParse(json);
+  const parsed = UrlsRequestSchema.safeParse(json);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
     throw new EncoderError(400, 'bad_request', `expected { "urls": ["https://..."] } (${detail})`);
@@ -93,18 +92,13 @@ export async function readImageRequest(c: Context, limits: ImageRequestLimits): 
   );
 }
 
-const GridSchema = z
-  .string()
-  .regex(/^([1-8])x([1-8])$/, 'grid must be RxC with 1..8 rows and columns, e.g. 3x3')
-  .transform((g) => {
-    const [rows, cols] = g.split('x').map(Number) as [number, number];
-    return { rows, cols };
-  });
-
-/** The optional `?grid=RxC` of an image request. */
-export function parseGrid(value: string | undefined): { rows: number; cols: number } | undefined {
-  if (value === undefined) return undefined;
-  const parsed = GridSchema.safeParse(value);
-  if (!parsed.success) throw new EncoderError(400, 'bad_grid', parsed.error.issues[0]?.message ?? 'bad grid');
-  return parsed.data;
+/** The query of an image request: the model asked for (the default when absent) and the grid. */
+export function readImageQuery(c: Context): { model: string | undefined; grid: Grid | undefined } {
+  const parsed = ImageQuerySchema.safeParse(c.req.query());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const code = issue?.path[0] === 'grid' ? 'bad_grid' : 'bad_request';
+    throw new EncoderError(400, code, issue?.message ?? 'bad query');
+  }
+  return { model: parsed.data.model, grid: parsed.data.grid };
 }

@@ -3,6 +3,7 @@
  * decoded and preprocessed on its own, then joins its model's dynamic batch; a failure of one
  * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
  */
+import type { EmbeddedImage, FailedImage, TextItem } from '../../core/contract/encoder-api';
 import { padBatch } from '../../core/tokenizer';
 import { EncoderError } from '../http/errors';
 import type { EncoderMetrics } from '../http/metrics';
@@ -20,15 +21,8 @@ export type ImageToEmbed =
   | { kind: 'url'; url: string }
   | { kind: 'error'; error: EncoderError };
 
-export type ImageItem =
-  | { index: number; embedding: number[]; sha256: string; width: number; height: number }
-  | { index: number; error: { code: string; message: string }; status: number };
-
-export interface TextItem {
-  index: number;
-  embedding: number[];
-  truncated?: true;
-}
+/** An image's (or grid cell's) item of the answer; a failure also has the status it answers alone. */
+export type ImageItem = EmbeddedImage | (FailedImage & { status: number });
 
 export interface EmbedderOptions {
   maxBatch: number;
@@ -168,11 +162,15 @@ export class Embedder {
         try {
           const { crops, ...info } = await this.#prepare(model, source, grid);
           const embeddings = await Promise.all(crops.map((crop) => batcher.submit(crop)));
-          return embeddings.map((e, cell) => ({
-            index: grid ? cell : index,
-            embedding: Array.from(e),
-            ...info,
-          }));
+          return embeddings.map(
+            (e, cell): EmbeddedImage => ({
+              index: grid ? cell : index,
+              embedding: Array.from(e),
+              sha256: info.sha256,
+              width: info.width,
+              height: info.height,
+            }),
+          );
         } catch (error) {
           if (!(error instanceof EncoderError)) throw error;
           this.#metrics.errors.inc({ code: error.code });

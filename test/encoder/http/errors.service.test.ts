@@ -1,10 +1,17 @@
 /**
  * Bad input gets a clear 4xx with the error envelope: a table of malformed requests, per-item
- * errors inside a multipart batch, and the size and pixel limits.
+ * errors inside a multipart batch, and the size and pixel limits. Answers are parsed with the
+ * contract's schemas (src/core/contract/encoder-api.ts); an image's code answers alone with the
+ * status the Worker reads for it inside a batch.
  */
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ErrorAnswerSchema,
+  ImageAnswerSchema,
+  ITEM_ERROR_STATUS,
+} from '../../../src/core/contract/encoder-api';
 import type { EmbedAnswer, RunningEncoder } from '../support/service-process';
 import { startEncoder } from '../support/service-process';
 
@@ -194,9 +201,10 @@ describe('malformed requests are answered 4xx with the error envelope', () => {
   it('has at least 20 cases', () => expect(CASES.length).toBeGreaterThanOrEqual(20));
   it.each(CASES)('%s', async (_name, path, init, status, code) => {
     const res = await encoder.call(path, typeof init === 'function' ? await init() : init);
-    const body = (await res.json()) as { error?: { code: string; message: string } };
-    expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-    expect(body.error?.message).toEqual(expect.any(String));
+    const body = ErrorAnswerSchema.parse(await res.json());
+    expect({ status: res.status, code: body.error.code }).toEqual({ status, code });
+    expect(body.error.message).toEqual(expect.any(String));
+    if (code in ITEM_ERROR_STATUS) expect(ITEM_ERROR_STATUS[code]).toBe(status);
   });
 });
 
@@ -226,7 +234,7 @@ describe('body limit', () => {
   it('a chunked image under the limit is embedded', async () => {
     const res = await encoder.call('/v1/embed/image', chunked('image/png', png));
     expect(res.status).toBe(200);
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = ImageAnswerSchema.parse(await res.json());
     expect(body.data[0]?.embedding).toHaveLength(body.dim);
   });
 });
@@ -247,7 +255,7 @@ describe('per-item errors inside a multipart batch', () => {
       ]),
     );
     expect(res.status).toBe(200);
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = ImageAnswerSchema.parse(await res.json());
     expect(body.data.map((d) => d.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(body.data.map((d) => d.error?.code ?? 'ok')).toEqual([
       'ok',
@@ -271,13 +279,13 @@ describe('pixel limit (decompression bombs)', () => {
     expect(big.length).toBeLessThan(200_000);
     const res = await encoder.call('/v1/embed/image', raw('image/png', big));
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ error: { code: 'too_many_pixels' } });
+    expect(ErrorAnswerSchema.parse(await res.json())).toMatchObject({ error: { code: 'too_many_pixels' } });
   });
 
   it('checks the header before decoding: a 60000x60000 header over tiny data is 413, not a decode error', async () => {
     const res = await encoder.call('/v1/embed/image', raw('image/png', pngClaiming(png, 60_000, 60_000)));
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ error: { code: 'too_many_pixels' } });
+    expect(ErrorAnswerSchema.parse(await res.json())).toMatchObject({ error: { code: 'too_many_pixels' } });
   });
 
   it('accepts an image just under the limit', async () => {

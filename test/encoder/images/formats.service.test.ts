@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GridAnswerSchema } from '../../../src/core/contract/encoder-api';
 import { cosine, type EmbedAnswer, type RunningEncoder, startEncoder } from '../support/service-process';
 
 let encoder: RunningEncoder;
@@ -194,7 +195,7 @@ describe('accepted formats', () => {
       headers: { 'content-type': 'image/png' },
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = GridAnswerSchema.parse(await res.json());
     expect(body.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
     const solid = await Promise.all(
       colours.map(async ([r, g, b]) =>

@@ -1,10 +1,17 @@
 /**
  * Golden parity with the model kit (PyTorch/PIL reference written into the package at export):
  * preprocessed pixels, image embeddings through the running service, tokens and text embeddings.
+ * Every answer is parsed with the contract's schemas (src/core/contract/encoder-api.ts), the
+ * ones the Worker parses them with.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  HealthAnswerSchema,
+  ImageAnswerSchema,
+  TextAnswerSchema,
+} from '../../../src/core/contract/encoder-api';
 import type { ModelManifest } from '../../../src/core/manifest';
 import { decodeImage } from '../../../src/encoder/images/image-decode';
 import { pixelValues } from '../../../src/encoder/images/pixel-tensor';
@@ -66,7 +73,7 @@ describe('the service reproduces the golden embeddings', () => {
       headers: { 'content-type': type },
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = ImageAnswerSchema.parse(await res.json());
     expect(body).toMatchObject({
       model: manifest.id,
       version: manifest.version,
@@ -84,7 +91,7 @@ describe('the service reproduces the golden embeddings', () => {
     for (const c of images) form.append('image', new Blob([readFileSync(`${MODEL_DIR}${c.file}`)]), c.file);
     const res = await encoder.call('/v1/embed/image', { method: 'POST', body: form });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = ImageAnswerSchema.parse(await res.json());
     expect(body.data.map((d) => d.index)).toEqual(images.map((_, i) => i));
     body.data.forEach((d, i) => {
       expect(cosine(d.embedding ?? [], images[i]?.embedding ?? [])).toBeGreaterThanOrEqual(0.999);
@@ -98,7 +105,7 @@ describe('the service reproduces the golden embeddings', () => {
       body: JSON.stringify({ texts: texts.map((t) => t.text) }),
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = TextAnswerSchema.parse(await res.json());
     expect(body).toMatchObject({
       model: manifest.id,
       version: manifest.version,
@@ -117,7 +124,7 @@ describe('the service reproduces the golden embeddings', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ texts: ['빨간 원', long] }),
     });
-    const body = (await res.json()) as EmbedAnswer;
+    const body: EmbedAnswer = TextAnswerSchema.parse(await res.json());
     expect(body.data[0]?.truncated).toBeUndefined();
     expect(body.data[1]?.truncated).toBe(true);
   });
@@ -125,7 +132,7 @@ describe('the service reproduces the golden embeddings', () => {
   it('/healthz reports the model, its version and the provider', async () => {
     const res = await encoder.call('/healthz', { auth: false });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({
+    expect(HealthAnswerSchema.parse(await res.json())).toMatchObject({
       status: 'ok',
       models: [{ id: manifest.id, version: manifest.version }],
       provider: 'cpu',

@@ -8,6 +8,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ErrorAnswerSchema,
+  ImageAnswerSchema,
+  ITEM_ERROR_STATUS,
+  type ItemError,
+} from '../../../src/core/contract/encoder-api';
 import { refusalReason, UrlGuard } from '../../../src/encoder/images/url-guard';
 import { type EmbedAnswer, type RunningEncoder, startEncoder } from '../support/service-process';
 
@@ -46,13 +52,21 @@ afterAll(() => {
   server.close();
 });
 
-async function embedUrls(encoder: RunningEncoder, urls: string[]) {
+/** A 200 answer, or an error answer with no `data`: both parsed with the contract's schemas. */
+type UrlAnswer = { status: number; body: EmbedAnswer & { error?: ItemError } };
+
+async function embedUrls(encoder: RunningEncoder, urls: string[]): Promise<UrlAnswer> {
   const res = await encoder.call('/v1/embed/image', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ urls }),
   });
-  return { status: res.status, body: (await res.json()) as EmbedAnswer & { error?: { code: string } } };
+  const json = await res.json();
+  if (res.ok) return { status: res.status, body: ImageAnswerSchema.parse(json) };
+  const { error } = ErrorAnswerSchema.parse(json);
+  // Alone, a URL's failure answers the status the Worker reads for its code inside a batch.
+  if (error.code in ITEM_ERROR_STATUS) expect(res.status).toBe(ITEM_ERROR_STATUS[error.code]);
+  return { status: res.status, body: { error } as UrlAnswer['body'] };
 }
 
 describe('address classification', () => {

@@ -4,6 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type {
+  EmbeddedImage,
+  FailedImage,
+  ImageAnswer,
+  TextItem,
+} from '../../../src/core/contract/encoder-api';
 import { cosine } from '../../../src/core/vector';
 import { launchEncoder } from '../../../src/encoder/launch';
 
@@ -49,17 +55,11 @@ export function readModelJson<T>(file: string): T {
 
 export { cosine };
 
-export interface EmbedAnswer {
-  model: string;
-  version: string;
-  dim: number;
-  data: Array<{
-    index: number;
-    embedding?: number[];
-    sha256?: string;
-    width?: number;
-    height?: number;
-    truncated?: boolean;
-    error?: { code: string; message: string };
-  }>;
-}
+/**
+ * An answer of the encoder as the tests read it: the contract's fields
+ * (src/core/contract/encoder-api.ts), every item's optional. Tests parse answers with the
+ * contract's schemas into it, so an answer that breaks the contract fails them.
+ */
+export type EmbedAnswer = Omit<ImageAnswer, 'data'> & {
+  data: Array<Partial<EmbeddedImage & FailedImage & TextItem>>;
+};
