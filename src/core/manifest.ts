@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { MODEL_ID_PATTERN } from './contract/ids';
+import { MODEL_ID_PATTERN, Sha256HexSchema } from './contract/ids';
 import type { EmbeddingSpace } from './contract/spaces';
 
 /** Format tag written by the model kit; bump when the package layout changes incompatibly. */
 export const MODEL_FORMAT = 'koclip-model/1';
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha256');
 const RelativePath = z
   .string()
   .min(1)
@@ -56,7 +55,7 @@ export const ModelManifestSchema = z.object({
     std: Rgb,
     architecture: z.record(z.string(), z.unknown()).default({}),
   }),
-  files: z.record(RelativePath, z.object({ sha256: Sha256, bytes: z.number().int().nonnegative() })),
+  files: z.record(RelativePath, z.object({ sha256: Sha256HexSchema, bytes: z.number().int().nonnegative() })),
   golden: z.object({ tokens: RelativePath, text: RelativePath, image: RelativePath }).optional(),
   demo: z.object({ index: RelativePath, embeddings: RelativePath }).optional(),
   training: z.record(z.string(), z.unknown()).default({}),

@@ -5,7 +5,7 @@ declare global {
   namespace Cloudflare {
     interface Env extends WorkerEnv {}
     interface GlobalProps {
-      mainModule: typeof import('../../src/edge/index');
+      mainModule: typeof import('../../src/edge/worker');
     }
   }
 }

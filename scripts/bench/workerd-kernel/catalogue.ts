@@ -18,7 +18,7 @@ import {
   type Segment,
   type SegmentEncoding,
 } from '../../../src/core/index-format/segment';
-import type { CatalogueSegment, CatalogueView } from '../../../src/edge/index-writer/contract';
+import type { CatalogueSegment, CatalogueView } from '../../../src/edge/index';
 import { type CatalogueSource, rankCatalogue } from '../../../src/edge/search/catalogue-search';
 import type { MetadataFilter } from '../../../src/edge/search/filter';
 import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel-store';

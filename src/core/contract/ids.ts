@@ -25,6 +25,9 @@ export const ImageIdSchema = z
   .max(LIMITS.idChars)
   .regex(IMAGE_ID_PATTERN, 'image ids have no whitespace or control characters');
 
+/** A content hash: lowercase hex SHA-256. */
+export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
+
 /** Collection names: a named image set; `default` when a request names none. */
 export const COLLECTION_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const DEFAULT_COLLECTION = 'default';

@@ -28,6 +28,13 @@ const R2Key = z
   .max(1024)
   .refine((k) => !k.startsWith('/') && !k.split('/').includes('..'), 'must be a key inside the bucket');
 
+/** Where the image of an accepted upsert comes from: a URL the encoder fetches, or an object in IMAGES_BUCKET. */
+export const ImageSourceRefSchema = z.union([
+  z.object({ image_url: z.string().min(1) }).strict(),
+  z.object({ r2_key: z.string().min(1) }).strict(),
+]);
+export type ImageSourceRef = z.infer<typeof ImageSourceRefSchema>;
+
 const UpsertEvent = z
   .object({
     op: z.literal('upsert'),
@@ -60,11 +67,15 @@ export const WebhookBodySchema = z
   .strict();
 export type WebhookBody = z.infer<typeof WebhookBodySchema>;
 
+/** Where an accepted image stands: `pending` until embedded, then `indexed` or `failed`. */
+export const RecordStateSchema = z.enum(['pending', 'indexed', 'failed']);
+export type RecordState = z.infer<typeof RecordStateSchema>;
+
 /** GET /v1/images/:id */
 export const ImageStatusSchema = z.object({
   id: z.string(),
   collection: z.string(),
-  state: z.enum(['pending', 'indexed', 'failed']),
+  state: RecordStateSchema,
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
   caption: z.string().optional(),
@@ -73,3 +84,19 @@ export const ImageStatusSchema = z.object({
   updated_at: z.string(),
 });
 export type ImageStatus = z.infer<typeof ImageStatusSchema>;
+
+/** GET /v1/index/stats: one index (a collection in one model's embedding space). */
+export const IndexStatsSchema = z.object({
+  collection: z.string(),
+  model: z.string(),
+  version: z.string(),
+  counts: z.object({ pending: z.number().int(), indexed: z.number().int(), failed: z.number().int() }),
+  segments: z.number().int(),
+  retired_segments: z.number().int(),
+  bytes: z.number().int(),
+  generation: z.number().int(),
+  last_write: z.string().nullable(),
+  /** Age in seconds of the oldest pending record (0 when none). */
+  queue_lag_s: z.number(),
+});
+export type IndexStats = z.infer<typeof IndexStatsSchema>;

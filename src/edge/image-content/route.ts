@@ -9,7 +9,7 @@ import { CollectionSchema, DEFAULT_COLLECTION, ImageIdSchema } from '../../core/
 import type { AppEnv } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { documented, errorResponse } from '../http/openapi';
-import { imageObjectKey } from '../index-store/keys';
+import { imageObjectKey } from '../storage-keys';
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 

@@ -8,10 +8,10 @@
 import { sha256Hex } from '../../core/hash';
 import { embeddingSpace, type ModelManifest, textTowerIdentity } from '../../core/manifest';
 import type { Env } from '../env';
-import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../index-store/keys';
 import { EDGE_QUERY_CACHE_BYTES } from '../isolate-memory';
 import { EdgeCache } from '../query/edge-cache';
 import { IsolateCache } from '../query/isolate-cache';
+import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../storage-keys';
 import { encoderConfigFromEnv } from './encoder-client';
 import { embedTextsRemote } from './encoder-text';
 import { getModel, getTokenizer } from './model-registry';

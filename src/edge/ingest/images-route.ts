@@ -5,7 +5,7 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CollectionSchema, DEFAULT_COLLECTION, ImageIdSchema, ModelIdSchema } from '../../core/contract/ids';
-import { ImageStatusSchema } from '../../core/contract/ingest-schemas';
+import { ImageStatusSchema, IndexStatsSchema } from '../../core/contract/ingest-schemas';
 import { INGEST_LIMITS, LIMITS } from '../../core/contract/limits';
 import { mediaType } from '../../core/contract/media-types';
 import { IMAGES } from '../docs/examples';
@@ -39,20 +39,7 @@ const UploadFormSchema = z.object({
   caption: z.string().max(INGEST_LIMITS.captionChars).optional(),
 });
 const Binary = { schema: z.string().openapi({ type: 'string', format: 'binary' }) };
-const Stats = z
-  .object({
-    collection: z.string(),
-    model: z.string(),
-    version: z.string(),
-    counts: z.object({ pending: z.number().int(), indexed: z.number().int(), failed: z.number().int() }),
-    segments: z.number().int(),
-    retired_segments: z.number().int(),
-    bytes: z.number().int(),
-    generation: z.number().int(),
-    last_write: z.string().nullable(),
-    queue_lag_s: z.number(),
-  })
-  .openapi('IndexStats');
+const Stats = z.object(IndexStatsSchema.shape).openapi('IndexStats');
 
 const admin = {
   middleware: [requireAdmin()],

@@ -9,15 +9,15 @@ import {
   ImageMetadataSchema,
   type ImageStatus,
   ImageStatusSchema,
+  type IndexStats,
 } from '../../core/contract/ingest-schemas';
 import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
 import { sha256Hex } from '../../core/hash';
 import type { Env } from '../env';
 import { ApiError, describeIssues } from '../http/errors';
-import { imageObjectKey } from '../index-store/keys';
-import type { StatsView } from '../index-writer/contract';
-import { writerFor } from '../index-writer/stub';
+import { writerFor } from '../index';
 import { checkUpload } from '../query/image';
+import { imageObjectKey } from '../storage-keys';
 import { ingestEvents } from './ingest';
 
 export interface Upload {
@@ -136,7 +136,7 @@ const notFound = (space: EmbeddingSpace, collection: string, id: string) =>
   );
 
 /** The stats of one index; an index never written to has zero of everything. */
-export async function indexStats(env: Env, space: EmbeddingSpace, collection: string): Promise<StatsView> {
+export async function indexStats(env: Env, space: EmbeddingSpace, collection: string): Promise<IndexStats> {
   const stats = await writerFor(env, indexKey(space, collection)).stats();
   return (
     stats ?? {

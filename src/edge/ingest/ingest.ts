@@ -4,16 +4,16 @@
  * seq, deletes are applied at once), and the upserts are queued for the consumer. Callers answer
  * only once this resolves, so a 202 means "durably accepted and queued".
  */
-import type { ImageMetadata } from '../../core/contract/ingest-schemas';
+import type { ImageMetadata, ImageSourceRef } from '../../core/contract/ingest-schemas';
+import type { UpsertMessage } from '../../core/contract/queue-messages';
 import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
 import { embeddingSpace } from '../../core/manifest';
 import { type Env, readConfig } from '../env';
 import { ApiError } from '../http/errors';
-import { imageObjectKey } from '../index-store/keys';
-import type { AcceptedEvent, ImageSourceRef, WriterEvent } from '../index-writer/contract';
-import { writerFor } from '../index-writer/stub';
+import { type AcceptedEvent, type WriterEvent, writerFor } from '../index';
 import { getModel } from '../inference/model-registry';
-import { enqueueUpserts, type UpsertMessage } from './messages';
+import { imageObjectKey } from '../storage-keys';
+import { enqueueUpserts } from './enqueue';
 
 export type IngestEvent =
   | {

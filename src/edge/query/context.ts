@@ -7,7 +7,7 @@ import { DEFAULT_COLLECTION } from '../../core/contract/ids';
 import type { ModelManifest } from '../../core/manifest';
 import { type Env, readConfig } from '../env';
 import { ApiError } from '../http/errors';
-import { IndexCorruptError, IndexReader } from '../index-store/store';
+import { IndexCorruptError, IndexReader } from '../index';
 import { type EncoderClientConfig, encoderConfigFromEnv } from '../inference/encoder-client';
 import { getModel } from '../inference/model-registry';
 

@@ -10,7 +10,7 @@ import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { sha256Hex } from '../../core/hash';
 import { normalise } from '../../core/vector';
 import { ApiError } from '../http/errors';
-import type { IndexReader } from '../index-store/store';
+import type { IndexReader } from '../index';
 import { type EncoderClientConfig, embedImage } from '../inference/encoder-client';
 
 /** An image a request names; an upload's `contentType` is the format its bytes were found to be. */

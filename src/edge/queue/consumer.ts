@@ -1,33 +1,26 @@
 /**
  * The consumer of `koclip-index` and of its dead-letter queue `koclip-index-dlq`. A batch holds
  * upsert messages (from webhooks and uploads, already accepted by their writer) and R2 event
- * notifications (accepted here, then processed in the same batch). Upserts are grouped by index
+ * notifications (accepted by ingest, ../ingest/r2-events.ts, then processed in the same batch). Upserts are grouped by index
  * and processed by ./process-index.ts; every message ends acked (done, failed for good, stale,
  * ignored or poison) or retried with backoff (a fault on our side). The dead-letter handler marks
  * the upserts that ran out of retries `failed` (`dead_lettered`) so that none stays pending.
  */
+
+import { indexOf, type UpsertMessage, UpsertMessageSchema } from '../../core/contract/queue-messages';
 import type { Env } from '../env';
-import { writerName } from '../index-store/keys';
-import { writerFor } from '../index-writer/stub';
-import { acceptEvents, type IngestEvent, ingestSpace } from '../ingest/ingest';
-import {
-  enqueueUpserts,
-  indexOf,
-  Sha256HexSchema,
-  type UpsertMessage,
-  UpsertMessageSchema,
-} from '../ingest/messages';
+import { writerFor } from '../index';
+import { enqueueUpserts } from '../ingest/enqueue';
+import { acceptR2Events, type R2Event, type R2EventOutcome, R2EventSchema } from '../ingest/r2-events';
+import { writerName } from '../storage-keys';
 import { retryDelaySeconds } from './failures';
 import { processIndex, type Work } from './process-index';
-import { objectMetadata, R2EventSchema, type R2EventTarget, r2EventTarget } from './r2-events';
-
-type Target = Exclude<R2EventTarget, { ignore: string }>;
 
 /** Handles one batch of `koclip-index`. */
 export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const settling: Promise<void>[] = [];
   const works: Work[] = [];
-  const events: { msg: Message<unknown>; target: Target }[] = [];
+  const events: { msg: Message<unknown>; event: R2Event }[] = [];
   for (const msg of batch.messages) {
     const upsert = UpsertMessageSchema.safeParse(msg.body);
     if (upsert.success) {
@@ -40,15 +33,9 @@ export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): 
       msg.ack();
       continue;
     }
-    const target = r2EventTarget(event.data, env.R2_EVENTS_PREFIX);
-    if ('ignore' in target) {
-      console.log(`queue: R2 event for ${event.data.object.key} ignored (${target.ignore})`);
-      msg.ack();
-    } else {
-      events.push({ msg, target });
-    }
+    events.push({ msg, event: event.data });
   }
-  works.push(...(await acceptR2Events(env, events, settling)));
+  works.push(...(await acceptR2(env, events, settling)));
   const groups = new Map<string, Work[]>();
   for (const work of mergeDuplicates(works)) {
     const key = writerName(indexOf(work.message));
@@ -79,69 +66,34 @@ function queuedWork(msg: Message<unknown>, message: UpsertMessage): Work {
 }
 
 /**
- * Accepts R2 events with their writers: deletes take effect now, puts become upserts processed in
- * this batch. A put whose object is gone is ignored (its delete event removes the image). A fault
- * while processing such an upsert queues it as an upsert message (so the dead-letter queue knows
- * its seq); if even that fails the event itself is retried.
+ * Hands R2 events to ingest: ignored ones and deletes are done, accepted puts become work of this
+ * batch. A fault of R2 or a writer delivers every event again.
  */
-async function acceptR2Events(
+async function acceptR2(
   env: Env,
-  events: { msg: Message<unknown>; target: Target }[],
+  events: { msg: Message<unknown>; event: R2Event }[],
   settling: Promise<void>[],
 ): Promise<Work[]> {
   if (events.length === 0) return [];
-  const accepted: { msg: Message<unknown>; event: IngestEvent }[] = [];
-  const gone = new Set<Message<unknown>>();
+  let outcomes: R2EventOutcome[];
   try {
-    await Promise.all(
-      events.map(async ({ msg, target }) => {
-        if (target.op === 'delete') {
-          return accepted.push({
-            msg,
-            event: { op: 'delete', collection: target.collection, id: target.id },
-          });
-        }
-        const head = await env.IMAGES_BUCKET.head(target.key);
-        if (!head) {
-          console.log(`queue: R2 put of ${target.key} ignored (the object is gone)`);
-          gone.add(msg);
-          return msg.ack();
-        }
-        const sha = Sha256HexSchema.safeParse(head.customMetadata?.sha256);
-        accepted.push({
-          msg,
-          event: {
-            op: 'upsert',
-            collection: target.collection,
-            id: target.id,
-            source: { r2_key: target.key },
-            ...objectMetadata(head.customMetadata),
-            ...(sha.success ? { content_sha256: sha.data } : {}),
-          },
-        });
-      }),
-    );
-    const { accepted: seqs, messages } = await acceptEvents(
+    outcomes = await acceptR2Events(
       env,
-      await ingestSpace(env),
-      accepted.map((a) => a.event),
+      events.map((e) => e.event),
     );
-    const byKey = new Map(messages.map((m) => [`${m.collection}/${m.id}#${m.seq}`, m]));
-    return accepted.flatMap(({ msg, event }, i) => {
-      const seq = seqs[i]?.seq;
-      const message = event.op === 'upsert' ? byKey.get(`${event.collection}/${event.id}#${seq}`) : undefined;
-      if (!message) {
-        msg.ack();
-        return [];
-      }
-      return [r2Work(env, msg, message, settling)];
-    });
   } catch (error) {
     console.warn('queue: R2 events retried', error);
-    for (const { msg } of events)
-      if (!gone.has(msg)) msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+    for (const { msg } of events) msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
     return [];
   }
+  return events.flatMap(({ msg, event }, i) => {
+    const outcome = outcomes[i] as R2EventOutcome;
+    if (outcome.kind === 'upsert') return [r2Work(env, msg, outcome.message, settling)];
+    if (outcome.kind === 'ignored')
+      console.log(`queue: R2 event for ${event.object.key} ignored (${outcome.reason})`);
+    msg.ack();
+    return [];
+  });
 }
 
 function r2Work(env: Env, msg: Message<unknown>, message: UpsertMessage, settling: Promise<void>[]): Work {

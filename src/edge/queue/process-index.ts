@@ -5,18 +5,17 @@
  * reaches the writer: those messages are delivered again later (./consumer.ts decides when).
  */
 import { LIMITS } from '../../core/contract/limits';
+import { indexOf, type UpsertMessage } from '../../core/contract/queue-messages';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { sha256Hex } from '../../core/hash';
 import { embeddingSpace } from '../../core/manifest';
 import { normalise } from '../../core/vector';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
-import type { ApplyItem } from '../index-writer/contract';
-import { writerFor } from '../index-writer/stub';
+import { type ApplyItem, writerFor } from '../index';
 import { embedImages } from '../inference/encoder-batch';
 import { type EncoderImage, encoderConfigFromEnv } from '../inference/encoder-client';
 import { getModel } from '../inference/model-registry';
-import { indexOf, type UpsertMessage } from '../ingest/messages';
 import { classifyItemError } from './failures';
 
 /** One upsert to process, and what to do with its delivery. */

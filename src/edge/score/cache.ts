@@ -3,12 +3,13 @@
  * Cache API, then KV), under a key made of the model version, the image's identity, the captions
  * and the prompt template.
  */
+
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { sha256Hex } from '../../core/hash';
-import type { IndexSpace } from '../index-store/keys';
-import { scoreCacheKvKey, scoreCacheUrl } from '../index-store/keys';
 import { SCORE_ANSWER_CACHE_BYTES } from '../isolate-memory';
 import { type CacheKeys, EdgeCache } from '../query/edge-cache';
 import { IsolateCache } from '../query/isolate-cache';
+import { scoreCacheKvKey, scoreCacheUrl } from '../storage-keys';
 
 /** The isolate's recent answers (shared by every ScoreCache of the isolate; keys carry the space). */
 export const isolateScores = new IsolateCache<unknown>(SCORE_ANSWER_CACHE_BYTES);
@@ -32,7 +33,7 @@ export class ScoreCache {
 
   constructor(
     kv: KVNamespace,
-    private readonly space: IndexSpace,
+    private readonly space: Pick<EmbeddingSpace, 'model' | 'version'>,
     cache?: Cache,
   ) {
     this.cache = new EdgeCache(kv, SCORE_CACHE_TTL_S, cache, isolateScores);

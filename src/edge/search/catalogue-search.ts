@@ -4,9 +4,10 @@
  * the decoded segments (ranking.ts, which stays the reference). Both give the same page; the
  * path taken is reported so the route can say which answered.
  */
+
+import type { IndexKey } from '../../core/contract/spaces';
 import type { Segment } from '../../core/index-format/segment';
-import type { IndexKey } from '../index-store/keys';
-import type { CatalogueSegment, CatalogueView } from '../index-writer/contract';
+import type { CatalogueSegment, CatalogueView } from '../index';
 import { searchKernel } from './kernel-ranking';
 import { type KernelStoreOptions, withKernel } from './kernel-store';
 import { type SearchOptions, type SearchPage, searchSegments } from './ranking';

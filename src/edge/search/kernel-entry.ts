@@ -12,7 +12,7 @@
  */
 import type { Segment } from '../../core/index-format/segment';
 import { halfToFloatTable } from '../../core/vector';
-import type { CatalogueSegment } from '../index-writer/contract';
+import type { CatalogueSegment } from '../index';
 import {
   type KernelIndex,
   KernelIndexBuilder,

@@ -10,10 +10,12 @@
  * exact scores up to ~40k x 512. While an index grows, the old and new wasm memories coexist for
  * one copy.
  */
+
+import type { IndexKey } from '../../core/contract/spaces';
 import type { Segment } from '../../core/index-format/segment';
-import { type IndexKey, writerName } from '../index-store/keys';
-import type { CatalogueSegment, CatalogueView } from '../index-writer/contract';
+import type { CatalogueSegment, CatalogueView } from '../index';
 import { KERNEL_MEMORY_BUDGET_BYTES } from '../isolate-memory';
+import { writerName } from '../storage-keys';
 import { KernelMemoryError, kernelIndexBytes } from './kernel/kernel';
 import kernelModule from './kernel/kernel.wasm';
 import { CatalogueKernel, segmentIdentity } from './kernel-entry';

@@ -4,16 +4,8 @@
  */
 
 import { STACK_SECRETS } from '../../../scripts/index/local-stack';
-import type { ImageStatus } from '../../../src/core/contract/ingest-schemas';
+import type { ImageStatus, IndexStats } from '../../../src/core/contract/ingest-schemas';
 import { SIGNATURE_HEADER, signWebhook } from '../../../src/core/contract/webhook-signature';
-
-export interface Stats {
-  counts: { pending: number; indexed: number; failed: number };
-  segments: number;
-  bytes: number;
-  generation: number;
-  queue_lag_s: number;
-}
 
 export const adminHeaders = { authorization: `Bearer ${STACK_SECRETS.ADMIN_TOKEN}` };
 
@@ -42,22 +34,22 @@ export async function deliver(base: string, delivery: Delivery): Promise<{ statu
   return { status: response.status, body };
 }
 
-export async function stats(base: string, collection: string): Promise<Stats> {
+export async function stats(base: string, collection: string): Promise<IndexStats> {
   const response = await fetch(`${base}/v1/index/stats?collection=${collection}`, { headers: adminHeaders });
   if (!response.ok) throw new Error(`stats answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as Stats;
+  return (await response.json()) as IndexStats;
 }
 
 /** Polls stats until `done` holds (returns the stats) or `timeoutS` passes (throws with the last stats). */
 export async function waitForStats(
   base: string,
   collection: string,
-  done: (s: Stats) => boolean,
+  done: (s: IndexStats) => boolean,
   timeoutS: number,
-  onTick?: (s: Stats) => void,
-): Promise<Stats> {
+  onTick?: (s: IndexStats) => void,
+): Promise<IndexStats> {
   const deadline = Date.now() + timeoutS * 1000;
-  let last: Stats | undefined;
+  let last: IndexStats | undefined;
   while (Date.now() < deadline) {
     last = await stats(base, collection);
     onTick?.(last);

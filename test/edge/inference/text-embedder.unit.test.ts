@@ -10,7 +10,7 @@ import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
 import { sha256Hex } from '../../../src/core/hash';
 import { parseManifest } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
-import { writerFor } from '../../../src/edge/index-writer/stub';
+import { writerFor } from '../../../src/edge/index';
 import { modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedQueryTexts } from '../../../src/edge/inference/text-embedder';
 import { embedTexts } from '../../../src/edge/inference/text-tower';

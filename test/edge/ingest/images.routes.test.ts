@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LIMITS } from '../../../src/core/contract/limits';
 import { app } from '../../../src/edge/app';
-import { imageObjectKey } from '../../../src/edge/index-store/keys';
+import { imageObjectKey } from '../../../src/edge/storage-keys';
 import { type StandIn, sha256Hex } from '../support/encoder-stand-in';
 import { admin, call, errorOf, imageStatus, stats } from '../support/ingest-fixtures';
 import { demoImages, installDemoEncoder } from '../support/search-fixtures';

@@ -2,9 +2,9 @@ import { env, exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import goldenText from '../../../models/koclip-tiny/golden/text.json';
 import { cosine, softmax } from '../../../src/core/vector';
-import { scoreCacheUrl } from '../../../src/edge/index-store/keys';
 import { isolateScores, scoreCacheDigest } from '../../../src/edge/score/cache';
 import type { ScoreBody } from '../../../src/edge/score/score';
+import { scoreCacheUrl } from '../../../src/edge/storage-keys';
 import type { StandIn } from '../support/encoder-stand-in';
 import {
   demoImages,

@@ -5,8 +5,7 @@
  */
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { IndexReader } from '../../../src/edge/index-store/store';
-import { writerFor } from '../../../src/edge/index-writer/stub';
+import { IndexReader, writerFor } from '../../../src/edge/index';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { searchSegments } from '../../../src/edge/search/ranking';
 import { demo, manifest, space } from '../support/search-fixtures';

@@ -5,10 +5,10 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import worker from '../../../src/edge/index';
-import type { ImageSourceRef } from '../../../src/edge/index-writer/contract';
-import { writerFor } from '../../../src/edge/index-writer/stub';
-import type { UpsertMessage } from '../../../src/edge/ingest/messages';
+import type { ImageSourceRef } from '../../../src/core/contract/ingest-schemas';
+import type { UpsertMessage } from '../../../src/core/contract/queue-messages';
+import { writerFor } from '../../../src/edge/index';
+import worker from '../../../src/edge/worker';
 import { demoImages, manifest } from './search-fixtures';
 
 export const space = { model: manifest.id, version: manifest.version, dim: manifest.projection_dim };

@@ -9,9 +9,8 @@ import manifestJson from '../../../models/koclip-tiny/manifest.json';
 import type { SegmentEncoding } from '../../../src/core/index-format/segment';
 import { parseManifest } from '../../../src/core/manifest';
 import type { Env } from '../../../src/edge/env';
-import { demoItems } from '../../../src/edge/index-store/demo';
-import { IndexReader } from '../../../src/edge/index-store/store';
-import { writerFor } from '../../../src/edge/index-writer/stub';
+import { IndexReader, writerFor } from '../../../src/edge/index';
+import { demoItems } from './demo-items';
 import { installEncoderStandIn, type StandIn, sha256Hex } from './encoder-stand-in';
 
 export const manifest = parseManifest(manifestJson);

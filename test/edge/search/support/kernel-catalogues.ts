@@ -2,14 +2,15 @@
  * In-memory catalogues for the kernel-serving tests: random segments (real KSEG bytes, decoded),
  * a CatalogueView over them with dead rows, and a CatalogueSource that counts its reads.
  */
+
+import type { IndexKey } from '../../../../src/core/contract/spaces';
 import {
   decodeSegment,
   encodeSegment,
   type Segment,
   type SegmentEncoding,
 } from '../../../../src/core/index-format/segment';
-import type { IndexKey } from '../../../../src/edge/index-store/keys';
-import type { CatalogueSegment, CatalogueView } from '../../../../src/edge/index-writer/contract';
+import type { CatalogueSegment, CatalogueView } from '../../../../src/edge/index';
 import type { CatalogueSource } from '../../../../src/edge/search/catalogue-search';
 import { clusteredVectors, rng } from '../../../core/support/random-vectors';
 

@@ -3,16 +3,7 @@
  * the results the queue consumer hands it, and the views it answers with. Plain types and zod
  * schemas, so the ingest routes, the consumer, the read side and the tests share one contract.
  */
-import { z } from 'zod';
-
-export type RecordState = 'pending' | 'indexed' | 'failed';
-
-/** Where the image of an upsert comes from: a URL the encoder fetches, or an object in IMAGES_BUCKET. */
-export const ImageSourceRefSchema = z.union([
-  z.object({ image_url: z.string().min(1) }).strict(),
-  z.object({ r2_key: z.string().min(1) }).strict(),
-]);
-export type ImageSourceRef = z.infer<typeof ImageSourceRefSchema>;
+import type { ImageSourceRef, RecordState } from '../../core/contract/ingest-schemas';
 
 /** One event as the writer accepts it (already validated by the ingest side). */
 export type WriterEvent =
@@ -108,19 +99,4 @@ export interface RecordView {
   source?: ImageSourceRef;
   /** Where the indexed vector lives (absent unless indexed). */
   location?: { segment: string; key: string; etag: string; count: number; checksum: string; row: number };
-}
-
-/** GET /v1/index/stats (one index). */
-export interface StatsView {
-  collection: string;
-  model: string;
-  version: string;
-  counts: Record<RecordState, number>;
-  segments: number;
-  retired_segments: number;
-  bytes: number;
-  generation: number;
-  last_write: string | null;
-  /** Age in seconds of the oldest pending record (0 when none). */
-  queue_lag_s: number;
 }

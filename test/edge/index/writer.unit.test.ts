@@ -3,6 +3,14 @@ import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { cosine } from '../../../src/core/vector';
 import {
+  IndexCorruptError,
+  IndexReader,
+  type IndexWriter,
+  type WriterEvent,
+  writerFor,
+} from '../../../src/edge/index';
+import { clearSegmentCache, segmentCacheStats } from '../../../src/edge/index/segment-cache';
+import {
   imageObjectKey,
   indexObjectPrefix,
   STORAGE_KEY_VERSION,
@@ -10,12 +18,7 @@ import {
   scoreCacheUrl,
   segmentObjectKey,
   writerName,
-} from '../../../src/edge/index-store/keys';
-import { clearSegmentCache, segmentCacheStats } from '../../../src/edge/index-store/segment-cache';
-import { IndexCorruptError, IndexReader } from '../../../src/edge/index-store/store';
-import type { WriterEvent } from '../../../src/edge/index-writer/contract';
-import { writerFor } from '../../../src/edge/index-writer/stub';
-import type { IndexWriter } from '../../../src/edge/index-writer/writer';
+} from '../../../src/edge/storage-keys';
 import { demo, manifest } from '../support/search-fixtures';
 
 // Storage persists across the tests of a file, so every test writes an index of its own.

@@ -1,6 +1,8 @@
 /** The writer of one index, as a Durable Object stub (the name comes from index-store/keys.ts). */
-import type { Env } from '../env';
-import { type IndexKey, writerName } from '../index-store/keys';
+
+import type { IndexKey } from '../../../core/contract/spaces';
+import type { Env } from '../../env';
+import { writerName } from '../../storage-keys';
 import type { IndexWriter } from './writer';
 
 export function writerFor(env: Pick<Env, 'INDEX_WRITER'>, index: IndexKey): DurableObjectStub<IndexWriter> {

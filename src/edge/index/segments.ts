@@ -3,8 +3,9 @@
  * catalogue says of it (count, checksum, embedding space), decoded, and kept in the isolate's
  * segment cache under its key and etag. Shared by the read side and the index writer.
  */
+
+import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { decodeSegment, type Segment, SegmentError } from '../../core/index-format/segment';
-import type { IndexSpace } from './keys';
 import { getCachedSegment, putCachedSegment } from './segment-cache';
 
 /** A stored index that is inconsistent (a listed segment missing or not matching the catalogue). */
@@ -31,7 +32,7 @@ export interface SegmentRef {
 export async function loadSegment(
   bucket: R2Bucket,
   ref: SegmentRef,
-  space: IndexSpace & { dim?: number },
+  space: Pick<EmbeddingSpace, 'model' | 'version'> & { dim?: number },
   options: { cache?: boolean } = {},
 ): Promise<Segment> {
   const cached = getCachedSegment(ref.key, ref.etag);
@@ -57,4 +58,5 @@ export async function loadSegment(
   return segment;
 }
 
-const describe = (space: IndexSpace) => `index ${space.model}@${space.version}`;
+const describe = (space: Pick<EmbeddingSpace, 'model' | 'version'>) =>
+  `index ${space.model}@${space.version}`;

@@ -7,7 +7,7 @@ import { app } from './app';
 import type { Env } from './env';
 import { handleDeadLetters, handleIndexBatch } from './queue/consumer';
 
-export { IndexWriter } from './index-writer/writer';
+export { IndexWriter } from './index';
 export { ReplayGuard } from './ingest/replay-guard';
 
 export default {

@@ -3,7 +3,7 @@
  * docs/model-package.md) into index items. Shared by the seed script and the tests.
  */
 import { z } from 'zod';
-import { type ItemMetadata, ItemMetadataSchema } from '../../core/index-format/segment';
+import { type ItemMetadata, ItemMetadataSchema } from '../../../src/core/index-format/segment';
 
 export const DemoIndexSchema = z.object({
   model: z.string().min(1),

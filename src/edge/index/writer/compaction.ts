@@ -4,12 +4,19 @@
  * may run then); the commit moves a record only if it still lives where the snapshot saw it, so
  * a row that changed meanwhile stays as the newer write left it and its copy is dead at once.
  */
-import type { SegmentItem } from '../../core/index-format/segment';
-import { rowVector } from '../../core/index-format/segment';
-import { loadSegment } from '../index-store/segments';
-import type { IndexMeta } from './catalogue';
+import type { SegmentItem } from '../../../core/index-format/segment';
+import { rowVector } from '../../../core/index-format/segment';
+import { loadSegment } from '../segments';
+import type { Catalogue, IndexMeta } from './catalogue';
 import type { SegmentRow } from './schema';
-import type { IndexWriter } from './writer';
+import { writeSegments } from './segment-writer';
+
+/** What compaction works with: the writer's storage (for its transaction), catalogue and bucket. */
+export interface CompactionDeps {
+  storage: DurableObjectStorage;
+  catalogue: Catalogue;
+  bucket: R2Bucket;
+}
 
 export interface CompactionPlan {
   segments: SegmentRow[];
@@ -38,8 +45,7 @@ export function compactionPlan(sql: SqlStorage, segmentRows: number): Compaction
 
 /** Runs a plan; true when it committed a new generation. */
 export async function compactSegments(
-  writer: IndexWriter,
-  bucket: R2Bucket,
+  { storage, catalogue: cat, bucket }: CompactionDeps,
   meta: IndexMeta,
   plan: CompactionPlan,
 ): Promise<boolean> {
@@ -55,10 +61,9 @@ export async function compactSegments(
       ...(attrs.caption === undefined ? {} : { caption: attrs.caption }),
     };
   });
-  const written = items.length > 0 ? await writer.writeSegments(meta, items) : [];
-  const cat = writer.catalogueStore;
+  const written = items.length > 0 ? await writeSegments(bucket, cat, meta, items) : [];
   const now = Date.now();
-  writer.storage.transactionSync(() => {
+  storage.transactionSync(() => {
     for (const w of written) cat.addSegment(w, now);
     plan.rows.forEach((r, i) => {
       const to = {

@@ -3,20 +3,13 @@
  * model id; index and cache keys also carry the model version, because new weights are a new
  * embedding space and vectors of two spaces must never mix. Index keys also carry the collection.
  */
+import type { EmbeddingSpace, IndexKey } from '../core/contract/spaces';
 
 /** Bump when the layout of anything stored under these keys changes incompatibly. */
 export const STORAGE_KEY_VERSION = 'v2';
 
-/** An embedding space: a model id and the version of its weights. */
-export interface IndexSpace {
-  model: string;
-  version: string;
-}
-
-/** One index: a collection in one embedding space. */
-export interface IndexKey extends IndexSpace {
-  collection: string;
-}
+/** What a cache key names of an embedding space: the model id and version (not the dim). */
+type Space = Pick<EmbeddingSpace, 'model' | 'version'>;
 
 const part = (s: string) => encodeURIComponent(s);
 
@@ -44,21 +37,21 @@ export function imageObjectKey(collection: string, id: string): string {
 }
 
 /** KV key of a cached caption-scoring answer. */
-export function scoreCacheKvKey(space: IndexSpace, digest: string): string {
+export function scoreCacheKvKey(space: Space, digest: string): string {
   return `score:${STORAGE_KEY_VERSION}:${part(space.model)}:${part(space.version)}:${digest}`;
 }
 
 /** Cache API request URL of a cached caption-scoring answer (a synthetic, never-fetched host). */
-export function scoreCacheUrl(space: IndexSpace, digest: string): string {
+export function scoreCacheUrl(space: Space, digest: string): string {
   return `https://score-cache.koclip.internal/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/${digest}`;
 }
 
 /** KV key of a cached query embedding (a `function`-placed text tower's answer for one text). */
-export function queryEmbeddingKvKey(space: IndexSpace, digest: string): string {
+export function queryEmbeddingKvKey(space: Space, digest: string): string {
   return `qemb:${STORAGE_KEY_VERSION}:${part(space.model)}:${part(space.version)}:${digest}`;
 }
 
 /** Cache API request URL of a cached query embedding (a synthetic, never-fetched host). */
-export function queryEmbeddingUrl(space: IndexSpace, digest: string): string {
+export function queryEmbeddingUrl(space: Space, digest: string): string {
   return `https://query-cache.koclip.internal/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/${digest}`;
 }

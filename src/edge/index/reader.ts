@@ -3,12 +3,13 @@
  * strongly consistent: once a write is applied, the next search sees it), its segments from R2
  * through the isolate's segment cache (keyed by R2 key and etag). Never writes.
  */
+
+import type { IndexKey } from '../../core/contract/spaces';
 import { rowVector, type Segment } from '../../core/index-format/segment';
 import type { Env } from '../env';
-import type { CatalogueView, RecordView } from '../index-writer/contract';
-import { writerFor } from '../index-writer/stub';
-import type { IndexKey } from './keys';
+import type { CatalogueView, RecordView } from './contract';
 import { IndexCorruptError, loadSegment } from './segments';
+import { writerFor } from './writer/stub';
 
 export { IndexCorruptError };
 

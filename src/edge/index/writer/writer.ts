@@ -8,22 +8,15 @@
  * docs/indexing.md ("The writer").
  */
 import { DurableObject } from 'cloudflare:workers';
-import { toHex } from '../../core/hash';
-import { encodeSegment, type SegmentEncoding, type SegmentItem } from '../../core/index-format/segment';
-import type { Env } from '../env';
-import { type IndexKey, segmentObjectKey } from '../index-store/keys';
+import type { IndexStats } from '../../../core/contract/ingest-schemas';
+import type { IndexKey } from '../../../core/contract/spaces';
+import type { SegmentEncoding, SegmentItem } from '../../../core/index-format/segment';
+import type { Env } from '../../env';
+import type { AcceptedEvent, ApplyItem, CatalogueView, PlanItem, RecordView, WriterEvent } from '../contract';
 import { Catalogue, type IndexMeta } from './catalogue';
 import { compactionPlan, compactSegments } from './compaction';
-import type {
-  AcceptedEvent,
-  ApplyItem,
-  CatalogueView,
-  PlanItem,
-  RecordView,
-  StatsView,
-  WriterEvent,
-} from './contract';
 import { migrate, type RecordRow } from './schema';
+import { writeSegments } from './segment-writer';
 
 /** How long a retired segment stays in R2 for readers that still hold an older catalogue. */
 export const RETIRE_GRACE_MS = 60_000;
@@ -118,7 +111,9 @@ export class IndexWriter extends DurableObject<Env> {
     }
     const written =
       rows.length > 0
-        ? await this.writeSegments(
+        ? await writeSegments(
+            this.env.INDEX_BUCKET,
+            this.cat,
             meta,
             rows.map((r) => r.segmentItem),
           )
@@ -174,7 +169,7 @@ export class IndexWriter extends DurableObject<Env> {
     return this.cat.meta() ? this.cat.generation() : 0;
   }
 
-  async stats(): Promise<StatsView | null> {
+  async stats(): Promise<IndexStats | null> {
     return this.cat.stats(Date.now());
   }
 
@@ -198,51 +193,19 @@ export class IndexWriter extends DurableObject<Env> {
     if (!plan) return false;
     this.compacting = true;
     try {
-      return await compactSegments(this, this.env.INDEX_BUCKET, meta, plan);
+      return await compactSegments(
+        { storage: this.ctx.storage, catalogue: this.cat, bucket: this.env.INDEX_BUCKET },
+        meta,
+        plan,
+      );
     } finally {
       this.compacting = false;
     }
   }
 
-  /** @internal for compaction: writes segments of `items`, returns what the catalogue needs. */
-  async writeSegments(meta: IndexMeta, items: SegmentItem[]) {
-    const out: { id: string; key: string; etag: string; count: number; bytes: number; checksum: string }[] =
-      [];
-    for (let start = 0; start < items.length; start += meta.segment_rows) {
-      const chunk = items.slice(start, start + meta.segment_rows);
-      // The id is taken before the await, so concurrent writes never share one.
-      const id = `s${this.cat.nextSegmentNumber()}`;
-      const key = segmentObjectKey(meta, id);
-      const bytes = await encodeSegment({
-        model: meta.model,
-        version: meta.version,
-        dim: meta.dim,
-        encoding: meta.encoding,
-        items: chunk,
-      });
-      const put = await this.env.INDEX_BUCKET.put(key, bytes, {
-        httpMetadata: { contentType: 'application/octet-stream' },
-      });
-      out.push({
-        id,
-        key,
-        etag: put.etag,
-        count: chunk.length,
-        bytes: bytes.length,
-        checksum: checksumOf(bytes),
-      });
-    }
-    return out;
-  }
-
   /** @internal */
   get catalogueStore(): Catalogue {
     return this.cat;
-  }
-
-  /** @internal */
-  get storage(): DurableObjectStorage {
-    return this.ctx.storage;
   }
 
   private segmentItem(record: RecordRow, vector: ArrayLike<number>): SegmentItem {
@@ -262,6 +225,3 @@ export class IndexWriter extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 }
-
-/** The segment trailer is the SHA-256 of everything before it (src/core/index-format/segment.ts). */
-const checksumOf = (bytes: Uint8Array) => toHex(bytes.subarray(bytes.length - 32));

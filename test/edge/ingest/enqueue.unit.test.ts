@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { enqueueUpserts, type UpsertMessage, UpsertMessageSchema } from '../../../src/edge/ingest/messages';
+import { type UpsertMessage, UpsertMessageSchema } from '../../../src/core/contract/queue-messages';
+import { enqueueUpserts } from '../../../src/edge/ingest/enqueue';
 import { manifest } from '../support/search-fixtures';
 
 /** Metadata near its 4 KiB limit: four values of 1000 characters. */

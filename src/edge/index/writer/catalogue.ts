@@ -3,10 +3,12 @@
  * and their dead rows. Every method is synchronous SQL, so a caller that runs them inside one
  * `transactionSync` sees and leaves a consistent catalogue whatever else the object is awaiting.
  */
-import { DEFAULT_SEGMENT_ROWS, rowVector, type SegmentEncoding } from '../../core/index-format/segment';
-import type { IndexKey } from '../index-store/keys';
-import { loadSegment } from '../index-store/segments';
-import type { CatalogueView, RecordState, RecordView, StatsView, WriterEvent } from './contract';
+
+import type { IndexStats, RecordState } from '../../../core/contract/ingest-schemas';
+import type { IndexKey } from '../../../core/contract/spaces';
+import { DEFAULT_SEGMENT_ROWS, rowVector, type SegmentEncoding } from '../../../core/index-format/segment';
+import type { CatalogueView, RecordView, WriterEvent } from '../contract';
+import { loadSegment } from '../segments';
 import type { RecordRow, SegmentRow } from './schema';
 
 export interface IndexMeta extends IndexKey {
@@ -323,7 +325,7 @@ export class Catalogue {
     };
   }
 
-  stats(now: number): StatsView | null {
+  stats(now: number): IndexStats | null {
     const meta = this.meta();
     if (!meta) return null;
     const counts: Record<RecordState, number> = { pending: 0, indexed: 0, failed: 0 };

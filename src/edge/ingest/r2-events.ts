@@ -5,9 +5,17 @@
  * the `default` collection, the id percent-decoded. Keys outside the prefix are not ours.
  */
 import { z } from 'zod';
-import { CollectionSchema, DEFAULT_COLLECTION, ImageIdSchema } from '../../core/contract/ids';
+import {
+  CollectionSchema,
+  DEFAULT_COLLECTION,
+  ImageIdSchema,
+  Sha256HexSchema,
+} from '../../core/contract/ids';
 import { type ImageMetadata, ImageMetadataSchema } from '../../core/contract/ingest-schemas';
 import { INGEST_LIMITS } from '../../core/contract/limits';
+import type { UpsertMessage } from '../../core/contract/queue-messages';
+import type { Env } from '../env';
+import { acceptEvents, type IngestEvent, ingestSpace } from './ingest';
 
 const UPSERT_ACTIONS = new Set(['PutObject', 'CopyObject', 'CompleteMultipartUpload']);
 const DELETE_ACTIONS = new Set(['DeleteObject', 'LifecycleDeletion']);
@@ -52,6 +60,70 @@ export function r2EventTarget(event: R2Event, prefix: string | undefined): R2Eve
   }
   if (!ImageIdSchema.safeParse(id).success) return { ignore: `invalid image id '${rawId.slice(0, 64)}'` };
   return { op, collection, id, key };
+}
+
+/** What ingest made of one R2 event. */
+export type R2EventOutcome =
+  /** Not ours (another action, outside the prefix, a bad name) or the object is already gone. */
+  | { kind: 'ignored'; reason: string }
+  /** A delete, applied by its writer. */
+  | { kind: 'deleted' }
+  /** A put, accepted by its writer as a pending upsert: process `message` like a queued one. */
+  | { kind: 'upsert'; message: UpsertMessage };
+
+/**
+ * Accepts R2 events through the one accept path (src/edge/ingest/ingest.ts): a delete takes effect
+ * now; a put whose object still exists becomes a pending upsert (its custom metadata, caption and
+ * our sha256 read from the object's head), whose message the caller processes at once; a put whose
+ * object is gone is ignored (its delete event removes the image). Answers per event, in order;
+ * rejects when R2 or a writer fails (the caller delivers every event again).
+ */
+export async function acceptR2Events(env: Env, events: readonly R2Event[]): Promise<R2EventOutcome[]> {
+  const outcomes: R2EventOutcome[] = new Array(events.length);
+  const accepted: { at: number; event: IngestEvent }[] = [];
+  await Promise.all(
+    events.map(async (event, at) => {
+      const target = r2EventTarget(event, env.R2_EVENTS_PREFIX);
+      if ('ignore' in target) {
+        outcomes[at] = { kind: 'ignored', reason: target.ignore };
+        return;
+      }
+      if (target.op === 'delete') {
+        accepted.push({ at, event: { op: 'delete', collection: target.collection, id: target.id } });
+        return;
+      }
+      const head = await env.IMAGES_BUCKET.head(target.key);
+      if (!head) {
+        outcomes[at] = { kind: 'ignored', reason: 'the object is gone' };
+        return;
+      }
+      const sha = Sha256HexSchema.safeParse(head.customMetadata?.sha256);
+      accepted.push({
+        at,
+        event: {
+          op: 'upsert',
+          collection: target.collection,
+          id: target.id,
+          source: { r2_key: target.key },
+          ...objectMetadata(head.customMetadata),
+          ...(sha.success ? { content_sha256: sha.data } : {}),
+        },
+      });
+    }),
+  );
+  if (accepted.length === 0) return outcomes;
+  const { accepted: seqs, messages } = await acceptEvents(
+    env,
+    await ingestSpace(env),
+    accepted.map((a) => a.event),
+  );
+  const byKey = new Map(messages.map((m) => [`${m.collection}/${m.id}#${m.seq}`, m]));
+  accepted.forEach(({ at, event }, i) => {
+    const message =
+      event.op === 'upsert' ? byKey.get(`${event.collection}/${event.id}#${seqs[i]?.seq}`) : undefined;
+    outcomes[at] = message ? { kind: 'upsert', message } : { kind: 'deleted' };
+  });
+  return outcomes;
 }
 
 /**
