@@ -4,7 +4,6 @@
  * contract's schemas, call the Embedder and answer the contract's types, metrics on every request
  * and one error path with the `{ error: { code, message } }` envelope.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -21,6 +20,7 @@ import {
 import { errorEnvelope } from '../core/contract/errors';
 import { mediaType } from '../core/contract/media-types';
 import type { EncoderServiceConfig } from './config';
+import { requireToken } from './http/auth';
 import { asEncoderError, EncoderError } from './http/errors';
 import { readImageQuery, readImageRequest } from './http/image-request';
 import type { EncoderMetrics } from './http/metrics';
@@ -28,22 +28,6 @@ import type { Embedder } from './inference/embedder';
 import type { RuntimeInfo } from './inference/runtime';
 
 const ROUTES = new Set<string>(Object.values(ENCODER_PATHS));
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-/** Bearer-token check in constant time (401 unauthorized for a missing or wrong token). */
-function bearerAuth(token: string): MiddlewareHandler {
-  const expected = digest(token);
-  return async function checkBearer(c, next) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
-    if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) {
-      throw new EncoderError(401, 'unauthorized', 'a valid bearer token is required');
-    }
-    await next();
-  };
-}
 
 function observe(metrics: EncoderMetrics): MiddlewareHandler {
   return async function recordMetrics(c, next) {
@@ -68,7 +52,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
   const TextRequestSchema = textRequestSchema(config.limits);
 
   app.use('*', observe(metrics));
-  app.use('/v1/*', bearerAuth(config.token));
+  app.use('/v1/*', requireToken(config.token));
   const tooLarge = () => {
     throw new EncoderError(413, 'body_too_large', `the body is larger than ${config.limits.bodyBytes} bytes`);
   };
@@ -83,7 +67,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     if (Number(length) > config.limits.bodyBytes) tooLarge();
     await next();
   });
-  if (config.metricsAuth) app.use(ENCODER_PATHS.metrics, bearerAuth(config.token));
+  if (config.metricsAuth) app.use(ENCODER_PATHS.metrics, requireToken(config.token));
 
   app.get(ENCODER_PATHS.health, (c) =>
     c.json({
@@ -171,7 +155,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
     if (e.status >= 500) console.error(`encoder: ${c.req.method} ${c.req.path} failed:`, error);
     metrics.errors.inc({ code: e.code });
     // The rest of an oversized body is never read: close the connection rather than reuse it.
-    const headers: Record<string, string> = e.code === 'body_too_large' ? { connection: 'close' } : {};
+    const headers = e.code === 'body_too_large' ? { ...e.headers, connection: 'close' } : e.headers;
     return c.json(
       errorEnvelope(e.code, e.message) satisfies ErrorAnswer,
       e.status as ContentfulStatusCode,

@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { ENCODER_LIMITS } from '../core/contract/encoder-api';
+import { BEARER_TOKEN_PATTERN, ENCODER_LIMITS } from '../core/contract/encoder-api';
 
 const MIB = 1024 * 1024;
 
@@ -29,7 +29,8 @@ export const EnvSchema = z.object({
   ENCODER_PORT: int(0, 65_535, 8788),
   ENCODER_TOKEN: z
     .string({ error: 'required: the bearer token the Worker sends (at least 8 characters)' })
-    .min(8, 'at least 8 characters'),
+    .min(8, 'at least 8 characters')
+    .regex(BEARER_TOKEN_PATTERN, 'letters, digits and - . _ ~ + / only (then = padding), as a bearer token'),
   ENCODER_MODELS_DIR: z.string().min(1).default('models'),
   /** Model ids to load (folders of ENCODER_MODELS_DIR); empty = every folder with a manifest. */
   ENCODER_MODELS: list,

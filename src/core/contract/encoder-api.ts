@@ -40,6 +40,12 @@ export const ENCODER_LIMITS = {
   gridSide: 8,
 } as const;
 
+/**
+ * The bearer token's syntax (RFC 6750's token68, what Hono's bearer-auth accepts): a token with
+ * other characters could never be presented.
+ */
+export const BEARER_TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+
 /** A grid of rows x cols cells laid over one image (Text->Patch). */
 export interface Grid {
   rows: number;

@@ -7,11 +7,19 @@ export class EncoderError extends Error {
   override readonly name = 'EncoderError';
   readonly status: number;
   readonly code: string;
+  /** Headers of the error answer (e.g. `WWW-Authenticate` on a 401). */
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
     this.code = code;
+    this.headers = options?.headers ?? {};
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * Bearer auth: every /v1 route answers 401 `unauthorized` without the right token; /healthz and
+ * Bearer auth: every /v1 route answers 401 `unauthorized` (with `WWW-Authenticate: Bearer`)
+ * without the right token, whether the header is missing, malformed or wrong; /healthz and
  * /metrics are open by default and closed with ENCODER_METRICS_AUTH=true.
  */
 import sharp from 'sharp';
@@ -33,6 +34,7 @@ describe('auth', () => {
         auth: false,
       });
       expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
       expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } });
     }
   });
@@ -46,7 +48,9 @@ describe('auth', () => {
   });
   it('/healthz needs no token; /metrics does when ENCODER_METRICS_AUTH=true', async () => {
     expect((await encoder.call('/healthz', { auth: false })).status).toBe(200);
-    expect((await encoder.call('/metrics', { auth: false })).status).toBe(401);
+    const closed = await encoder.call('/metrics', { auth: false });
+    expect(closed.status).toBe(401);
+    expect(await closed.json()).toMatchObject({ error: { code: 'unauthorized' } });
     expect((await encoder.call('/metrics')).status).toBe(200);
   });
 });
