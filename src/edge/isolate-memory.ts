@@ -4,7 +4,7 @@
  * these budgets to a tower's measured wasm memory to decide whether an `edge` tower fits
  * (test/model/fit.test.ts holds its copy equal to these).
  * - text tower: its ORT wasm memory after a run (koclip-tiny 16 MiB, docs/benchmarks.md);
- * - search kernel (search/kernel-store.ts): every catalogue's wasm memory together (int8 codes,
+ * - search kernel (search/kernel/store.ts): every catalogue's wasm memory together (int8 codes,
  *   the fp16 residual, scales, buffers) plus the fp16 rows kept for exact scores; least recently
  *   used catalogues are dropped to make room, and one over the budget alone is served by the JS
  *   loop. 100k x 512 int8 (52 MB) or fp16 (62 MiB, requantised scores) fits;

@@ -1,6 +1,6 @@
 /**
  * Ranking one catalogue for one request: from the isolate's search-kernel index of the catalogue
- * (kernel-store.ts, kernel-ranking.ts) when it fits the kernel budget, else with the JS loop over
+ * (kernel/store.ts, kernel/catalogue-page.ts) when it fits the kernel budget, else with the JS loop over
  * the decoded segments (ranking.ts, which stays the reference). Both give the same page; the
  * path taken is reported so the route can say which answered.
  */
@@ -8,8 +8,8 @@
 import type { IndexKey } from '../../core/contract/spaces';
 import type { Segment } from '../../core/index-format/segment';
 import type { CatalogueSegment, CatalogueView } from '../index';
-import { searchKernel } from './kernel-ranking';
-import { type KernelStoreOptions, withKernel } from './kernel-store';
+import { searchKernel } from './kernel/catalogue-page';
+import { type KernelStoreOptions, withKernel } from './kernel/store';
 import { type SearchOptions, type SearchPage, searchSegments } from './ranking';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The page of a search from a catalogue's kernel index (kernel-entry.ts), the same page
+ * The page of a search from a catalogue's kernel index (catalogue-kernel.ts), the same page
  * searchSegments (ranking.ts, the reference) returns over the same segments. The metadata filter,
  * the dead rows and the excluded ids become the kernel's allowed-row mask; the kernel gives the
  * exact top `depth + 1` of the admitted rows; `min_score` and the page are cut from that.
@@ -8,7 +8,7 @@
  * - int8: the kernel's rows are the segments' codes and its float64 sum follows scoreRow's order,
  *   so scores (and so ties and pages) are identical to searchSegments'.
  * - fp16 with the fp16 rows held (catalogues that fit the budget beside the kernel, see
- *   kernel-store.ts): the kernel's shortlist is rescored with scoreRow from the fp16 rows. A row
+ *   store.ts): the kernel's shortlist is rescored with scoreRow from the fp16 rows. A row
  *   outside the shortlist scores at most `t + B` in fp16 (t: the shortlist's lowest kernel score,
  *   B: the requantisation bound of CatalogueKernel.fp16ErrorPerL1 times the query's L1 norm), so
  *   when the last needed fp16 score beats `t + B` the page is exactly searchSegments'. Otherwise
@@ -16,17 +16,17 @@
  * - fp16 without them (`requantised`): the kernel's own scores, exact over int8 codes + 2-bit
  *   residual, which differ from the fp16 rows' by at most B (about 1e-4 on unit CLIP vectors).
  */
-import { scoreRow } from '../../core/index-format/segment';
-import { compileFilter } from './filter';
-import { KERNEL_MAX_K, type KernelHit } from './kernel/kernel';
-import type { CatalogueKernel, HeldSegment } from './kernel-entry';
+import { scoreRow } from '../../../core/index-format/segment';
+import { compileFilter } from '../filter';
 import {
   MAX_SEARCH_DEPTH,
   type SearchHit,
   type SearchOptions,
   type SearchPage,
   searchSegments,
-} from './ranking';
+} from '../ranking';
+import type { CatalogueKernel, HeldSegment } from './catalogue-kernel';
+import { KERNEL_MAX_K, type KernelHit } from './kernel';
 
 /** How the page was scored: kernel scores (int8), fp16 rescoring, or requantised fp16. */
 export type KernelScoring = 'int8' | 'fp16' | 'requantised';

@@ -2,7 +2,7 @@
  * One catalogue's search-kernel index in the isolate, grown segment by segment: it holds the
  * kernel rows of the catalogue's segments in catalogue order (the row numbering of
  * searchSegments), their ids and metadata, and for fp16 catalogues that fit, the fp16 rows that
- * final scores are computed from (see kernel-ranking.ts). Dead rows are not baked in: they are
+ * final scores are computed from (see catalogue-page.ts). Dead rows are not baked in: they are
  * part of each request's mask, so a delete never rebuilds anything.
  *
  * `sync` brings the index to a catalogue's segment list: the segments it already holds as a
@@ -10,9 +10,9 @@
  * segments are appended. A write that adds a segment appends it; a compaction that replaces the
  * tail rebuilds only the tail. The builder reserves ~25% headroom and grows by copying rows.
  */
-import type { Segment } from '../../core/index-format/segment';
-import { halfToFloatTable } from '../../core/vector';
-import type { CatalogueSegment } from '../index';
+import type { Segment } from '../../../core/index-format/segment';
+import { halfToFloatTable } from '../../../core/vector';
+import type { CatalogueSegment } from '../../index';
 import {
   type KernelIndex,
   KernelIndexBuilder,
@@ -20,7 +20,7 @@ import {
   kernelCapacityFor,
   kernelIndexBytes,
   type ResidualBits,
-} from './kernel/kernel';
+} from './kernel';
 
 /** The identity of an immutable segment object: its R2 key and etag (as the segment cache). */
 export const segmentIdentity = (ref: Pick<CatalogueSegment, 'key' | 'etag'>) => `${ref.key}#${ref.etag}`;

@@ -11,14 +11,14 @@
  * one copy.
  */
 
-import type { IndexKey } from '../../core/contract/spaces';
-import type { Segment } from '../../core/index-format/segment';
-import type { CatalogueSegment, CatalogueView } from '../index';
-import { KERNEL_MEMORY_BUDGET_BYTES } from '../isolate-memory';
-import { writerName } from '../storage-keys';
-import { KernelMemoryError, kernelIndexBytes } from './kernel/kernel';
-import kernelModule from './kernel/kernel.wasm';
-import { CatalogueKernel, segmentIdentity } from './kernel-entry';
+import type { IndexKey } from '../../../core/contract/spaces';
+import type { Segment } from '../../../core/index-format/segment';
+import type { CatalogueSegment, CatalogueView } from '../../index';
+import { KERNEL_MEMORY_BUDGET_BYTES } from '../../isolate-memory';
+import { writerName } from '../../storage-keys';
+import { CatalogueKernel, segmentIdentity } from './catalogue-kernel';
+import { KernelMemoryError, kernelIndexBytes } from './kernel';
+import kernelModule from './kernel.wasm';
 
 /** Reads segments of the catalogue (in the order asked), without keeping them in the segment cache. */
 export type SegmentLoader = (refs: readonly CatalogueSegment[]) => Promise<Segment[]>;
