@@ -5,6 +5,7 @@
  * GET /debug/text-tower (wasm memory and sessions, read by scripts/bench/text-tower.mjs).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { ENCODER_PATHS, HealthAnswerSchema } from '../../core/contract/encoder-api';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
@@ -20,6 +21,9 @@ const TextTowerStats = z.object({
 
 /** How long /healthz waits for the encoder's /healthz before calling it unreachable. */
 const ENCODER_PROBE_MS = 2000;
+
+/** What the Worker reads of the encoder's /healthz. */
+const EncoderProvider = HealthAnswerSchema.pick({ provider: true });
 
 const EncoderHealth = z
   .object({
@@ -101,15 +105,13 @@ async function probeEncoder(env: AppEnv['Bindings']): Promise<z.infer<typeof Enc
   }
   const started = Date.now();
   try {
-    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(ENCODER_PROBE_MS) });
+    const res = await fetch(`${url}${ENCODER_PATHS.health}`, {
+      signal: AbortSignal.timeout(ENCODER_PROBE_MS),
+    });
     const latency_ms = Date.now() - started;
     if (!res.ok) return { status: 'error', latency_ms, message: `the encoder answered ${res.status}` };
-    const body = (await res.json().catch(() => ({}))) as { provider?: unknown };
-    return {
-      status: 'ok',
-      latency_ms,
-      ...(typeof body.provider === 'string' ? { provider: body.provider } : {}),
-    };
+    const body = EncoderProvider.safeParse(await res.json().catch(() => undefined));
+    return { status: 'ok', latency_ms, ...(body.success ? { provider: body.data.provider } : {}) };
   } catch {
     return { status: 'unreachable', message: 'the encoder could not be reached' };
   }

@@ -1,17 +1,28 @@
 /**
- * Batches of images in one encoder call (docs/encoder-contract.md), for the queue consumer: bytes
- * as one multipart request with an `image` part each, URLs as one JSON `{ urls }` request, and an
- * outcome per image. Transport, auth and answer checks are those of ./encoder-client.ts.
+ * Batches of images in encoder calls (src/core/contract/encoder-api.ts), for the queue consumer:
+ * bytes as multipart requests with an `image` part each, URLs as JSON `{ urls }` requests, each
+ * call within the contract's limits (images per call, bytes per body), and an outcome per image.
+ * Transport, auth and answer checks are those of ./encoder-client.ts.
  */
+import {
+  ENCODER_LIMITS,
+  ENCODER_PATHS,
+  IMAGE_PART,
+  ImageAnswerSchema,
+  itemErrorStatus,
+} from '../../core/contract/encoder-api';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
 import { ApiError } from '../http/errors';
 import {
   call,
-  checkedItems,
+  checkedAnswer,
   type EncoderClientConfig,
   type EncoderImage,
+  encoderPath,
   IMAGE_STATUSES,
   type ImageEmbedding,
+  imageEmbedding,
+  urlsBody,
 } from './encoder-client';
 
 /** One image's outcome in a batch: its embedding, or the encoder's reason it could not embed it. */
@@ -19,25 +30,16 @@ export type BatchItem =
   | ({ ok: true } & ImageEmbedding)
   | { ok: false; status: number; code: string; message: string };
 
-/** Statuses of per-item error codes inside a 200 batch answer (the code's status as a single image). */
-const ITEM_STATUSES: Record<string, number> = {
-  bad_url: 400,
-  url_refused: 403,
-  image_too_large: 413,
-  too_many_pixels: 413,
-  fetch_failed: 502,
-  upstream_status: 502,
-  too_many_redirects: 502,
-  fetch_timeout: 504,
-  internal_error: 500,
-};
+/** Room for one multipart part's boundary and headers beside its bytes. */
+const PART_OVERHEAD_BYTES = 1024;
 
 /**
- * Embeds several images in one call per kind: bytes as one multipart request (an `image` part
- * each), URLs as one JSON `{ urls }` request. Answers one item per image, in order; an image the
- * encoder could not embed is an item error (for a single image the encoder answers its error as the
- * whole response, with its status: it becomes that item's error too). Faults of the encoder itself
- * (5xx, timeout, unreachable, out-of-contract answers) reject with an ApiError, as embedImage's do.
+ * Embeds several images, one call per kind and per chunk the contract's limits allow: bytes as
+ * multipart requests (an `image` part each), URLs as JSON `{ urls }` requests. Answers one item per
+ * image, in order; an image the encoder could not embed is an item error (for a single image the
+ * encoder answers its error as the whole response, with its status: it becomes that item's error
+ * too). Faults of the encoder itself (5xx, timeout, unreachable, out-of-contract answers) reject
+ * with an ApiError, as embedImage's do.
  */
 export async function embedImages(
   config: EncoderClientConfig,
@@ -45,12 +47,8 @@ export async function embedImages(
   images: readonly EncoderImage[],
 ): Promise<BatchItem[]> {
   const out: BatchItem[] = new Array(images.length);
-  const byKind = (kind: EncoderImage['kind']) =>
-    images.flatMap((image, i) => (image.kind === kind ? [i] : []));
   await Promise.all(
-    (['bytes', 'url'] as const).map(async (kind) => {
-      const positions = byKind(kind);
-      if (positions.length === 0) return;
+    callsFor(images).map(async (positions) => {
       const items = await embedBatch(
         config,
         model,
@@ -64,6 +62,35 @@ export async function embedImages(
   return out;
 }
 
+/**
+ * The positions of the images of each call: one kind per call, at most `limits.images` images and
+ * (multipart) `limits.bodyBytes` of body, in input order. An image larger than a body goes alone
+ * (the encoder then answers its 413).
+ */
+export function callsFor(
+  images: readonly EncoderImage[],
+  limits: { images: number; bodyBytes: number } = ENCODER_LIMITS,
+): number[][] {
+  const calls: number[][] = [];
+  for (const kind of ['bytes', 'url'] as const) {
+    let current: number[] = [];
+    let bytes = 0;
+    images.forEach((image, i) => {
+      if (image.kind !== kind) return;
+      const size = image.kind === 'bytes' ? image.bytes.byteLength + PART_OVERHEAD_BYTES : 0;
+      if (current.length > 0 && (current.length === limits.images || bytes + size > limits.bodyBytes)) {
+        calls.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(i);
+      bytes += size;
+    });
+    if (current.length > 0) calls.push(current);
+  }
+  return calls;
+}
+
 async function embedBatch(
   config: EncoderClientConfig,
   model: EmbeddingSpace,
@@ -71,14 +98,13 @@ async function embedBatch(
 ): Promise<BatchItem[]> {
   let init: RequestInit;
   if (images[0]?.kind === 'url') {
-    const urls = images.map((image) => (image as Extract<EncoderImage, { kind: 'url' }>).url);
-    init = { body: JSON.stringify({ urls }), headers: { 'content-type': 'application/json' } };
+    init = urlsBody({ urls: images.map((image) => (image as Extract<EncoderImage, { kind: 'url' }>).url) });
   } else {
     const form = new FormData();
     images.forEach((image, i) => {
       const { bytes, contentType } = image as Extract<EncoderImage, { kind: 'bytes' }>;
       form.append(
-        'image',
+        IMAGE_PART,
         new Blob([bytes], { type: contentType || 'application/octet-stream' }),
         `image-${i}`,
       );
@@ -87,7 +113,7 @@ async function embedBatch(
   }
   let body: unknown;
   try {
-    body = await call(config, `/v1/embed/image?${new URLSearchParams({ model: model.model })}`, init);
+    body = await call(config, encoderPath(ENCODER_PATHS.image, { model: model.model }), init);
   } catch (error) {
     const single = images.length === 1 && error instanceof ApiError && isItemFailure(error, images[0]?.kind);
     if (!single) throw error;
@@ -95,7 +121,11 @@ async function embedBatch(
     const message = error.message.replace(`encoder: ${error.code}: `, '');
     return [{ ok: false, status: error.status, code: error.code, message }];
   }
-  return checkBatchAnswer(body, model, images.length);
+  return checkedAnswer(ImageAnswerSchema, body, model, images.length).map((item): BatchItem => {
+    if (!('error' in item)) return { ok: true, ...imageEmbedding(item) };
+    const { code, message } = item.error;
+    return { ok: false, status: itemErrorStatus(code), code, message };
+  });
 }
 
 /** Whether a single image's error answer is about the image (not an encoder fault). */
@@ -105,20 +135,4 @@ function isItemFailure(error: ApiError, kind: EncoderImage['kind'] | undefined):
   // faults of the encoder itself (timeout, unreachable, bad answer...) all start with `encoder_`.
   const fetchFailure = (error.status === 502 || error.status === 504) && !error.code.startsWith('encoder_');
   return kind === 'url' && fetchFailure;
-}
-
-function checkBatchAnswer(json: unknown, model: EmbeddingSpace, expected: number): BatchItem[] {
-  return checkedItems(json, model, expected).map((item): BatchItem => {
-    if ('error' in item) {
-      const { code, message } = item.error;
-      return { ok: false, status: ITEM_STATUSES[code] ?? 422, code, message };
-    }
-    return {
-      ok: true,
-      embedding: Float32Array.from(item.embedding),
-      ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
-      ...(item.width === undefined ? {} : { width: item.width }),
-      ...(item.height === undefined ? {} : { height: item.height }),
-    };
-  });
 }

@@ -1,12 +1,23 @@
 /**
- * Client of the encoder function (the image tower lives there; the contract is docs/encoder-contract.md):
- * bearer auth, a timeout, zod-parsed answers, and answers checked against the model the Worker
- * serves. Failures become ApiErrors: the encoder's own 4xx about the image pass through, a
- * timeout is 504, anything else wrong with the encoder is 502. Batches with an outcome per image
- * (the queue consumer's calls) are ./encoder-batch.ts, over the same transport.
+ * Client of the encoder function (the image tower lives there): bearer auth, a timeout, requests
+ * built with the types and answers parsed with the schemas of the contract both sides share
+ * (src/core/contract/encoder-api.ts; in prose docs/encoder-contract.md), and answers checked
+ * against the model the Worker serves. Failures become ApiErrors: the encoder's own 4xx about the
+ * image pass through, a timeout is 504, anything else wrong with the encoder is 502. Batches with
+ * an outcome per image (the queue consumer's calls) are ./encoder-batch.ts, over the same transport.
  */
 import { z } from 'zod';
-import { ErrorEnvelopeSchema } from '../../core/contract/errors';
+import {
+  ENCODER_PATHS,
+  ErrorAnswerSchema,
+  type Grid,
+  GridAnswerSchema,
+  gridParam,
+  ImageAnswerSchema,
+  type ImageQuery,
+  type TextQuery,
+  type UrlsRequest,
+} from '../../core/contract/encoder-api';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
@@ -56,32 +67,13 @@ export type EncoderImage =
   | { kind: 'bytes'; bytes: Uint8Array; contentType: string }
   | { kind: 'url'; url: string };
 
+/** An embedded image (or grid cell), with the sha256 and size of the image's bytes. */
 export interface ImageEmbedding {
   embedding: Float32Array;
-  sha256?: string;
-  width?: number;
-  height?: number;
+  sha256: string;
+  width: number;
+  height: number;
 }
-
-const ItemSchema = z.union([
-  z.object({
-    index: z.number().int().nonnegative(),
-    embedding: z.array(z.number().finite()),
-    sha256: z.string().optional(),
-    width: z.number().optional(),
-    height: z.number().optional(),
-  }),
-  z.object({
-    index: z.number().int().nonnegative(),
-    error: ErrorEnvelopeSchema.shape.error,
-  }),
-]);
-const EmbedResponseSchema = z.object({
-  model: z.string(),
-  version: z.string(),
-  dim: z.number().int().positive(),
-  data: z.array(ItemSchema),
-});
 
 /** Statuses of the encoder that describe the client's image (passed through as they are). */
 export const IMAGE_STATUSES = new Set([400, 403, 413, 415, 422]);
@@ -95,17 +87,43 @@ export async function embedImage(
   config: EncoderClientConfig,
   model: EmbeddingSpace,
   source: EncoderImage,
-  options: { grid?: { rows: number; cols: number } } = {},
+  options: { grid?: Grid } = {},
 ): Promise<ImageEmbedding[]> {
-  const params = new URLSearchParams({ model: model.model });
-  if (options.grid) params.set('grid', `${options.grid.rows}x${options.grid.cols}`);
+  const { grid } = options;
+  const query: ImageQuery = { model: model.model, ...(grid ? { grid: gridParam(grid) } : {}) };
   const init: RequestInit =
     source.kind === 'url'
-      ? { body: JSON.stringify({ urls: [source.url] }), headers: { 'content-type': 'application/json' } }
+      ? urlsBody({ urls: [source.url] })
       : { body: source.bytes, headers: { 'content-type': source.contentType || 'application/octet-stream' } };
-  const expected = options.grid ? options.grid.rows * options.grid.cols : 1;
-  const body = await call(config, `/v1/embed/image?${params}`, init);
-  return checkAnswer(body, model, expected);
+  const body = await call(config, encoderPath(ENCODER_PATHS.image, query), init);
+  if (grid) return checkedAnswer(GridAnswerSchema, body, model, grid.rows * grid.cols).map(imageEmbedding);
+  return checkedAnswer(ImageAnswerSchema, body, model, 1).map((item) => {
+    if ('error' in item) throw new ApiError(422, item.error.code, item.error.message);
+    return imageEmbedding(item);
+  });
+}
+
+/** A path of the encoder with its query (parameters left undefined are not sent). */
+export function encoderPath(path: string, query: ImageQuery | TextQuery): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, value);
+  return `${path}?${params}`;
+}
+
+/** The JSON body of an image request by URLs. */
+export function urlsBody(body: UrlsRequest): RequestInit {
+  return { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+}
+
+/** An embedded item of an answer as the Worker holds it. */
+export function imageEmbedding(item: {
+  embedding: number[];
+  sha256: string;
+  width: number;
+  height: number;
+}): ImageEmbedding {
+  const { sha256, width, height } = item;
+  return { embedding: Float32Array.from(item.embedding), sha256, width, height };
 }
 
 /** POSTs to the encoder; answers its parsed JSON, or throws the ApiError its failure maps to. */
@@ -149,7 +167,7 @@ export async function call(config: EncoderClientConfig, path: string, init: Requ
 }
 
 function fromErrorStatus(status: number, json: unknown): ApiError {
-  const parsed = ErrorEnvelopeSchema.safeParse(json);
+  const parsed = ErrorAnswerSchema.safeParse(json);
   const detail = parsed.success
     ? `${parsed.data.error.code}: ${parsed.data.error.message}`
     : `status ${status}`;
@@ -167,10 +185,7 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
 }
 
 /** Refuses an answer made by another model, version or dim than the Worker serves. */
-export function checkSameModel(
-  answer: { model: string; version: string; dim: number },
-  model: EmbeddingSpace,
-): void {
+export function checkSameModel(answer: EmbeddingSpace, model: EmbeddingSpace): void {
   if (answer.model !== model.model || answer.version !== model.version || answer.dim !== model.dim) {
     throw new ApiError(
       502,
@@ -206,25 +221,21 @@ export function checkDim(embedding: readonly number[], model: EmbeddingSpace): v
   }
 }
 
-/** The parsed image answer's items in order, refused unless it follows the contract and comes from `model`. */
-export function checkedItems(json: unknown, model: EmbeddingSpace, expected: number) {
-  const parsed = EmbedResponseSchema.safeParse(json);
+/**
+ * The items of an answer parsed with the contract's `schema`, in order; refused unless the answer
+ * follows the contract, comes from `model` and has `expected` items with embeddings of its dim.
+ */
+export function checkedAnswer<Item extends { index: number; embedding?: number[] }>(
+  schema: z.ZodType<EmbeddingSpace & { data: Item[] }>,
+  json: unknown,
+  model: EmbeddingSpace,
+  expected: number,
+): Item[] {
+  const parsed = schema.safeParse(json);
   if (!parsed.success)
     throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
   checkSameModel(parsed.data, model);
   const items = inOrder(parsed.data.data, expected);
-  for (const item of items) if (!('error' in item)) checkDim(item.embedding, model);
+  for (const item of items) if (item.embedding) checkDim(item.embedding, model);
   return items;
-}
-
-function checkAnswer(json: unknown, model: EmbeddingSpace, expected: number): ImageEmbedding[] {
-  return checkedItems(json, model, expected).map((item) => {
-    if ('error' in item) throw new ApiError(422, item.error.code, item.error.message);
-    return {
-      embedding: Float32Array.from(item.embedding),
-      ...(item.sha256 === undefined ? {} : { sha256: item.sha256 }),
-      ...(item.width === undefined ? {} : { width: item.width }),
-      ...(item.height === undefined ? {} : { height: item.height }),
-    };
-  });
 }

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ENCODER_LIMITS } from '../../../src/core/contract/encoder-api';
 import { ApiError } from '../../../src/edge/http/errors';
-import { embedImages } from '../../../src/edge/inference/encoder-batch';
+import { callsFor, embedImages } from '../../../src/edge/inference/encoder-batch';
 import type { EncoderClientConfig, EncoderImage } from '../../../src/edge/inference/encoder-client';
 import { type StandIn, sha256Hex } from '../support/encoder-stand-in';
 import {
@@ -112,8 +113,39 @@ describe('embedImages', () => {
     }
   });
 
+  it("splits a batch larger than the contract's images per call, answering every image in order", async () => {
+    const ids = ['demo-0001', 'demo-0005'] as const;
+    const many = Array.from({ length: ENCODER_LIMITS.images + 3 }, (_, i) =>
+      bytes(ids[i % 2] as keyof typeof demoImages),
+    );
+    const items = await embedImages(config, model, many);
+    expect(standIn.items).toEqual([ENCODER_LIMITS.images, 3]);
+    expect(items.map((i) => (i.ok ? Array.from(i.embedding) : []))).toEqual(
+      many.map((_, i) => Array.from(demoVector(ids[i % 2] as string))),
+    );
+  });
+
   it('makes no call for no images', async () => {
     expect(await embedImages(config, model, [])).toEqual([]);
     expect(standIn.calls).toEqual([]);
+  });
+});
+
+describe('callsFor', () => {
+  const sized = (n: number): EncoderImage => ({
+    kind: 'bytes',
+    bytes: new Uint8Array(n),
+    contentType: 'image/png',
+  });
+  const limits = { images: 3, bodyBytes: 10_000 };
+
+  it('keeps one kind per call, at most `images` each, in input order', () => {
+    const images = [sized(1), url('a'), sized(1), sized(1), url('b'), sized(1)];
+    expect(callsFor(images, limits)).toEqual([[0, 2, 3], [5], [1, 4]]);
+  });
+
+  it('closes a multipart call before its body would pass `bodyBytes`; an oversized image goes alone', () => {
+    const images = [sized(3000), sized(3000), sized(3000), sized(20_000), sized(10)];
+    expect(callsFor(images, limits)).toEqual([[0, 1], [2], [3], [4]]);
   });
 });

@@ -1,14 +1,25 @@
 /**
  * A stand-in for the encoder function at the fetch boundary, for workerd tests where the real
- * process cannot run. It follows docs/encoder-contract.md: bearer auth, `?model=`, raw bytes /
- * multipart / JSON urls, per-image sha256, the 4xx of a single failing image, and the proposed
- * `?grid=RxC` extension. Embeddings are looked up, not computed: demo images map to the demo set's
+ * process cannot run. It follows the contract of src/core/contract/encoder-api.ts, parsing what
+ * the Worker sends and typing what it answers with it: bearer auth, `?model=`, raw bytes /
+ * multipart / JSON urls, per-image sha256, the 4xx of a single failing image, and `?grid=RxC`. Embeddings are looked up, not computed: demo images map to the demo set's
  * precomputed embeddings (made by the real exported image tower), so answers are the real ones.
  * Batches (several multipart `image` parts, or several `urls`) answer per item, with an item error
  * for an image it does not know. `mode` makes it misbehave the ways a real encoder can; `script`
  * does so for the next calls only (one mode per call, then `mode` again).
  */
 import { vi } from 'vitest';
+import {
+  type EmbeddedImage,
+  ENCODER_PATHS,
+  type ErrorAnswer,
+  type FailedImage,
+  GridParamSchema,
+  IMAGE_PART,
+  type ImageAnswer,
+  UrlsRequestSchema,
+} from '../../../src/core/contract/encoder-api';
+import { errorEnvelope } from '../../../src/core/contract/errors';
 
 export type StandInMode =
   | 'ok'
@@ -48,9 +59,9 @@ export interface StandIn {
   restore: () => void;
 }
 
-const json = (body: unknown, status = 200) =>
+const json = (body: ImageAnswer | ErrorAnswer, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-const error = (status: number, code: string, message: string) => json({ error: { code, message } }, status);
+const error = (status: number, code: string, message: string) => json(errorEnvelope(code, message), status);
 
 export async function sha256Hex(bytes: ArrayBuffer | Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
@@ -81,23 +92,24 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
     }
     if (mode === 'status500') return error(500, 'internal', 'boom');
     if (mode === 'status503') return new Response('<html>Service Unavailable</html>', { status: 503 });
+    // The two answers that break the contract on purpose.
     if (mode === 'not-json') return new Response('{"model": "koclip-tiny", "data": [', { status: 200 });
-    if (mode === 'bad-shape') return json({ model: options.model.id, data: 'nope' });
-    if (url.pathname !== '/v1/embed/image' || request.method !== 'POST')
+    if (mode === 'bad-shape') return Response.json({ model: options.model.id, data: 'nope' });
+    if (url.pathname !== ENCODER_PATHS.image || request.method !== 'POST')
       return error(404, 'not_found', 'no route');
     const model = url.searchParams.get('model') ?? options.model.id;
     if (model !== options.model.id) return error(404, 'unknown_model', `no model ${model}`);
     const contentType = request.headers.get('content-type') ?? '';
     let vectors: Float32Array[];
-    let sha: string | undefined;
+    let sha: string;
     if (contentType.startsWith('multipart/form-data')) {
       const parts = (await request.formData())
-        .getAll('image')
+        .getAll(IMAGE_PART)
         .filter((p): p is File => typeof p !== 'string');
       state.items.push(parts.length);
       if (parts.length === 0) return error(400, 'no_images', 'no image parts');
       const data = await Promise.all(
-        parts.map(async (part, index) => {
+        parts.map(async (part, index): Promise<EmbeddedImage | FailedImage> => {
           const partSha = await sha256Hex(await part.arrayBuffer());
           const known = options.images.get(partSha);
           if (!known)
@@ -105,19 +117,19 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
           return { index, embedding: Array.from(known), sha256: partSha, width: 224, height: 224 };
         }),
       );
-      if (parts.length === 1 && 'error' in (data[0] as object)) {
-        const item = data[0] as { error: { code: string; message: string } };
-        return error(422, item.error.code, item.error.message);
-      }
+      const first = data[0];
+      if (parts.length === 1 && first && 'error' in first)
+        return error(422, first.error.code, first.error.message);
       return batchAnswer(mode, data);
     }
     if (contentType.startsWith('application/json')) {
-      const body = (await request.json()) as { urls?: string[] };
-      const targets = body.urls ?? [];
+      const body = UrlsRequestSchema.safeParse(await request.json());
+      if (!body.success) return error(400, 'bad_request', 'expected { "urls": ["https://..."] }');
+      const targets = body.data.urls;
       state.items.push(targets.length);
       type UrlItem =
-        | { index: number; error: { status: number; code: string; message: string } }
-        | { index: number; embedding: number[]; sha256: string; width: number; height: number };
+        | EmbeddedImage
+        | { index: number; error: { status: number; code: string; message: string } };
       const urlItem = async (target: string, index: number): Promise<UrlItem> => {
         const failure = state.urlErrors.get(target);
         const known = options.urls.get(target);
@@ -150,16 +162,17 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
       if ('error' in single) return error(single.error.status, single.error.code, single.error.message);
       const cells = url.searchParams.get('grid') ? options.grids?.get(target) : undefined;
       vectors = cells ?? [options.urls.get(target) as Float32Array];
-      if (!cells) sha = single.sha256;
+      sha = single.sha256;
     } else {
       const bytes = new Uint8Array(await request.arrayBuffer());
       state.items.push(1);
       sha = await sha256Hex(bytes);
-      const grid = url.searchParams.get('grid');
-      if (grid) {
+      const gridParam = url.searchParams.get('grid');
+      if (gridParam !== null) {
+        const grid = GridParamSchema.safeParse(gridParam);
+        if (!grid.success) return error(400, 'bad_grid', 'grid must be RxC');
         const cells = options.grids?.get(sha);
-        const [rows, cols] = grid.split('x').map(Number);
-        if (!cells || cells.length !== (rows as number) * (cols as number))
+        if (!cells || cells.length !== grid.data.rows * grid.data.cols)
           return error(422, 'unsupported_format', 'unknown grid image');
         vectors = cells;
       } else {
@@ -171,26 +184,21 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
     const version = mode === 'wrong-version' ? `${options.model.version}-other` : options.model.version;
     const dim = mode === 'wrong-dim' ? options.model.dim + 1 : options.model.dim;
     if (mode === 'wrong-count') vectors = [...vectors, ...vectors];
+    const space = { model: options.model.id, version, dim };
     if (mode === 'item-error') {
-      return json({
-        model: options.model.id,
-        version,
-        dim,
-        data: [{ index: 0, error: { code: 'truncated_image', message: 'cut short' } }],
-      });
+      const data = [{ index: 0, error: { code: 'truncated_image', message: 'cut short' } }];
+      return json({ ...space, data } satisfies ImageAnswer);
     }
-    const body = JSON.stringify({
-      model: options.model.id,
-      version,
-      dim,
-      data: vectors.map((v, index) => ({
+    const data = vectors.map(
+      (v, index): EmbeddedImage => ({
         index,
         embedding: Array.from(v),
-        ...(sha ? { sha256: sha } : {}),
+        sha256: sha,
         width: 224,
         height: 224,
-      })),
-    });
+      }),
+    );
+    const body = JSON.stringify({ ...space, data } satisfies ImageAnswer);
     if (mode === 'slow-body') {
       // Headers arrive at once; the body never finishes.
       const stream = new ReadableStream({
@@ -201,7 +209,7 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
     return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
   };
   /** A 200 batch answer (per-item results), bent by the modes that bend answers. */
-  const batchAnswer = (mode: StandInMode, data: object[]): Response => {
+  const batchAnswer = (mode: StandInMode, data: ImageAnswer['data']): Response => {
     const version = mode === 'wrong-version' ? `${options.model.version}-other` : options.model.version;
     const dim = mode === 'wrong-dim' ? options.model.dim + 1 : options.model.dim;
     return json({
