@@ -29,7 +29,7 @@ import {
   type SegmentEncoding,
 } from '../../src/core/index-format/segment';
 import { TopK } from '../../src/core/vector';
-import { buildKernelIndex, type KernelIndex, type ResidualBits } from '../../src/edge/search/kernel/kernel';
+import { buildKernelIndex, type KernelIndex, type ResidualBits } from '../../src/edge/search/kernel';
 import { searchSegments } from '../../src/edge/search/ranking';
 import { clusteredVectors, randomUnitVectors } from '../../test/core/support/random-vectors';
 import { loadKernelModule } from './kernel-module';

@@ -21,7 +21,7 @@ import {
 import type { CatalogueSegment, CatalogueView } from '../../../src/edge/index';
 import { type CatalogueSource, rankCatalogue } from '../../../src/edge/search/catalogue-search';
 import type { MetadataFilter } from '../../../src/edge/search/filter';
-import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel/store';
+import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel';
 import type { SearchPage } from '../../../src/edge/search/ranking';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';
 

@@ -10,11 +10,7 @@
  * GET /mac-peak times wasm SIMD's multiply-add ceiling (./mac-peak.ts, bench:wasm-peak).
  */
 
-import {
-  type KernelIndex,
-  KernelIndexBuilder,
-  type ResidualBits,
-} from '../../../src/edge/search/kernel/kernel';
+import { type KernelIndex, KernelIndexBuilder, type ResidualBits } from '../../../src/edge/search/kernel';
 import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
 import { searchSegments } from '../../../src/edge/search/ranking';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';

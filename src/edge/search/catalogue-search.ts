@@ -8,8 +8,9 @@
 import type { IndexKey } from '../../core/contract/spaces';
 import type { Segment } from '../../core/index-format/segment';
 import type { CatalogueSegment, CatalogueView } from '../index';
-import { searchKernel } from './kernel/catalogue-page';
-import { type KernelStoreOptions, withKernel } from './kernel/store';
+import { type KernelStoreOptions, searchKernel, withKernel } from './kernel';
+// By path, not through ./kernel: see the note on kernel.wasm in kernel/index.ts.
+import kernelModule from './kernel/kernel.wasm';
 import { type SearchOptions, type SearchPage, searchSegments } from './ranking';
 
 /**
@@ -35,7 +36,8 @@ export interface CatalogueSource {
 export interface RankSettings {
   /** false: the JS loop only (the reference; benchmarks). Default true. */
   kernel?: boolean;
-  store?: KernelStoreOptions;
+  /** A smaller kernel budget (tests, benchmarks); the module defaults to kernel.wasm. */
+  store?: Partial<KernelStoreOptions>;
 }
 
 export async function rankCatalogue(
@@ -53,7 +55,7 @@ export async function rankCatalogue(
       catalogue,
       (refs) => source.segments(refs, { cache: false }),
       (entry) => searchKernel(entry, query, { ...options, dead }),
-      settings.store,
+      { ...settings.store, module: settings.store?.module ?? kernelModule },
     );
     if (answer.kind === 'kernel') return { page: answer.value.page, path: `kernel-${answer.value.scoring}` };
     path = answer.reason === 'over_budget' ? 'js-over-budget' : 'js-kernel-error';

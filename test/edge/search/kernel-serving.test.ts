@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { SegmentEncoding } from '../../../src/core/index-format/segment';
 import { rankCatalogue } from '../../../src/edge/search/catalogue-search';
 import type { MetadataFilter } from '../../../src/edge/search/filter';
-import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel/store';
+import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel';
 import type { SearchOptions } from '../../../src/edge/search/ranking';
 import { randomUnitVectors } from '../../core/support/random-vectors';
 import { catalogueOf, sourceOf, type TestSegment, testSegment } from './support/kernel-catalogues';

@@ -19,7 +19,7 @@ import {
   KernelIndexBuilder,
   KernelMemoryError,
   type ResidualBits,
-} from '../../../src/edge/search/kernel/kernel';
+} from '../../../src/edge/search/kernel';
 import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
 import { searchSegments } from '../../../src/edge/search/ranking';
 import { randomUnitVectors, rng } from '../../core/support/random-vectors';

@@ -18,7 +18,6 @@ import { KERNEL_MEMORY_BUDGET_BYTES } from '../../isolate-memory';
 import { writerName } from '../../storage-keys';
 import { CatalogueKernel, segmentIdentity } from './catalogue-kernel';
 import { KernelMemoryError, kernelIndexBytes } from './kernel';
-import kernelModule from './kernel.wasm';
 
 /** Reads segments of the catalogue (in the order asked), without keeping them in the segment cache. */
 export type SegmentLoader = (refs: readonly CatalogueSegment[]) => Promise<Segment[]>;
@@ -36,10 +35,11 @@ const locks = new Map<string, Promise<unknown>>();
 const warned = new Set<string>();
 const counters = { builds: 0, updates: 0, reused: 0, fallbacks: 0, evictions: 0 };
 
-/** Options for tests and benchmarks. */
 export interface KernelStoreOptions {
+  /** kernel.wasm, compiled (in workerd by wrangler's CompiledWasm rule). */
+  module: WebAssembly.Module;
+  /** At most, and by default, KERNEL_MEMORY_BUDGET_BYTES (tests and benchmarks give less). */
   budgetBytes?: number;
-  module?: WebAssembly.Module;
 }
 
 function fallback(key: string, reason: 'over_budget' | 'kernel_error', message: string) {
@@ -85,7 +85,7 @@ async function update<T>(
   }
   let entry = entries.get(key);
   const fresh = !entry || entry.dim !== dim || entry.encoding !== encoding;
-  if (!entry || fresh) entry = new CatalogueKernel(options.module ?? kernelModule, dim, encoding, budget);
+  if (!entry || fresh) entry = new CatalogueKernel(options.module, dim, encoding, budget);
   entries.delete(key);
   entries.set(key, entry);
   let upto = entry.prefix(refs);
@@ -143,7 +143,7 @@ export async function withKernel<T>(
   catalogue: CatalogueView,
   load: SegmentLoader,
   use: (entry: CatalogueKernel) => T,
-  options: KernelStoreOptions = {},
+  options: KernelStoreOptions,
 ): Promise<KernelAnswer<T>> {
   const key = writerName(index);
   const previous = locks.get(key) ?? Promise.resolve();

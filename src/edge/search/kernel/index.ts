@@ -1,0 +1,48 @@
+/**
+ * The search kernel: exact top-k over quantised vectors in WebAssembly SIMD, held in the Worker
+ * isolate per catalogue. It owns the packed index (int8 codes, residual and scales in one wasm
+ * memory), its memory budget, the isolate's catalogue indexes and the page of a request from
+ * them; what it answers is always the page of the JS reference (searchSegments, ../ranking.ts)
+ * over the same segments, which the tests hold it to.
+ *
+ * Parts, from the bottom:
+ * - kernel.as.ts: the scan and rescoring loops, built into kernel.wasm (`npm run build:kernel`);
+ * - kernel.ts: the packed index over one wasm instance: KernelIndexBuilder fills it row by row,
+ *   KernelIndex searches it;
+ * - catalogue-kernel.ts: one catalogue's index, grown segment by segment (CatalogueKernel);
+ * - store.ts: the isolate's catalogue indexes under one budget, least recently used dropped first;
+ * - catalogue-page.ts: a request's page from a catalogue's index (filter, dead rows and excluded
+ *   ids as the allowed-row mask; fp16 rescoring).
+ *
+ * kernel.wasm is not imported here: in workerd it arrives as a WebAssembly.Module through
+ * wrangler's CompiledWasm rule, imported by path (../catalogue-search.ts, the workerd tests and
+ * benchmarks), while Node, where bench:kernel loads this module, cannot import a .wasm file and
+ * compiles the file it reads instead.
+ */
+
+export type { CatalogueKernel } from './catalogue-kernel';
+export { type KernelScoring, searchKernel } from './catalogue-page';
+export {
+  buildKernelIndex,
+  buildKernelIndexFromSegments,
+  DEFAULT_RESIDUAL_BITS,
+  KERNEL_MAX_K,
+  type KernelHit,
+  KernelIndex,
+  KernelIndexBuilder,
+  type KernelIndexOptions,
+  type KernelMemory,
+  KernelMemoryError,
+  type KernelSearchOptions,
+  type KernelSearchStats,
+  kernelIndexBytes,
+  type ResidualBits,
+} from './kernel';
+export {
+  clearKernelStore,
+  type KernelAnswer,
+  type KernelStoreOptions,
+  kernelStoreStats,
+  type SegmentLoader,
+  withKernel,
+} from './store';
