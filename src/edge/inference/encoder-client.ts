@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import {
+  BEARER_TOKEN_PATTERN,
   ENCODER_PATHS,
   ErrorAnswerSchema,
   type Grid,
@@ -34,7 +35,7 @@ export interface EncoderClientConfig {
 
 const EnvSchema = z.object({
   ENCODER_URL: z.url({ protocol: /^https?$/ }),
-  ENCODER_TOKEN: z.string().min(1),
+  ENCODER_TOKEN: z.string().regex(BEARER_TOKEN_PATTERN),
   ENCODER_TIMEOUT_MS: z.coerce.number().int().positive().max(120_000).optional(),
 });
 

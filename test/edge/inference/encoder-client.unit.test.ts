@@ -138,6 +138,7 @@ describe('encoderConfigFromEnv', () => {
   it.each([
     [{ ENCODER_TOKEN: 't' }],
     [{ ENCODER_URL: 'http://e.test', ENCODER_TOKEN: '' }],
+    [{ ENCODER_URL: 'http://e.test', ENCODER_TOKEN: 'no spaces in a bearer token' }],
     [{ ENCODER_URL: 'ftp://e.test', ENCODER_TOKEN: 't' }],
     [{ ENCODER_URL: 'http://e.test', ENCODER_TOKEN: 't', ENCODER_TIMEOUT_MS: 'soon' }],
   ])('answers 503 encoder_not_configured for %j', (vars) => {

@@ -64,6 +64,28 @@ describe('admin token', () => {
     }
   });
 
+  it('answers a malformed header like a wrong token: 401 unauthorized with WWW-Authenticate: Bearer', async () => {
+    for (const authorization of [
+      undefined,
+      'Basic test-admin-token',
+      'Bearer ',
+      'Bearer test admin token',
+      'test-admin-token',
+    ]) {
+      const response = await call('/v1/index/stats', authorization ? { headers: { authorization } } : {});
+      expect(response.headers.get('www-authenticate'), authorization).toBe('Bearer');
+      expect(await errorOf(response), authorization).toMatchObject({ status: 401, code: 'unauthorized' });
+    }
+  });
+
+  it('closes the routes with 503 admin_not_configured when ADMIN_TOKEN cannot be sent as a bearer token', async () => {
+    const request = new Request('http://worker.test/v1/index/stats', {
+      headers: { authorization: 'Bearer pass word' },
+    });
+    const response = await app.fetch(request, { ...env, ADMIN_TOKEN: 'pass word' });
+    expect(await errorOf(response)).toMatchObject({ status: 503, code: 'admin_not_configured' });
+  });
+
   it('closes the routes with 503 admin_not_configured when ADMIN_TOKEN is unset', async () => {
     for (const [method, path] of routes) {
       const request = new Request(`http://worker.test${path}`, {
