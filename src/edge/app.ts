@@ -1,13 +1,14 @@
 /**
  * The Worker's Hono app: middleware, the one error handler, the features' routes and the OpenAPI
- * document. Each feature folder has a `route.ts` sub-app that validates with zod and calls the
- * feature's domain code beside it.
+ * document. Each HTTP feature mounts a sub-app (`<feature>/route.ts`, or `ingest/images-route.ts`
+ * and `ingest/webhook-route.ts`) that validates with zod and calls the feature's domain code beside
+ * it; `query/`, `inference/`, `index/` and `queue/` hold no routes.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { errorEnvelope } from '../core/contract/errors';
 import { EMBEDDING_LIMITS, LIMITS } from '../core/contract/limits';
-import debug from './debug/route';
+import { debugRoutes } from './debug/route';
 import docs from './docs/route';
 import embeddings from './embeddings/route';
 import type { AppEnv } from './env';
@@ -38,7 +39,7 @@ app.use('/v1/*', limitBody(LIMITS.bodyBytes));
 app.route('/', embeddings);
 app.route('/', models);
 app.route('/', health);
-app.route('/', debug);
+app.route('/', debugRoutes(app));
 app.route('/', docs);
 app.route('/', search);
 app.route('/', score);

@@ -9,7 +9,7 @@
  * The probe session lives beside the app's text tower in the same ORT instance; it is for local
  * benchmarks only (deployed Workers freeze clocks during compute, so the timings read 0 there).
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError } from '../http/errors';
@@ -143,11 +143,17 @@ app.post('/debug/tower/run', async (c) => {
   return c.json({ key: probe.key, ...body, group_mean_ms: groups, wasm_bytes: wasmMemoryBytes() });
 });
 
-app.post('/debug/repeat', async (c) => {
+/** What `/debug/repeat` sends its requests through: the app that mounts the probes. */
+export type RepeatTarget = Pick<Hono<AppEnv>, 'fetch'>;
+
+/** The probes, with `/debug/repeat` going through `worker` (passed in: the app mounts this). */
+export function debugRoutes(worker: RepeatTarget): Hono<AppEnv> {
+  return new Hono<AppEnv>().route('/', app).post('/debug/repeat', (c) => repeat(c, worker));
+}
+
+async function repeat(c: Context<AppEnv>, worker: RepeatTarget): Promise<Response> {
   requireDebug(c.env, '/debug/repeat');
   const body = await parse(RepeatBody, c.req.raw);
-  // Imported here: the app mounts this route, so a static import would be a cycle.
-  const { app: worker } = await import('../app');
   const url = new URL(body.path, c.req.url).toString();
   const make = () =>
     new Request(url, {
@@ -171,6 +177,4 @@ app.post('/debug/repeat', async (c) => {
     per_request_ms: total / body.n,
     statuses: Object.fromEntries(statuses),
   });
-});
-
-export default app;
+}

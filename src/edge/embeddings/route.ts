@@ -9,7 +9,7 @@ import { EMBEDDINGS } from '../docs/examples';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
-import { getModel } from '../inference/model-registry';
+import { loadModel } from '../inference/model-registry';
 import { embedQueryTexts } from '../inference/text-embedder';
 
 const TextInput = z
@@ -102,16 +102,16 @@ app.openapi(route, async (c) => {
   if (blank >= 0) throw new ApiError(400, 'invalid_request', `input[${blank}]: must not be an empty string`);
   const config = readConfig(c.env);
   const modelId = body.model ?? config.defaultModel;
-  const model = await getModel(c.env, modelId);
-  if (body.dimensions !== undefined && body.dimensions !== model.projection_dim) {
+  const model = await loadModel(c.env, modelId);
+  if (body.dimensions !== undefined && body.dimensions !== model.manifest.projection_dim) {
     throw new ApiError(
       400,
       'unsupported_dimensions',
-      `model ${model.id} only returns ${model.projection_dim} dimensions`,
+      `model ${model.id} only returns ${model.manifest.projection_dim} dimensions`,
     );
   }
   const started = performance.now();
-  const result = await embedQueryTexts(c.env, modelId, texts);
+  const result = await embedQueryTexts(c.env, model, texts);
   // Only with debug routes on: deployed Workers freeze clocks during compute, so it reads 0 there.
   if (config.debugRoutes) {
     c.header('Server-Timing', `text-tower;dur=${(performance.now() - started).toFixed(2)}`);

@@ -1,8 +1,13 @@
 /**
- * Where model packages come from. Small models are bundled with the Worker (manifest,
- * tokenizer and the default text tower); anything else is read from MODELS_BUCKET:
- * `models/<id>/manifest.json` names the current version and the files sit under
+ * Where models come from, and the one place a request looks one up. Small models are bundled
+ * with the Worker (manifest, tokenizer and the default text tower); anything else is read from
+ * MODELS_BUCKET: `models/<id>/manifest.json` names the current version and the files sit under
  * `models/<id>/<version>/<path>`, checked against the manifest's sha256 on load.
+ *
+ * `loadModel` hands out one LoadedModel (./loaded-model.ts) per (model, version, text variant)
+ * and isolate: a request resolves its model once and passes the handle down. `getModel` answers
+ * a manifest alone (the model list, health). Every look-up is counted (`registryStats`), so a
+ * test can hold a request to one.
  */
 
 import tinyManifest from '../../../models/koclip-tiny/manifest.json';
@@ -20,8 +25,7 @@ import {
 import { TextTokenizer } from '../../core/tokenizer';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
-
-export type TextVariant = 'fp32' | 'int8';
+import { LoadedModel, type TextTowerFiles, type TextVariant } from './loaded-model';
 
 interface BundledModel {
   manifest: unknown;
@@ -55,10 +59,13 @@ interface Loaded {
   manifest: ModelManifest;
   source: 'bundle' | 'r2';
   loadedAt: number;
-  tokenizer?: TextTokenizer;
+  tokenizer?: Promise<TextTokenizer>;
 }
 
 const loaded = new Map<string, Loaded>();
+/** The current handle per `id:variant`, for as long as its manifest entry is current. */
+const handles = new Map<string, LoadedModel>();
+let lookups = 0;
 
 function fromBundle(id: string): Loaded | undefined {
   const bundled = BUNDLED[id];
@@ -93,9 +100,50 @@ async function load(env: Env, id: string): Promise<Loaded> {
   return found;
 }
 
+/** One look-up of a model: counted, then the cached or freshly read manifest. */
+function lookUp(env: Env, id: string): Promise<Loaded> {
+  lookups++;
+  return load(env, id);
+}
+
 /** The manifest of a model (404 `unknown_model` when neither the bundle nor R2 has it). */
 export async function getModel(env: Env, id: string): Promise<ModelManifest> {
-  return (await load(env, id)).manifest;
+  return (await lookUp(env, id)).manifest;
+}
+
+/**
+ * The model a request uses: its manifest, the text variant (the manifest's default unless asked;
+ * 400 `unknown_variant` when the package has no such tower) and its files, as one handle that
+ * stays the same object for as long as the package does (404 `unknown_model` when unknown).
+ */
+export async function loadModel(env: Env, id: string, variant?: TextVariant): Promise<LoadedModel> {
+  const entry = await lookUp(env, id);
+  const { manifest } = entry;
+  const chosen = variant ?? manifest.text.default_variant;
+  if (!manifest.text.files[chosen]) {
+    throw new ApiError(400, 'unknown_variant', `model ${manifest.id} has no ${chosen} text tower`);
+  }
+  // A manifest read again (an R2 package after its TTL) gets a new handle; the tokenizer of the
+  // same version and the session of the same tower (keyed by identity) carry over.
+  const key = `${id}:${chosen}`;
+  const current = handles.get(key);
+  if (current?.manifest === manifest) return current;
+  const handle = new LoadedModel(manifest, chosen, {
+    tokenizer: (e) => tokenizerOf(e, entry),
+    textTower: (e, v) => textTowerOf(e, entry, v),
+  });
+  handles.set(key, handle);
+  return handle;
+}
+
+/** Look-ups since the isolate started (or the last reset), for tests and the debug routes. */
+export function registryStats(): { lookups: number } {
+  return { lookups };
+}
+
+/** @internal tests: counts look-ups from zero. */
+export function resetRegistryStats(): void {
+  lookups = 0;
 }
 
 /** The ids of every model the Worker can serve: the bundled ones, then those in R2. */
@@ -133,38 +181,29 @@ async function readFile(env: Env, entry: Loaded, path: string): Promise<ArrayBuf
   return bytes;
 }
 
-/** The tokeniser of a model, built once per model version. */
-export async function getTokenizer(env: Env, id: string): Promise<TextTokenizer> {
-  const entry = await load(env, id);
+/** The tokeniser of a package, built once per model version. */
+function tokenizerOf(env: Env, entry: Loaded): Promise<TextTokenizer> {
   if (!entry.tokenizer) {
-    const { manifest } = entry;
-    const json =
-      entry.source === 'bundle'
-        ? BUNDLED[id]?.tokenizer
-        : JSON.parse(new TextDecoder().decode(await readFile(env, entry, manifest.tokenizer.file)));
-    entry.tokenizer = new TextTokenizer(json, manifest.tokenizer, manifest.text.max_length);
+    const pending = (async () => {
+      const { manifest } = entry;
+      const json =
+        entry.source === 'bundle'
+          ? BUNDLED[manifest.id]?.tokenizer
+          : JSON.parse(new TextDecoder().decode(await readFile(env, entry, manifest.tokenizer.file)));
+      return new TextTokenizer(json, manifest.tokenizer, manifest.text.max_length);
+    })();
+    entry.tokenizer = pending;
+    // A failed read is not kept: the next request tries again.
+    pending.catch(() => {
+      if (entry.tokenizer === pending) entry.tokenizer = undefined;
+    });
   }
   return entry.tokenizer;
 }
 
-/** A text tower as onnxruntime takes it: the graph's bytes and, when its weights are kept as
- * ONNX external data, that file under the name the graph gives it. */
-export interface TextTowerFiles {
-  model: Uint8Array;
-  externalData?: { path: string; data: Uint8Array }[];
-}
-
-/** The ONNX files of a model's text tower (the manifest's default variant unless asked), each
- * checked against the manifest's sha256. */
-export async function getTextTower(
-  env: Env,
-  manifest: ModelManifest,
-  variant: TextVariant = manifest.text.default_variant,
-): Promise<TextTowerFiles> {
-  if (!manifest.text.files[variant]) {
-    throw new ApiError(400, 'unknown_variant', `model ${manifest.id} has no ${variant} text tower`);
-  }
-  const entry = await load(env, manifest.id);
+/** The ONNX files of a package's text tower, each checked against the manifest's sha256. */
+async function textTowerOf(env: Env, entry: Loaded, variant: TextVariant): Promise<TextTowerFiles> {
+  const { manifest } = entry;
   const dataFile = textTowerExternalData(manifest, variant);
   const [model, data] = await Promise.all([
     readFile(env, entry, textTowerFile(manifest, variant)),

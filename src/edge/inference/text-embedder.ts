@@ -6,7 +6,6 @@
  * by model version and text), so a repeated query costs no encoder call.
  */
 import { sha256Hex } from '../../core/hash';
-import { embeddingSpace, type ModelManifest, textTowerIdentity } from '../../core/manifest';
 import type { Env } from '../env';
 import { EDGE_QUERY_CACHE_BYTES } from '../isolate-memory';
 import { EdgeCache } from '../query/edge-cache';
@@ -14,7 +13,7 @@ import { IsolateCache } from '../query/isolate-cache';
 import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../storage-keys';
 import { encoderConfigFromEnv } from './encoder-client';
 import { embedTextsRemote } from './encoder-text';
-import { getModel, getTokenizer } from './model-registry';
+import type { LoadedModel } from './loaded-model';
 import { embedTexts, type TextEmbeddings } from './text-tower';
 
 /** How long a cached query embedding lives (the key changes with the model version). */
@@ -31,11 +30,11 @@ const edgeQueries = new IsolateCache<EdgeEmbedding>(EDGE_QUERY_CACHE_BYTES);
 /** The edge tower's embeddings of `texts`, each text run at most once per isolate and tower. */
 async function embedAtEdge(
   env: Env,
-  model: ModelManifest,
+  model: LoadedModel,
   texts: readonly string[],
 ): Promise<QueryTextEmbeddings> {
   // Keyed by the tower, not only the version: a student republished under its version is new.
-  const prefix = `${textTowerIdentity(model)}\u0000`;
+  const prefix = `${model.identity}\u0000`;
   const have = new Map<string, EdgeEmbedding>();
   for (const text of texts) {
     const hit = edgeQueries.get(prefix + text);
@@ -43,7 +42,7 @@ async function embedAtEdge(
   }
   const missing = [...new Set(texts.filter((t) => !have.has(t)))];
   if (missing.length > 0) {
-    const run = await embedTexts(env, model.id, missing);
+    const run = await embedTexts(env, model, missing);
     missing.forEach((text, j) => {
       const value = {
         embedding: run.embeddings[j] as Float32Array,
@@ -56,7 +55,7 @@ async function embedAtEdge(
   }
   const found = texts.map((t) => have.get(t) as EdgeEmbedding);
   return {
-    model,
+    model: model.manifest,
     // Copies: a caller may not reach into the cache.
     embeddings: found.map((f) => f.embedding.slice()),
     truncated: found.map((f) => f.truncated),
@@ -78,12 +77,11 @@ export interface QueryTextEmbeddings extends TextEmbeddings {
 /** Embeds query texts with the model's text tower, wherever it is placed. */
 export async function embedQueryTexts(
   env: Env,
-  modelId: string,
+  model: LoadedModel,
   texts: readonly string[],
 ): Promise<QueryTextEmbeddings> {
-  const model = await getModel(env, modelId);
-  if (model.text.placement === 'edge') return embedAtEdge(env, model, texts);
-  const space = { model: model.id, version: model.version };
+  if (model.manifest.text.placement === 'edge') return embedAtEdge(env, model, texts);
+  const { space } = model;
   const cache = new EdgeCache(env.EDGE_CACHE, QUERY_CACHE_TTL_S);
   const keys = await Promise.all(
     texts.map(async (text) => {
@@ -97,7 +95,7 @@ export async function embedQueryTexts(
   if (missing.length > 0) {
     const remote = await embedTextsRemote(
       encoderConfigFromEnv(env),
-      embeddingSpace(model),
+      space,
       missing.map((m) => m.text),
     );
     await Promise.all(
@@ -110,9 +108,9 @@ export async function embedQueryTexts(
     );
   }
   // Token counts for usage reporting come from the package's tokenizer, read at the edge.
-  const tokenizer = await getTokenizer(env, modelId);
+  const tokenizer = await model.tokenizer(env);
   return {
-    model,
+    model: model.manifest,
     embeddings: results.map((r) => Float32Array.from(r.embedding)),
     truncated: results.map((r) => r.truncated),
     tokenCounts: texts.map((t) => tokenizer.encode(t).ids.length),

@@ -1,13 +1,15 @@
 /**
- * The text tower at the edge: the only module that runs onnxruntime-web. One lazy session per
- * (model version, variant); runs are serialised (one wasm thread per isolate) and the texts of a
- * call go through in batches padded to their longest text.
+ * The text tower at the edge: the module that runs the served models' text towers on
+ * onnxruntime-web (./ort.ts loads the runtime; the debug probes of ../debug/route.ts create their
+ * own benchmark sessions in the same instance). One lazy session per tower (a LoadedModel's
+ * identity: id, version, tower files, variant); runs are serialised (one wasm thread per isolate)
+ * and the texts of a call go through in batches padded to their longest text.
  */
-import { type ModelManifest, textTowerIdentity } from '../../core/manifest';
+import type { ModelManifest } from '../../core/manifest';
 import type { TextTokenizer, TokenizedText } from '../../core/tokenizer';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
-import { getModel, getTextTower, getTokenizer, type TextVariant } from './model-registry';
+import type { LoadedModel } from './loaded-model';
 import { loadOrt, wasmMemoryBytes } from './ort';
 
 type Ort = ReturnType<typeof loadOrt>;
@@ -26,26 +28,18 @@ export interface TextEmbeddings {
   tokenCounts: number[];
 }
 
-export interface EmbedOptions {
-  variant?: TextVariant;
-}
-
 const sessions = new Map<string, Promise<Session>>();
 let queue: Promise<unknown> = Promise.resolve();
 let runs = 0;
 
-/** One session per tower: a tower republished under the same version gets a new one. */
-function sessionKey(manifest: ModelManifest, variant: TextVariant): string {
-  return textTowerIdentity(manifest, variant);
-}
-
-function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Promise<Session> {
-  const key = sessionKey(manifest, variant);
+/** One session per tower (keyed by identity): a tower republished under the same version gets a new one. */
+function getSession(env: Env, model: LoadedModel): Promise<Session> {
+  const key = model.identity;
   let session = sessions.get(key);
   if (!session) {
-    releaseOtherVersions(manifest, variant);
+    releaseOtherTowers(model);
     session = (async () => {
-      const tower = await getTextTower(env, manifest, variant);
+      const tower = await model.textTowerFiles(env);
       // Created in the queue too: the single wasm instance never interleaves two operations.
       return serialised(() =>
         loadOrt().InferenceSession.create(tower.model, {
@@ -64,9 +58,9 @@ function getSession(env: Env, manifest: ModelManifest, variant: TextVariant): Pr
 }
 
 /** A model republished (new version or new tower) no longer needs the old tower's session. */
-function releaseOtherVersions(manifest: ModelManifest, variant: TextVariant): void {
+function releaseOtherTowers(model: LoadedModel): void {
   for (const [key, stale] of sessions) {
-    if (key.startsWith(`${manifest.id}@`) && key.endsWith(`:${variant}`)) {
+    if (key.startsWith(`${model.id}@`) && key.endsWith(`:${model.variant}`)) {
       sessions.delete(key);
       // Released after the runs already queued on it.
       serialised(async () => (await stale).release()).catch(() => undefined);
@@ -109,32 +103,33 @@ async function runBatch(
   return vectors;
 }
 
-/** Embeds texts with a model's text tower (tokenised by the package rule, truncated to its max length). */
+/**
+ * Embeds texts with the model's text tower, in the handle's variant (tokenised by the package
+ * rule, truncated to its max length); 422 for a model whose text tower is on the encoder.
+ */
 export async function embedTexts(
   env: Env,
-  modelId: string,
+  model: LoadedModel,
   texts: readonly string[],
-  options: EmbedOptions = {},
 ): Promise<TextEmbeddings> {
-  const model = await getModel(env, modelId);
-  if (model.text.placement !== 'edge') {
+  const { manifest } = model;
+  if (manifest.text.placement !== 'edge') {
     throw new ApiError(
       422,
       'text_tower_not_at_edge',
-      `model ${model.id} embeds text on the encoder function, not at the edge`,
+      `model ${manifest.id} embeds text on the encoder function, not at the edge`,
     );
   }
-  const variant = options.variant ?? model.text.default_variant;
-  const tokenizer = await getTokenizer(env, modelId);
+  const tokenizer = await model.tokenizer(env);
   const tokenized = texts.map((t) => tokenizer.encode(t));
-  const session = await getSession(env, model, variant);
+  const session = await getSession(env, model);
   const embeddings: Float32Array[] = [];
   for (let start = 0; start < tokenized.length; start += TEXT_BATCH_SIZE) {
     const rows = tokenized.slice(start, start + TEXT_BATCH_SIZE);
-    embeddings.push(...(await runBatch(session, model, tokenizer, rows)));
+    embeddings.push(...(await runBatch(session, manifest, tokenizer, rows)));
   }
   return {
-    model,
+    model: manifest,
     embeddings,
     truncated: tokenized.map((t) => t.truncated),
     tokenCounts: tokenized.map((t) => t.ids.length),

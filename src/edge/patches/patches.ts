@@ -3,7 +3,6 @@
  * encoder crops and embeds the cells (`?grid=RxC`); the Worker scores them against the text.
  */
 import type { PatchesFields } from '../../core/contract/api-schemas';
-import { embeddingSpace } from '../../core/manifest';
 import { cosine, softmax } from '../../core/vector';
 import { ApiError } from '../http/errors';
 import { type EncoderImage, embedImage } from '../inference/encoder-client';
@@ -71,12 +70,12 @@ export async function runPatches(ctx: QueryContext, request: PatchesRequest) {
   const source = await encoderImage(ctx, request.image);
   const [text] = applyTemplate([request.text], request.template);
   const [cells, embedded] = await Promise.all([
-    embedImage(ctx.encoder(), embeddingSpace(model), source, { grid: { rows, cols } }),
-    embedQueryTexts(ctx.env, model.id, [text as string]),
+    embedImage(ctx.encoder(), model.space, source, { grid: { rows, cols } }),
+    embedQueryTexts(ctx.env, model, [text as string]),
   ]);
   const query = embedded.embeddings[0] as Float32Array;
   const flat = cells.map((cell) => cosine(cell.embedding, query));
-  const probs = softmax(flat.map((s) => Math.exp(model.logit_scale) * s));
+  const probs = softmax(flat.map((s) => Math.exp(model.manifest.logit_scale) * s));
   let best = 0;
   flat.forEach((s, i) => {
     if (s > (flat[best] as number)) best = i;

@@ -1,19 +1,22 @@
 /**
- * The query layer the features share: the model a request names (or the default), the index of
- * its embedding space, the encoder settings, and the rule that index failures are the service's
+ * The query layer the features share: the model a request names (or the default), resolved once
+ * into the handle every layer below uses (../inference/loaded-model.ts), the index of its
+ * embedding space, the encoder settings, and the rule that index failures are the service's
  * fault (503), never the client's.
  */
 import { DEFAULT_COLLECTION } from '../../core/contract/ids';
-import type { ModelManifest } from '../../core/manifest';
+import { indexKey } from '../../core/contract/spaces';
 import { type Env, readConfig } from '../env';
 import { ApiError } from '../http/errors';
 import { IndexCorruptError, IndexReader } from '../index';
 import { type EncoderClientConfig, encoderConfigFromEnv } from '../inference/encoder-client';
-import { getModel } from '../inference/model-registry';
+import type { LoadedModel } from '../inference/loaded-model';
+import { loadModel } from '../inference/model-registry';
 
 export interface QueryContext {
   env: Env;
-  model: ModelManifest;
+  /** The request's model, looked up once here. */
+  model: LoadedModel;
   /** The collection the request names (`default` when it names none). */
   collection: string;
   store: IndexReader;
@@ -27,8 +30,8 @@ export async function queryContext(
   modelId: string | undefined,
   collection: string = DEFAULT_COLLECTION,
 ): Promise<QueryContext> {
-  const model = await getModel(env, modelId ?? readConfig(env).defaultModel);
-  const store = new IndexReader(env, { collection, model: model.id, version: model.version });
+  const model = await loadModel(env, modelId ?? readConfig(env).defaultModel);
+  const store = new IndexReader(env, indexKey(model.space, collection));
   return { env, model, collection, store, encoder: () => encoderConfigFromEnv(env) };
 }
 

@@ -5,7 +5,6 @@
  */
 import type { z } from 'zod';
 import type { ScoreFields, ScoreResponseSchema } from '../../core/contract/api-schemas';
-import { embeddingSpace } from '../../core/manifest';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
 import { guardIndex, type QueryContext } from '../query/context';
@@ -50,10 +49,10 @@ export async function runScore(ctx: QueryContext, request: ScoreRequest) {
   if (hit) return { body: hit.value, cache: 'HIT' as const, tier: hit.tier };
   const texts = applyTemplate(request.captions, request.template);
   const image = await guardIndex(() =>
-    embedQueryImage(request.image, { store, model: embeddingSpace(model), encoder: ctx.encoder }),
+    embedQueryImage(request.image, { store, model: model.space, encoder: ctx.encoder }),
   );
-  const embedded = await embedQueryTexts(ctx.env, model.id, texts);
-  const scores = scoreCaptions(image.vector, embedded.embeddings, model.logit_scale);
+  const embedded = await embedQueryTexts(ctx.env, model, texts);
+  const scores = scoreCaptions(image.vector, embedded.embeddings, model.manifest.logit_scale);
   const body: ScoreBody = {
     object: 'caption_scores',
     model: model.id,
@@ -64,7 +63,7 @@ export async function runScore(ctx: QueryContext, request: ScoreRequest) {
       ...(image.sha256 ? { sha256: image.sha256 } : {}),
     },
     prompt_template: request.template ?? null,
-    logit_scale: model.logit_scale,
+    logit_scale: model.manifest.logit_scale,
     results: request.captions.map((caption, i) => ({
       caption,
       text: texts[i] as string,

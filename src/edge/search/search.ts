@@ -4,7 +4,6 @@
  * ranking of the index's catalogue (catalogue-search.ts: the search kernel, or the JS loop).
  */
 import type { SearchFields } from '../../core/contract/api-schemas';
-import { embeddingSpace } from '../../core/manifest';
 import { ApiError } from '../http/errors';
 import { embedQueryTexts } from '../inference/text-embedder';
 import { guardIndex, type QueryContext } from '../query/context';
@@ -63,13 +62,13 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
   let identity: string;
   let truncated: boolean | undefined;
   if (query.kind === 'text') {
-    const texts = await embedQueryTexts(ctx.env, model.id, [query.text]);
+    const texts = await embedQueryTexts(ctx.env, model, [query.text]);
     vector = texts.embeddings[0] as Float32Array;
     truncated = texts.truncated[0] ?? false;
     identity = `text:${query.text}`;
   } else {
     const image = await guardIndex(() =>
-      embedQueryImage(query, { store, model: embeddingSpace(model), encoder: ctx.encoder }),
+      embedQueryImage(query, { store, model: model.space, encoder: ctx.encoder }),
     );
     vector = image.vector;
     identity = image.identity;

@@ -11,7 +11,7 @@ import { sha256Hex } from '../../../src/core/hash';
 import { parseManifest } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
 import { writerFor } from '../../../src/edge/index';
-import { modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
+import { loadModel, modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedQueryTexts } from '../../../src/edge/inference/text-embedder';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { demo } from '../support/search-fixtures';
@@ -48,7 +48,7 @@ function installTextEncoder() {
     if (url.pathname !== '/v1/embed/text') return new Response('{}', { status: 404 });
     const { texts } = (await request.json()) as { texts: string[] };
     textCalls.push(texts);
-    const edge = await embedTexts(env, 'koclip-tiny', texts);
+    const edge = await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts);
     return Response.json({
       model: FN_MODEL,
       version: mode === 'wrong-version' ? 'other' : tiny.version,
@@ -92,14 +92,17 @@ describe('query texts of a function-placed text tower', () => {
   it('are embedded on the encoder, equal the edge tower on the same weights, and cached', async () => {
     installTextEncoder();
     const texts = ['빨간 원 캐시 테스트', '파란 사각형 캐시 테스트'];
-    const first = await embedQueryTexts(env, FN_MODEL, texts);
-    const edge = await embedTexts(env, 'koclip-tiny', texts);
+    const first = await embedQueryTexts(env, await loadModel(env, FN_MODEL), texts);
+    const edge = await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts);
     for (const [i, e] of first.embeddings.entries())
       expect(cosine(e, edge.embeddings[i] as Float32Array)).toBeGreaterThan(0.9999);
     expect(first.cached).toBe(0);
     expect(first.tokenCounts).toEqual(edge.tokenCounts);
     expect(textCalls).toEqual([texts]);
-    const again = await embedQueryTexts(env, FN_MODEL, [texts[1] as string, '새 문장 하나']);
+    const again = await embedQueryTexts(env, await loadModel(env, FN_MODEL), [
+      texts[1] as string,
+      '새 문장 하나',
+    ]);
     expect(again.cached).toBe(1);
     expect(textCalls[1]).toEqual(['새 문장 하나']);
     expect(cosine(again.embeddings[0] as Float32Array, first.embeddings[1] as Float32Array)).toBeGreaterThan(
@@ -132,12 +135,16 @@ describe('query texts of a function-placed text tower', () => {
   it('answer with the same errors as image calls when the encoder is down or out of contract', async () => {
     installTextEncoder();
     mode = 'down';
-    await expect(embedQueryTexts(env, FN_MODEL, ['장애 테스트'])).rejects.toMatchObject({
+    await expect(
+      loadModel(env, FN_MODEL).then((model) => embedQueryTexts(env, model, ['장애 테스트'])),
+    ).rejects.toMatchObject({
       status: 502,
       code: 'encoder_unreachable',
     });
     mode = 'wrong-version';
-    await expect(embedQueryTexts(env, FN_MODEL, ['장애 테스트 2'])).rejects.toMatchObject({
+    await expect(
+      loadModel(env, FN_MODEL).then((model) => embedQueryTexts(env, model, ['장애 테스트 2'])),
+    ).rejects.toMatchObject({
       status: 502,
       code: 'encoder_model_mismatch',
     });
@@ -152,10 +159,10 @@ describe('query texts of a function-placed text tower', () => {
 describe('query texts of an edge-placed text tower', () => {
   it('run the tower once per text in an isolate, then come from its memory unchanged', async () => {
     const texts = ['격리 캐시 빨간 원', '격리 캐시 파란 별'];
-    const first = await embedQueryTexts(env, 'koclip-tiny', texts);
+    const first = await embedQueryTexts(env, await loadModel(env, 'koclip-tiny'), texts);
     expect(first.cached).toBe(0);
-    const direct = await embedTexts(env, 'koclip-tiny', texts);
-    const again = await embedQueryTexts(env, 'koclip-tiny', [
+    const direct = await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts);
+    const again = await embedQueryTexts(env, await loadModel(env, 'koclip-tiny'), [
       texts[1] as string,
       '격리 캐시 새 문장',
       texts[1] as string,
@@ -168,7 +175,7 @@ describe('query texts of an edge-placed text tower', () => {
     expect(again.tokenCounts[0]).toBe(direct.tokenCounts[1]);
     // What a caller gets is its own copy: writing into it changes no later answer.
     (again.embeddings[0] as Float32Array).fill(0);
-    const third = await embedQueryTexts(env, 'koclip-tiny', [texts[1] as string]);
+    const third = await embedQueryTexts(env, await loadModel(env, 'koclip-tiny'), [texts[1] as string]);
     expect(third.cached).toBe(1);
     expect(Array.from(third.embeddings[0] as Float32Array)).toEqual(
       Array.from(direct.embeddings[1] as Float32Array),
@@ -192,14 +199,14 @@ describe('query texts of an edge-placed text tower', () => {
     };
     await publish(textInt8);
     const text = '같은 버전 새 학생';
-    const before = await embedQueryTexts(env, id, [text]);
-    expect((await embedQueryTexts(env, id, [text])).cached).toBe(1);
+    const before = await embedQueryTexts(env, await loadModel(env, id), [text]);
+    expect((await embedQueryTexts(env, await loadModel(env, id), [text])).cached).toBe(1);
     // A re-distilled student keeps the version (the embedding space): here the fp32 graph.
     await publish(textFp32);
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       vi.setSystemTime(Date.now() + 61_000); // past the registry's trust in the R2 manifest
-      const after = await embedQueryTexts(env, id, [text]);
+      const after = await embedQueryTexts(env, await loadModel(env, id), [text]);
       expect(after.model.version).toBe(before.model.version);
       expect(after.cached).toBe(0);
       expect(after.embeddings[0]).not.toEqual(before.embeddings[0]);

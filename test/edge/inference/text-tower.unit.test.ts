@@ -7,7 +7,7 @@ import textInt8 from '../../../models/koclip-tiny/text-int8.onnx';
 import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
 import { parseManifest, textTowerIdentity } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
-import { modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
+import { loadModel, modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedTexts, TEXT_BATCH_SIZE, textTowerStats } from '../../../src/edge/inference/text-tower';
 
 // Golden embeddings are the PyTorch fp32 reference written by the model kit at export time.
@@ -44,7 +44,7 @@ async function publishCopy(
 
 describe('text tower, bundled koclip-tiny', () => {
   it('reproduces the golden text embeddings with the default int8 tower (cosine >= 0.999)', async () => {
-    const result = await embedTexts(env, 'koclip-tiny', texts);
+    const result = await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts);
     expect(result.model.text.default_variant).toBe('int8');
     expect(result.embeddings).toHaveLength(texts.length);
     goldenText.cases.forEach((c, i) => {
@@ -58,7 +58,7 @@ describe('text tower, bundled koclip-tiny', () => {
 
   it('reproduces the golden embeddings with the fp32 tower read from R2 (cosine >= 0.9999)', async () => {
     await env.MODELS_BUCKET.put(modelFileKey(tiny, 'text-fp32.onnx'), textFp32);
-    const result = await embedTexts(env, 'koclip-tiny', texts, { variant: 'fp32' });
+    const result = await embedTexts(env, await loadModel(env, 'koclip-tiny', 'fp32'), texts);
     goldenText.cases.forEach((c, i) => {
       expect(cosine(result.embeddings[i] as Float32Array, c.embedding)).toBeGreaterThanOrEqual(0.9999);
     });
@@ -68,9 +68,9 @@ describe('text tower, bundled koclip-tiny', () => {
   });
 
   it('gives each text the same embedding alone as in a padded batch (fp32)', async () => {
-    const batch = await embedTexts(env, 'koclip-tiny', texts, { variant: 'fp32' });
+    const batch = await embedTexts(env, await loadModel(env, 'koclip-tiny', 'fp32'), texts);
     for (const [i, text] of texts.entries()) {
-      const alone = await embedTexts(env, 'koclip-tiny', [text], { variant: 'fp32' });
+      const alone = await embedTexts(env, await loadModel(env, 'koclip-tiny', 'fp32'), [text]);
       expect(
         cosine(alone.embeddings[0] as Float32Array, batch.embeddings[i] as Float32Array),
       ).toBeGreaterThan(0.99999);
@@ -79,7 +79,7 @@ describe('text tower, bundled koclip-tiny', () => {
 
   it('keeps input order across several runs when a call has more texts than one batch', async () => {
     const many = Array.from({ length: TEXT_BATCH_SIZE + 5 }, (_, i) => texts[i % texts.length] as string);
-    const result = await embedTexts(env, 'koclip-tiny', many);
+    const result = await embedTexts(env, await loadModel(env, 'koclip-tiny'), many);
     expect(result.embeddings).toHaveLength(many.length);
     many.forEach((text, i) => {
       const golden = goldenText.cases.find((c) => c.text === text)?.embedding ?? [];
@@ -88,13 +88,17 @@ describe('text tower, bundled koclip-tiny', () => {
   });
 
   it('truncates long texts to max_length and says so', async () => {
-    const result = await embedTexts(env, 'koclip-tiny', ['빨간 원', '큰 빨간 원 두 개 '.repeat(30)]);
+    const result = await embedTexts(env, await loadModel(env, 'koclip-tiny'), [
+      '빨간 원',
+      '큰 빨간 원 두 개 '.repeat(30),
+    ]);
     expect(result.truncated).toEqual([false, true]);
     expect(result.tokenCounts[1]).toBe(tiny.text.max_length);
   });
 
   it('serialises concurrent calls without mixing their results', async () => {
-    const calls = await Promise.all(texts.map((t) => embedTexts(env, 'koclip-tiny', [t])));
+    const handle = await loadModel(env, 'koclip-tiny');
+    const calls = await Promise.all(texts.map((t) => embedTexts(env, handle, [t])));
     calls.forEach((r, i) => {
       expect(
         cosine(r.embeddings[0] as Float32Array, goldenText.cases[i]?.embedding ?? []),
@@ -106,7 +110,7 @@ describe('text tower, bundled koclip-tiny', () => {
 describe('text tower, model packages in R2', () => {
   it('loads manifest, tokenizer and tower of a model that is only in MODELS_BUCKET', async () => {
     await publishCopy('koclip-r2-copy');
-    const result = await embedTexts(env, 'koclip-r2-copy', texts.slice(0, 2));
+    const result = await embedTexts(env, await loadModel(env, 'koclip-r2-copy'), texts.slice(0, 2));
     expect(result.model.id).toBe('koclip-r2-copy');
     expect(
       cosine(result.embeddings[1] as Float32Array, goldenText.cases[1]?.embedding ?? []),
@@ -116,10 +120,10 @@ describe('text tower, model packages in R2', () => {
   it('creates sessions for two variants while runs are going on', async () => {
     await publishCopy('koclip-concurrent');
     const calls = await Promise.all([
-      embedTexts(env, 'koclip-concurrent', [texts[0] as string]),
-      embedTexts(env, 'koclip-concurrent', [texts[0] as string], { variant: 'fp32' }),
-      embedTexts(env, 'koclip-tiny', [texts[0] as string]),
-      embedTexts(env, 'koclip-concurrent', [texts[0] as string]),
+      embedTexts(env, await loadModel(env, 'koclip-concurrent'), [texts[0] as string]),
+      embedTexts(env, await loadModel(env, 'koclip-concurrent', 'fp32'), [texts[0] as string]),
+      embedTexts(env, await loadModel(env, 'koclip-tiny'), [texts[0] as string]),
+      embedTexts(env, await loadModel(env, 'koclip-concurrent'), [texts[0] as string]),
     ]);
     for (const call of calls) {
       expect(
@@ -133,18 +137,24 @@ describe('text tower, model packages in R2', () => {
     const view = new Uint8Array(corrupt);
     view[1000] = (view[1000] ?? 0) ^ 0xff;
     await publishCopy('koclip-corrupt', corrupt);
-    await expect(embedTexts(env, 'koclip-corrupt', ['빨간 원'], { variant: 'fp32' })).rejects.toMatchObject({
+    await expect(
+      loadModel(env, 'koclip-corrupt', 'fp32').then((model) => embedTexts(env, model, ['빨간 원'])),
+    ).rejects.toMatchObject({
       status: 503,
       code: 'model_unavailable',
     });
   });
 
   it('answers 404 unknown_model for a model nobody published', async () => {
-    await expect(embedTexts(env, 'no-such-model', ['x'])).rejects.toMatchObject({
+    await expect(
+      loadModel(env, 'no-such-model').then((model) => embedTexts(env, model, ['x'])),
+    ).rejects.toMatchObject({
       status: 404,
       code: 'unknown_model',
     });
-    await expect(embedTexts(env, '../etc', ['x'])).rejects.toMatchObject({
+    await expect(
+      loadModel(env, '../etc').then((model) => embedTexts(env, model, ['x'])),
+    ).rejects.toMatchObject({
       status: 404,
       code: 'unknown_model',
     });
@@ -155,7 +165,9 @@ describe('text tower, model packages in R2', () => {
     manifest.id = 'koclip-function-only';
     manifest.text.placement = 'function';
     await env.MODELS_BUCKET.put(modelManifestKey(manifest.id), JSON.stringify(manifest));
-    await expect(embedTexts(env, manifest.id, ['x'])).rejects.toMatchObject({
+    await expect(
+      loadModel(env, manifest.id).then((model) => embedTexts(env, model, ['x'])),
+    ).rejects.toMatchObject({
       status: 422,
       code: 'text_tower_not_at_edge',
     });
@@ -169,7 +181,7 @@ describe('text tower sessions', () => {
 
   it('replaces the session of a model republished under a new version', async () => {
     await publishCopy('koclip-versioned');
-    await embedTexts(env, 'koclip-versioned', ['빨간 원']);
+    await embedTexts(env, await loadModel(env, 'koclip-versioned'), ['빨간 원']);
     const old = textTowerIdentity({ ...tiny, id: 'koclip-versioned' }, 'int8');
     expect(old).toMatch(new RegExp(`^koclip-versioned@${tiny.version}#[0-9a-f]{16}:int8$`));
     expect(textTowerStats().sessions).toContain(old);
@@ -178,7 +190,7 @@ describe('text tower sessions', () => {
     // The registry trusts an R2 manifest for a minute before reading it again.
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 61_000);
-    const result = await embedTexts(env, 'koclip-versioned', ['빨간 원']);
+    const result = await embedTexts(env, await loadModel(env, 'koclip-versioned'), ['빨간 원']);
     expect(result.model.version).toBe(`${tiny.version}-next`);
     const sessions = textTowerStats().sessions;
     expect(sessions).toContain(
@@ -189,7 +201,7 @@ describe('text tower sessions', () => {
 
   it('replaces the session of a tower republished under the same version (a new student)', async () => {
     await publishCopy('koclip-restudied');
-    const before = await embedTexts(env, 'koclip-restudied', ['빨간 원']);
+    const before = await embedTexts(env, await loadModel(env, 'koclip-restudied'), ['빨간 원']);
     const old = textTowerIdentity(before.model, 'int8');
     expect(textTowerStats().sessions).toContain(old);
 
@@ -197,7 +209,7 @@ describe('text tower sessions', () => {
     await publishCopy('koclip-restudied', textFp32, tiny.version, textFp32);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 61_000);
-    const after = await embedTexts(env, 'koclip-restudied', ['빨간 원']);
+    const after = await embedTexts(env, await loadModel(env, 'koclip-restudied'), ['빨간 원']);
     expect(after.model.version).toBe(tiny.version);
     const now = textTowerIdentity(after.model, 'int8');
     expect(now).not.toBe(old);

@@ -1,6 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosine, softmax } from '../../../src/core/vector';
+import { loadModel } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import type { StandIn } from '../support/encoder-stand-in';
 import {
@@ -42,7 +43,8 @@ afterAll(() => standIn.restore());
 
 /** Reference: cosine of the text tower's embedding with each cell's embedding (row-major). */
 async function expectScoresFor(body: PatchesBody, text: string) {
-  const query = (await embedTexts(env, manifest.id, [text])).embeddings[0] as Float32Array;
+  const query = (await embedTexts(env, await loadModel(env, manifest.id), [text]))
+    .embeddings[0] as Float32Array;
   const flat = GRID_CELLS.map((id) => cosine(query, demoVector(id)));
   expect(body.scores.flat()).toHaveLength(6);
   body.scores.flat().forEach((s, i) => {

@@ -6,6 +6,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { IndexReader, writerFor } from '../../../src/edge/index';
+import { loadModel } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { searchSegments } from '../../../src/edge/search/ranking';
 import { demo, manifest, space } from '../support/search-fixtures';
@@ -29,7 +30,8 @@ async function search(params: Record<string, string>) {
 /** The JS loop over the stored segments: the page the route must give. */
 async function reference(text: string, k: number, offset = 0) {
   const loaded = await new IndexReader(env, index).load();
-  const query = (await embedTexts(env, manifest.id, [text])).embeddings[0] as Float32Array;
+  const query = (await embedTexts(env, await loadModel(env, manifest.id), [text]))
+    .embeddings[0] as Float32Array;
   const page = searchSegments(loaded?.segments ?? [], query, { k, offset, dead: loaded?.dead ?? [] });
   return { hits: page.hits.map((h) => ({ id: h.id, score: h.score })), query };
 }

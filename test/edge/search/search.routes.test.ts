@@ -2,6 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import manifestJson from '../../../models/koclip-tiny/manifest.json';
 import { dot } from '../../../src/core/vector';
+import { loadModel } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { encodeCursor } from '../../../src/edge/search/cursor';
 import type { StandIn } from '../support/encoder-stand-in';
@@ -78,7 +79,7 @@ function expectSelfFirst(results: Hit[], id: string, ref: ReturnType<typeof refe
 }
 
 async function textVector(text: string): Promise<Float32Array> {
-  return (await embedTexts(env, manifest.id, [text])).embeddings[0] as Float32Array;
+  return (await embedTexts(env, await loadModel(env, manifest.id), [text])).embeddings[0] as Float32Array;
 }
 
 let standIn: StandIn;
