@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { ErrorEnvelopeSchema } from './errors';
 import { Sha256HexSchema } from './ids';
+import { EMBEDDING_LIMITS, LIMITS } from './limits';
 
 export const ENCODER_PATHS = {
   image: '/v1/embed/image',
@@ -32,8 +33,11 @@ export const ENCODER_LIMITS = {
   images: 64,
   /** Texts in one POST /v1/embed/text (ENCODER_MAX_TEXTS). */
   texts: 256,
-  /** Characters of one text (ENCODER_MAX_TEXT_CHARS). */
-  textChars: 2000,
+  /**
+   * Characters of one text (ENCODER_MAX_TEXT_CHARS): the longest the Worker sends, a
+   * /v1/embeddings input (a caption in a prompt template is at most twice LIMITS.textChars).
+   */
+  textChars: Math.max(EMBEDDING_LIMITS.textChars, 2 * LIMITS.textChars),
   /** Characters of one URL of `{ urls }`. */
   urlChars: 8192,
   /** Rows and columns of `?grid=RxC`. */

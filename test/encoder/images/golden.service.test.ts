@@ -12,6 +12,7 @@ import {
   ImageAnswerSchema,
   TextAnswerSchema,
 } from '../../../src/core/contract/encoder-api';
+import { EMBEDDING_LIMITS } from '../../../src/core/contract/limits';
 import type { ModelManifest } from '../../../src/core/manifest';
 import { decodeImage } from '../../../src/encoder/images/image-decode';
 import { pixelValues } from '../../../src/encoder/images/pixel-tensor';
@@ -127,6 +128,18 @@ describe('the service reproduces the golden embeddings', () => {
     const body: EmbedAnswer = TextAnswerSchema.parse(await res.json());
     expect(body.data[0]?.truncated).toBeUndefined();
     expect(body.data[1]?.truncated).toBe(true);
+  });
+
+  it("accepts the longest text the Worker's /v1/embeddings takes (cut and flagged)", async () => {
+    const longest = '빨 '.repeat(EMBEDDING_LIMITS.textChars / 2);
+    const res = await encoder.call('/v1/embed/text', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ texts: [longest] }),
+    });
+    expect(res.status).toBe(200);
+    const body: EmbedAnswer = TextAnswerSchema.parse(await res.json());
+    expect(body.data[0]?.truncated).toBe(true);
   });
 
   it('/healthz reports the model, its version and the provider', async () => {
