@@ -13,14 +13,9 @@
 import type { Segment } from '../../../core/index-format/segment';
 import { halfToFloatTable } from '../../../core/vector';
 import type { CatalogueSegment } from '../../index';
-import {
-  type KernelIndex,
-  KernelIndexBuilder,
-  KernelMemoryError,
-  kernelCapacityFor,
-  kernelIndexBytes,
-  type ResidualBits,
-} from './kernel';
+import { KernelIndexBuilder } from './builder';
+import type { KernelIndex } from './kernel-index';
+import { KernelMemoryError, kernelCapacityFor, kernelIndexBytes, type ResidualBits } from './layout';
 
 /** The identity of an immutable segment object: its R2 key and etag (as the segment cache). */
 export const segmentIdentity = (ref: Pick<CatalogueSegment, 'key' | 'etag'>) => `${ref.key}#${ref.etag}`;

@@ -26,7 +26,8 @@ import {
   searchSegments,
 } from '../ranking';
 import type { CatalogueKernel, HeldSegment } from './catalogue-kernel';
-import { KERNEL_MAX_K, type KernelHit } from './kernel';
+import type { KernelHit } from './kernel-index';
+import { KERNEL_MAX_K } from './layout';
 
 /** How the page was scored: kernel scores (int8), fp16 rescoring, or requantised fp16. */
 export type KernelScoring = 'int8' | 'fp16' | 'requantised';

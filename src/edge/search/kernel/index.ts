@@ -7,8 +7,10 @@
  *
  * Parts, from the bottom:
  * - kernel.as.ts: the scan and rescoring loops, built into kernel.wasm (`npm run build:kernel`);
- * - kernel.ts: the packed index over one wasm instance: KernelIndexBuilder fills it row by row,
- *   KernelIndex searches it;
+ * - layout.ts: an index's wasm memory (codes, residual, scales, buffers), its size against the
+ *   budget; mask.ts: the allowed-row mask the scan reads;
+ * - builder.ts, build.ts: KernelIndexBuilder fills an index row by row (build.ts: in one call,
+ *   from float vectors or decoded segments); kernel-index.ts: KernelIndex searches it, exact;
  * - catalogue-kernel.ts: one catalogue's index, grown segment by segment (CatalogueKernel);
  * - store.ts: the isolate's catalogue indexes under one budget, least recently used dropped first;
  * - catalogue-page.ts: a request's page from a catalogue's index (filter, dead rows and excluded
@@ -20,24 +22,24 @@
  * compiles the file it reads instead.
  */
 
+export { buildKernelIndex, buildKernelIndexFromSegments } from './build';
+export { KernelIndexBuilder, type KernelIndexOptions } from './builder';
 export type { CatalogueKernel } from './catalogue-kernel';
 export { type KernelScoring, searchKernel } from './catalogue-page';
 export {
-  buildKernelIndex,
-  buildKernelIndexFromSegments,
-  DEFAULT_RESIDUAL_BITS,
-  KERNEL_MAX_K,
   type KernelHit,
   KernelIndex,
-  KernelIndexBuilder,
-  type KernelIndexOptions,
-  type KernelMemory,
-  KernelMemoryError,
   type KernelSearchOptions,
   type KernelSearchStats,
+} from './kernel-index';
+export {
+  DEFAULT_RESIDUAL_BITS,
+  KERNEL_MAX_K,
+  type KernelMemory,
+  KernelMemoryError,
   kernelIndexBytes,
   type ResidualBits,
-} from './kernel';
+} from './layout';
 export {
   clearKernelStore,
   type KernelAnswer,

@@ -1,8 +1,9 @@
 // The search kernel's scan and rescoring loops in WebAssembly SIMD (AssemblyScript; built into
 // kernel.wasm by `asc src/edge/search/kernel/kernel.as.ts --config src/edge/search/kernel/asconfig.json
-// -o src/edge/search/kernel/kernel.wasm`). kernel.ts owns the memory layout and calls these.
+// -o src/edge/search/kernel/kernel.wasm`). layout.ts owns the memory layout; builder.ts and
+// kernel-index.ts call these.
 //
-// Index layout (laid out by kernel.ts, all 16-byte aligned):
+// Index layout (laid out by layout.ts, all 16-byte aligned):
 //   rows    n x dimP int8 codes, row-major, dimP = dim rounded up to 16, zero padded
 //   scales  n x f32 per-vector scales (a vector is scale * (code + residual))
 //   resid   n x (dimP * bits / 8) bytes of residual codes, little-end first (bits 0, 1 or 2)

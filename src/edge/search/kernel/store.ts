@@ -17,7 +17,7 @@ import type { CatalogueSegment, CatalogueView } from '../../index';
 import { KERNEL_MEMORY_BUDGET_BYTES } from '../../isolate-memory';
 import { writerName } from '../../storage-keys';
 import { CatalogueKernel, segmentIdentity } from './catalogue-kernel';
-import { KernelMemoryError, kernelIndexBytes } from './kernel';
+import { KernelMemoryError, kernelIndexBytes } from './layout';
 
 /** Reads segments of the catalogue (in the order asked), without keeping them in the segment cache. */
 export type SegmentLoader = (refs: readonly CatalogueSegment[]) => Promise<Segment[]>;
