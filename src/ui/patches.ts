@@ -1,15 +1,8 @@
 /** Text→Patch: a rows x cols grid over an image, each cell shaded by how well it matches a text. */
+import type { PatchesResponse } from '../core/contract/api-schemas';
 import { describeFailure, postJson } from './api';
 import { byId, fmt, h, setStatus } from './dom';
 import { chooseImage, exclusive } from './image-source';
-
-interface PatchesAnswer {
-  rows: number;
-  cols: number;
-  scores: number[][];
-  probs: number[][];
-  best: { row: number; col: number; score: number };
-}
 
 export function setUpPatches(): { useImage: (id: string, collection: string) => void } {
   const form = byId<HTMLFormElement>('patches-form');
@@ -19,7 +12,7 @@ export function setUpPatches(): { useImage: (id: string, collection: string) => 
   let collection = 'default';
   exclusive(idInput, fileInput, () => {});
 
-  function render(answer: PatchesAnswer, src: string, label: string, text: string): void {
+  function render(answer: PatchesResponse, src: string, label: string, text: string): void {
     const img = byId<HTMLImageElement>('patches-image');
     img.src = src;
     img.alt = label;
@@ -64,7 +57,7 @@ export function setUpPatches(): { useImage: (id: string, collection: string) => 
       if (!image) return setStatus(status, 'error', '이미지를 고르세요 · Choose an image first');
       const rows = Number(byId<HTMLSelectElement>('patches-rows').value);
       const cols = Number(byId<HTMLSelectElement>('patches-cols').value);
-      const { body } = await postJson<PatchesAnswer>('/v1/patches', { ...image.fields, text, rows, cols });
+      const { body } = await postJson<PatchesResponse>('/v1/patches', { ...image.fields, text, rows, cols });
       render(body, image.src, image.label, text);
       setStatus(status, 'info', `${rows}×${cols} 칸 완료 · ${rows}×${cols} cells scored`);
     } catch (error) {

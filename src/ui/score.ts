@@ -2,7 +2,9 @@
  * Image→Text: captions scored against an image (softmax probabilities as a Chart.js bar chart
  * and as a table), the `이것은 {} 이다.` template on or off, and the edge cache's X-Cache.
  */
+
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip } from 'chart.js';
+import type { ScoreResponse } from '../core/contract/api-schemas';
 import { describeFailure, imageSrc, postJson } from './api';
 import { byId, fmt, h, setStatus } from './dom';
 import { chooseImage, exclusive } from './image-source';
@@ -10,11 +12,6 @@ import { chooseImage, exclusive } from './image-source';
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 Chart.defaults.font.size = 14;
 Chart.defaults.color = '#1b1f24';
-
-interface ScoreAnswer {
-  results: { caption: string; text: string; prob: number; logit: number }[];
-  best: number;
-}
 
 export const PROMPT_TEMPLATE = '이것은 {} 이다.';
 
@@ -38,7 +35,7 @@ export function setUpScore(): { useImage: (id: string, collection: string) => vo
   };
   exclusive(idInput, fileInput, showPreview);
 
-  function draw(answer: ScoreAnswer): void {
+  function draw(answer: ScoreResponse): void {
     const labels = answer.results.map((r) => r.caption);
     const data = answer.results.map((r) => r.prob);
     const canvas = byId<HTMLCanvasElement>('score-chart');
@@ -82,7 +79,7 @@ export function setUpScore(): { useImage: (id: string, collection: string) => vo
       const image = await chooseImage(idInput, fileInput, collection, false);
       if (!image) return setStatus(status, 'error', '이미지를 고르세요 · Choose an image first');
       const template = byId<HTMLInputElement>('use-template').checked;
-      const { body, headers } = await postJson<ScoreAnswer>('/v1/score', {
+      const { body, headers } = await postJson<ScoreResponse>('/v1/score', {
         ...image.fields,
         captions,
         ...(template ? { prompt_template: PROMPT_TEMPLATE } : {}),

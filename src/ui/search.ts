@@ -3,19 +3,9 @@
  * image ("more like this"); a grid of results with scores, "more" through next_cursor, and the
  * empty-index, no-result and error states.
  */
+import type { SearchHit, SearchResponse } from '../core/contract/api-schemas';
 import { ApiFailure, api, describeFailure, imageSrc } from './api';
 import { byId, clearStatus, fmt, h, setStatus } from './dom';
-
-interface Hit {
-  id: string;
-  score: number;
-  metadata: Record<string, unknown>;
-  caption?: string;
-}
-interface SearchAnswer {
-  results: Hit[];
-  next_cursor: string | null;
-}
 
 type Query = { text: string } | { image_id: string };
 
@@ -69,7 +59,7 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
     return p;
   }
 
-  function card(hit: Hit, coll: string): HTMLLIElement {
+  function card(hit: SearchHit, coll: string): HTMLLIElement {
     const meta = Object.entries(hit.metadata)
       .map(([k, v]) => `${k}: ${String(v)}`)
       .join(', ');
@@ -120,7 +110,7 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
     more.hidden = true;
     const coll = collection();
     try {
-      const { body } = await api<SearchAnswer>(`/v1/search?${params(q, append ? cursor : null)}`);
+      const { body } = await api<SearchResponse>(`/v1/search?${params(q, append ? cursor : null)}`);
       if (mine !== seq) return;
       if (!append) list.replaceChildren();
       for (const hit of body.results) list.append(card(hit, coll));

@@ -2,17 +2,10 @@
  * The footer: the default model (id, version, placement, evaluation figures), the index's counts
  * (GET /v1/index/stats, which needs the admin token) and the encoder's health (GET /healthz).
  */
+import type { HealthResponse } from '../core/contract/api-schemas';
+import type { IndexStats } from '../core/contract/ingest-schemas';
 import { adminToken, api, describeFailure } from './api';
 import { byId } from './dom';
-
-interface Health {
-  default_model: { id: string; version: string; placement: string; evaluation: Record<string, number> };
-  encoder: { status: string; latency_ms?: number; provider?: string; message?: string };
-}
-interface Stats {
-  counts: { pending: number; indexed: number; failed: number };
-  segments: number;
-}
 
 const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
 
@@ -22,7 +15,7 @@ export async function refreshStatus(): Promise<void> {
   const index = byId('st-index');
   const encoder = byId('st-encoder');
   try {
-    const { body } = await api<Health>('/healthz');
+    const { body } = await api<HealthResponse>('/healthz');
     const m = body.default_model;
     model.textContent = `${m.id} ${m.version} · ${m.placement === 'edge' ? '엣지 · edge' : '함수 · function'}`;
     const e = m.evaluation;
@@ -42,7 +35,7 @@ export async function refreshStatus(): Promise<void> {
   }
   try {
     const collection = byId<HTMLInputElement>('collection').value.trim() || 'default';
-    const { body } = await api<Stats>(`/v1/index/stats?collection=${encodeURIComponent(collection)}`, {
+    const { body } = await api<IndexStats>(`/v1/index/stats?collection=${encodeURIComponent(collection)}`, {
       admin: true,
     });
     index.textContent = `${collection}: 색인 ${body.counts.indexed} indexed · 대기 ${body.counts.pending} pending · 실패 ${body.counts.failed} failed · ${body.segments} segments`;

@@ -3,14 +3,9 @@
  * PUT /v1/images/{id}, and each image's state polled from GET /v1/images/{id} until it is
  * indexed or failed.
  */
+import type { ImageStatus } from '../core/contract/ingest-schemas';
 import { adminToken, api, describeFailure } from './api';
 import { byId, h, setStatus } from './dom';
-
-interface ImageStatus {
-  id: string;
-  state: 'pending' | 'indexed' | 'failed';
-  error?: { code: string; message: string };
-}
 
 const POLL_MS = 700;
 const POLL_LIMIT = 120;

@@ -1,7 +1,7 @@
 /**
- * Request and response schemas of the image-facing API (search, score, patches), shared by the
- * Worker's routes, the OpenAPI document and clients. Plain zod: runtime-free. Ids and limits come
- * from ./ids and ./limits.
+ * Request and response schemas of the image-facing API (search, score, patches) and of /healthz,
+ * shared by the Worker's routes, the OpenAPI document and clients (the demo page imports their
+ * types). Plain zod: runtime-free. Ids and limits come from ./ids and ./limits.
  */
 import { z } from 'zod';
 import { CollectionSchema, ImageIdSchema, ModelIdSchema } from './ids';
@@ -129,6 +129,8 @@ export const SearchHitSchema = z.object({
   caption: z.string().optional(),
 });
 
+export type SearchHit = z.infer<typeof SearchHitSchema>;
+
 export const SearchResponseSchema = z.object({
   object: z.literal('search_results'),
   model: z.string(),
@@ -140,6 +142,7 @@ export const SearchResponseSchema = z.object({
   results: z.array(SearchHitSchema),
   next_cursor: z.string().nullable(),
 });
+export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 
 /** A list of captions: a JSON array, or in a form repeated fields / one JSON-array field. */
 export const CaptionsSchema = z.preprocess(
@@ -198,6 +201,7 @@ export const ScoreResponseSchema = z.object({
   logits: z.array(z.number()),
   best: z.number().int(),
 });
+export type ScoreResponse = z.infer<typeof ScoreResponseSchema>;
 
 export const GridSideSchema = numeric(z.number().int().min(1).max(LIMITS.gridSide));
 
@@ -228,3 +232,41 @@ export const PatchesResponseSchema = z.object({
   probs: z.array(z.array(z.number())),
   best: z.object({ row: z.number().int(), col: z.number().int(), score: z.number() }),
 });
+export type PatchesResponse = z.infer<typeof PatchesResponseSchema>;
+
+/** The text tower's runtime figures in the isolate (/healthz, /debug/text-tower). */
+export const TextTowerStatsSchema = z.object({
+  sessions: z.array(z.string()),
+  runs: z.number().int(),
+  wasm_memory_bytes: z.number().int(),
+});
+
+/** What the Worker saw of the encoder function's own /healthz. */
+export const EncoderHealthSchema = z
+  .object({
+    status: z.enum(['ok', 'unreachable', 'error', 'not_configured']),
+    latency_ms: z.number().optional(),
+    provider: z.string().optional(),
+    message: z.string().optional(),
+  })
+  .describe(
+    "The encoder function's own /healthz: `ok`, `unreachable` (network failure or no answer within 2 s), " +
+      '`error` (it answered with a failure) or `not_configured` (no ENCODER_URL / ENCODER_TOKEN).',
+  );
+export type EncoderHealth = z.infer<typeof EncoderHealthSchema>;
+
+/** GET /healthz */
+export const HealthResponseSchema = z.object({
+  status: z.literal('ok'),
+  default_model: z.object({
+    id: z.string(),
+    version: z.string(),
+    placement: z.enum(['edge', 'function']),
+    evaluation: z
+      .record(z.string(), z.number())
+      .describe("The int8 text tower's figures measured at export time"),
+  }),
+  text_tower: TextTowerStatsSchema,
+  encoder: EncoderHealthSchema,
+});
+export type HealthResponse = z.infer<typeof HealthResponseSchema>;

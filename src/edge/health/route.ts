@@ -4,7 +4,12 @@
  * when DEBUG_ROUTES is set,
  * GET /debug/text-tower (wasm memory and sessions, read by scripts/bench/text-tower.mjs).
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
+import {
+  type EncoderHealth,
+  HealthResponseSchema,
+  TextTowerStatsSchema,
+} from '../../core/contract/api-schemas';
 import { ENCODER_PATHS, HealthAnswerSchema } from '../../core/contract/encoder-api';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
@@ -13,30 +18,11 @@ import { encoderConfigFromEnv } from '../inference/encoder-client';
 import { getModel } from '../inference/model-registry';
 import { textTowerStats } from '../inference/text-tower';
 
-const TextTowerStats = z.object({
-  sessions: z.array(z.string()),
-  runs: z.number().int(),
-  wasm_memory_bytes: z.number().int(),
-});
-
 /** How long /healthz waits for the encoder's /healthz before calling it unreachable. */
 const ENCODER_PROBE_MS = 2000;
 
 /** What the Worker reads of the encoder's /healthz. */
 const EncoderProvider = HealthAnswerSchema.pick({ provider: true });
-
-const EncoderHealth = z
-  .object({
-    status: z.enum(['ok', 'unreachable', 'error', 'not_configured']),
-    latency_ms: z.number().optional(),
-    provider: z.string().optional(),
-    message: z.string().optional(),
-  })
-  .openapi({
-    description:
-      "The encoder function's own /healthz: `ok`, `unreachable` (network failure or no answer within 2 s), " +
-      '`error` (it answered with a failure) or `not_configured` (no ENCODER_URL / ENCODER_TOKEN).',
-  });
 
 const health = createRoute({
   method: 'get',
@@ -47,19 +33,7 @@ const health = createRoute({
       description: 'The Worker is up',
       content: {
         'application/json': {
-          schema: z.object({
-            status: z.literal('ok'),
-            default_model: z.object({
-              id: z.string(),
-              version: z.string(),
-              placement: z.enum(['edge', 'function']),
-              evaluation: z
-                .record(z.string(), z.number())
-                .openapi({ description: "The int8 text tower's figures measured at export time" }),
-            }),
-            text_tower: TextTowerStats,
-            encoder: EncoderHealth,
-          }),
+          schema: HealthResponseSchema,
           example: {
             status: 'ok',
             default_model: {
@@ -90,13 +64,16 @@ const debug = createRoute({
   path: '/debug/text-tower',
   hide: true,
   responses: {
-    200: { description: 'Text tower figures', content: { 'application/json': { schema: TextTowerStats } } },
+    200: {
+      description: 'Text tower figures',
+      content: { 'application/json': { schema: TextTowerStatsSchema } },
+    },
     404: errorResponse('Debug routes are off'),
   },
 });
 
 /** The encoder's /healthz, probed with a short timeout; never throws. */
-async function probeEncoder(env: AppEnv['Bindings']): Promise<z.infer<typeof EncoderHealth>> {
+async function probeEncoder(env: AppEnv['Bindings']): Promise<EncoderHealth> {
   let url: string;
   try {
     url = encoderConfigFromEnv(env).url;
@@ -126,7 +103,7 @@ function evaluationFigures(evaluation: Record<string, unknown>): Record<string, 
   );
 }
 
-function stats(): z.infer<typeof TextTowerStats> {
+function stats(): z.infer<typeof TextTowerStatsSchema> {
   const s = textTowerStats();
   return { sessions: s.sessions, runs: s.runs, wasm_memory_bytes: s.wasmMemoryBytes };
 }
