@@ -184,7 +184,7 @@ export class Embedder {
   async embedTexts(model: LoadedModel, texts: readonly string[]): Promise<TextItem[]> {
     const batcher = this.#batchersOf(model).text;
     return Promise.all(
-      texts.map(async (text, index) => {
+      texts.map(async (text, index): Promise<TextItem> => {
         const { ids, truncated } = model.tokenizer.encode(text);
         const embedding = Array.from(await batcher.submit(ids));
         return truncated ? { index, embedding, truncated: true as const } : { index, embedding };
