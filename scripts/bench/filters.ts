@@ -1,11 +1,12 @@
 /**
- * Filtered index scans: per-query latency of searchSegments (the Worker's exact top-k, with the
- * filter compiled once per search by src/edge/search/filter.ts) at 1/8 and 1/1000 selectivity,
- * for each kind of clause (string $eq, $in, number range, ISO-date range, $nin), against the
- * unfiltered scan, plus the cost of the predicate alone over every row: over each row's metadata
- * (the JS loop's path) and by row number over each segment's rows (the kernel mask's path, ISO dates
- * from a per-segment column: first use, then warm). Node's V8 (the engine
- * workerd embeds), one thread, random clustered unit vectors.
+ * Filtered index scans: per-query latency of referencePage (the reference ranking, the Worker's
+ * exact top-k when the kernel does not answer, with the filter compiled once per search by
+ * src/edge/search/filter.ts) at 1/8 and 1/1000 selectivity, for each kind of clause (string
+ * $eq, $in, number range, ISO-date range, $nin), against the unfiltered scan, plus the cost of
+ * the predicate alone over every row: over each row's metadata (the JS loop's path) and by row
+ * number over each segment's rows (the kernel mask's path, ISO dates from a per-segment column:
+ * first use, then warm). Node's V8 (the engine workerd embeds), one thread, random clustered
+ * unit vectors.
  *
  *   npm run bench:filters -- [--size 100000] [--dim 512] [--queries 30] [--encoding int8,fp16]
  *     [--out build/bench/filters.json]
@@ -22,7 +23,7 @@ import {
   type SegmentEncoding,
 } from '../../src/core/index-format/segment';
 import { compileFilter, type MetadataFilter } from '../../src/edge/search/filter';
-import { searchSegments } from '../../src/edge/search/ranking';
+import { referencePage } from '../../src/edge/search/reference-ranking';
 import { randomUnitVectors } from '../../test/core/support/random-vectors';
 import { machine, percentile, ROOT } from './support/wrangler-dev';
 
@@ -130,11 +131,11 @@ for (const encoding of values.encoding.split(',') as SegmentEncoding[]) {
     const rowsWarmMs = Math.min(byRows(), byRows(), byRows());
     // Warm-up, then one search per query.
     for (const q of queries.slice(0, 3))
-      searchSegments(segments, q, { k: 10, ...(f.filter ? { filter: f.filter } : {}) });
+      referencePage(segments, q, { k: 10, ...(f.filter ? { filter: f.filter } : {}) });
     const times: number[] = [];
     for (const q of queries) {
       const t = performance.now();
-      searchSegments(segments, q, { k: 10, ...(f.filter ? { filter: f.filter } : {}) });
+      referencePage(segments, q, { k: 10, ...(f.filter ? { filter: f.filter } : {}) });
       times.push(performance.now() - t);
     }
     const row = {

@@ -1,8 +1,8 @@
 /**
  * Search kernel benchmark: per-query latency (p50 / p95) and recall@10 against fp32 exact search,
  * side by side, for
- *   - the JS reference loop (searchSegments of src/edge/search/ranking.ts over decoded fp16 and
- *     int8 segments of DEFAULT_SEGMENT_SIZE rows, as the Worker holds them),
+ *   - the JS reference loop (referencePage of src/edge/search/reference-ranking.ts over decoded
+ *     fp16 and int8 segments of DEFAULT_SEGMENT_SIZE rows, as the Worker holds them),
  *   - the WebAssembly kernel (src/edge/search/kernel) under Node, per residual setting,
  *   - faiss-cpu IndexFlatIP on one thread over the same float32 vectors (scripts/bench/faiss_flat.py),
  *   - the kernel inside workerd (the bench Worker of scripts/bench/workerd-kernel, started here
@@ -30,7 +30,7 @@ import {
 } from '../../src/core/index-format/segment';
 import { TopK } from '../../src/core/vector';
 import { buildKernelIndex, type KernelIndex, type ResidualBits } from '../../src/edge/search/kernel';
-import { searchSegments } from '../../src/edge/search/ranking';
+import { referencePage } from '../../src/edge/search/reference-ranking';
 import { clusteredVectors, randomUnitVectors } from '../../test/core/support/random-vectors';
 import { loadKernelModule } from './kernel-module';
 import { startKernelWorker } from './support/kernel-worker';
@@ -283,7 +283,7 @@ async function main() {
         if (w.js) {
           row(
             n,
-            'JS loop (searchSegments) in workerd, int8 codes',
+            'JS loop (referencePage) in workerd, int8 codes',
             { p50: w.js.p50, p95: w.js.p95, spread: `(${w.js.runs} queries, 1 ms clock)` },
             recall(truth.slice(0, w.js.runs), w.js.rows),
             mb(n * dim + n * 4),
@@ -327,13 +327,13 @@ async function compare(
   for (const encoding of ['fp16', 'int8'] as SegmentEncoding[]) {
     const segments = await segmentsOf(vectors, d, encoding);
     const got: number[][] = queries.map((q) =>
-      searchSegments(segments, q, { k: K }).hits.map((h) => Number(h.id.slice(1))),
+      referencePage(segments, q, { k: K }).hits.map((h) => Number(h.id.slice(1))),
     );
-    const t = timeQueries(queries, (q) => searchSegments(segments, q, { k: K }));
+    const t = timeQueries(queries, (q) => referencePage(segments, q, { k: K }));
     const bytes = segments.reduce((s, seg) => s + seg.vectors.byteLength + seg.scales.byteLength, 0);
     row(
       n,
-      `JS loop (searchSegments), ${encoding} segments`,
+      `JS loop (referencePage), ${encoding} segments`,
       t,
       recall(truth, got),
       mb(bytes),

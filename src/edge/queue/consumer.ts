@@ -8,7 +8,7 @@
  */
 
 import { indexOf, type UpsertMessage, UpsertMessageSchema } from '../../core/contract/queue-messages';
-import type { Env } from '../env';
+import { type Env, readConfig } from '../env';
 import { writerFor } from '../index';
 import { enqueueUpserts } from '../ingest/enqueue';
 import { acceptR2Events, type R2Event, type R2EventOutcome, R2EventSchema } from '../ingest/r2-events';
@@ -24,7 +24,7 @@ export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): 
   for (const msg of batch.messages) {
     const upsert = UpsertMessageSchema.safeParse(msg.body);
     if (upsert.success) {
-      works.push(queuedWork(msg, upsert.data));
+      works.push(queuedWork(env, msg, upsert.data));
       continue;
     }
     const event = R2EventSchema.safeParse(msg.body);
@@ -51,14 +51,18 @@ export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): 
   await Promise.all(settling);
 }
 
+/** Seconds before `msg` is delivered again: the backoff of its attempts, capped by config. */
+const retryDelay = (env: Env, msg: Message<unknown>) =>
+  retryDelaySeconds(msg.attempts, readConfig(env).queueRetryMaxDelayS);
+
 /** A message of the queue as work: ack when done, retry with backoff on a fault. */
-function queuedWork(msg: Message<unknown>, message: UpsertMessage): Work {
+function queuedWork(env: Env, msg: Message<unknown>, message: UpsertMessage): Work {
   return {
     message,
     attempts: msg.attempts,
     done: () => msg.ack(),
     fault: (reason) => {
-      const delaySeconds = retryDelaySeconds(msg.attempts);
+      const delaySeconds = retryDelay(env, msg);
       console.warn(`queue: ${message.collection}/${message.id} retried in ${delaySeconds} s (${reason})`);
       msg.retry({ delaySeconds });
     },
@@ -83,7 +87,7 @@ async function acceptR2(
     );
   } catch (error) {
     console.warn('queue: R2 events retried', error);
-    for (const { msg } of events) msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+    for (const { msg } of events) msg.retry({ delaySeconds: retryDelay(env, msg) });
     return [];
   }
   return events.flatMap(({ msg, event }, i) => {
@@ -102,7 +106,7 @@ function r2Work(env: Env, msg: Message<unknown>, message: UpsertMessage, settlin
     attempts: msg.attempts,
     done: () => msg.ack(),
     fault: (reason) => {
-      const delaySeconds = retryDelaySeconds(msg.attempts);
+      const delaySeconds = retryDelay(env, msg);
       console.warn(
         `queue: ${message.collection}/${message.id} (R2 event) queued again in ${delaySeconds} s (${reason})`,
       );
@@ -170,7 +174,7 @@ export async function handleDeadLetters(batch: MessageBatch<unknown>, env: Env):
         for (const { msg } of group) msg.ack();
       } catch (error) {
         console.error('dead letters: the writer could not take them; retried', error);
-        for (const { msg } of group) msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+        for (const { msg } of group) msg.retry({ delaySeconds: retryDelay(env, msg) });
       }
     }),
   );

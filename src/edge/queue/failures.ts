@@ -9,12 +9,12 @@
 
 /** Deliveries after which a URL that still cannot be fetched ends `failed`. */
 export const URL_FETCH_ATTEMPTS = 3;
-/** Longest delay before a delivery is tried again. */
+/** Longest delay before a delivery is tried again (QUEUE_RETRY_MAX_DELAY_S may lower it). */
 export const MAX_RETRY_DELAY_S = 300;
 
-/** Delay before the next delivery of a message delivered `attempts` times: 2, 4, 8, ... 300 s. */
-export function retryDelaySeconds(attempts: number): number {
-  return Math.min(MAX_RETRY_DELAY_S, 2 ** Math.max(1, Math.min(attempts, 16)));
+/** Delay before the next delivery of a message delivered `attempts` times: 2, 4, 8, ... `max` s. */
+export function retryDelaySeconds(attempts: number, max = MAX_RETRY_DELAY_S): number {
+  return Math.min(max, 2 ** Math.max(1, Math.min(attempts, 16)));
 }
 
 /** An item error as the encoder batch client reports it. */
