@@ -1,7 +1,8 @@
 /**
- * Exact index search speed: decode time of segments and per-query latency of searchSegments
- * (the code the Worker runs) over random clustered unit vectors, for several index sizes and both
- * encodings. Runs on Node's V8 (the engine workerd embeds), single-threaded like an isolate.
+ * Exact index search speed: decode time of segments and per-query latency of referencePage
+ * (the reference ranking, which the Worker runs when the kernel does not answer) over random
+ * clustered unit vectors, for several index sizes and both encodings. Runs on Node's V8 (the
+ * engine workerd embeds), single-threaded like an isolate.
  *
  *   npm run bench:search -- [--sizes 1000,10000,50000] [--dim 256] [--queries 50]
  */
@@ -13,7 +14,7 @@ import {
   type Segment,
   type SegmentEncoding,
 } from '../../src/core/index-format/segment';
-import { searchSegments } from '../../src/edge/search/ranking';
+import { referencePage } from '../../src/edge/search/reference-ranking';
 import { randomUnitVectors } from '../../test/core/support/random-vectors';
 
 const { values } = parseArgs({
@@ -69,10 +70,10 @@ for (const n of sizes) {
     const next = () => queries[q++ % queries.length] as Float32Array;
     // As a search runs: with the per-segment dead-row sets of the writer's catalogue (empty here).
     const dead = segments.map(() => new Set<number>());
-    searchSegments(segments, next(), { k: 10, dead }); // warm-up (and the fp16 lookup table)
-    const plain = time(() => searchSegments(segments, next(), { k: 10, dead }), queryCount);
+    referencePage(segments, next(), { k: 10, dead }); // warm-up (and the fp16 lookup table)
+    const plain = time(() => referencePage(segments, next(), { k: 10, dead }), queryCount);
     const filtered = time(
-      () => searchSegments(segments, next(), { k: 10, dead, filter: { colour: 'red' } }),
+      () => referencePage(segments, next(), { k: 10, dead, filter: { colour: 'red' } }),
       queryCount,
     );
     const bytes = blobs.reduce((s, b) => s + b.length, 0);

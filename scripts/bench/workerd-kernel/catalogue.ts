@@ -22,7 +22,7 @@ import type { CatalogueSegment, CatalogueView } from '../../../src/edge/index';
 import { type CatalogueSource, rankCatalogue } from '../../../src/edge/search/catalogue-search';
 import type { MetadataFilter } from '../../../src/edge/search/filter';
 import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel';
-import type { SearchPage } from '../../../src/edge/search/ranking';
+import type { SearchPage } from '../../../src/edge/search/page';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';
 
 const COLOURS = ['red', 'blue', 'green', 'yellow', 'pink', 'brown', 'purple', 'orange'];

@@ -5,14 +5,14 @@
  * `reps` times in a row and its latency is the mean of those; p50/p95 are over queries.
  *
  *   GET /run?n=100000&dim=512&bits=2&k=10&queries=50&reps=20[&js=1]
- * `js=1` (with bits=0) also times the JS reference loop (searchSegments) over the same int8 codes.
+ * `js=1` (with bits=0) also times the JS reference loop (referencePage) over the same int8 codes.
  * GET /catalogue times the search function of /v1/search, kernel against JS loop (./catalogue.ts).
  * GET /mac-peak times wasm SIMD's multiply-add ceiling (./mac-peak.ts, bench:wasm-peak).
  */
 
 import { type KernelIndex, KernelIndexBuilder, type ResidualBits } from '../../../src/edge/search/kernel';
 import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
-import { searchSegments } from '../../../src/edge/search/ranking';
+import { referencePage } from '../../../src/edge/search/reference-ranking';
 import { clusteredVectors } from '../../../test/core/support/random-vectors';
 import { catalogueBench } from './catalogue';
 import { macPeak } from './mac-peak';
@@ -68,7 +68,7 @@ export default {
       const jsQueries = Math.min(queryCount, num('jsQueries', 20));
       for (let i = 0; i < jsQueries; i++) {
         const t = Date.now();
-        const page = searchSegments([segment], queries[i] as Float32Array, { k });
+        const page = referencePage([segment], queries[i] as Float32Array, { k });
         times.push(Date.now() - t);
         jsRows.push(page.hits.map((h) => Number(h.id.slice(4))));
       }

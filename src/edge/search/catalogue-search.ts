@@ -1,22 +1,24 @@
 /**
- * Ranking one catalogue for one request: from the isolate's search-kernel index of the catalogue
- * (kernel/store.ts, kernel/catalogue-page.ts) when it fits the kernel budget, else with the JS loop over
- * the decoded segments (ranking.ts, which stays the reference). Both give the same page; the
- * path taken is reported so the route can say which answered.
+ * Ranking one catalogue for one request (rankCatalogue): the search kernel's page from the
+ * isolate's kernel index of the catalogue (./kernel) when it fits the kernel budget, else the
+ * reference ranking, the JS loop, over the decoded segments (reference-ranking.ts). Both give the
+ * same page; the path taken is reported so the route can say which answered.
  */
 
 import type { IndexKey } from '../../core/contract/spaces';
 import type { Segment } from '../../core/index-format/segment';
 import type { CatalogueSegment, CatalogueView } from '../index';
-import { type KernelStoreOptions, searchKernel, withKernel } from './kernel';
+import { type KernelStoreOptions, kernelPage, withKernel } from './kernel';
 // By path, not through ./kernel: see the note on kernel.wasm in kernel/index.ts.
 import kernelModule from './kernel/kernel.wasm';
-import { type SearchOptions, type SearchPage, searchSegments } from './ranking';
+import type { SearchOptions, SearchPage } from './page';
+import { referencePage } from './reference-ranking';
 
 /**
  * `kernel-int8` / `kernel-fp16`: the kernel's page with the segments' own scores;
  * `kernel-requantised`: fp16 scored from the kernel's int8 + 2-bit residual rows;
- * `js` / `js-over-budget` / `js-kernel-error`: the JS loop (asked for, or the kernel's fallback).
+ * `js` / `js-over-budget` / `js-kernel-error`: the reference ranking (asked for, or the kernel's
+ * fallback).
  */
 export type SearchPath =
   | 'kernel-int8'
@@ -34,7 +36,7 @@ export interface CatalogueSource {
 }
 
 export interface RankSettings {
-  /** false: the JS loop only (the reference; benchmarks). Default true. */
+  /** false: the reference ranking only (benchmarks). Default true. */
   kernel?: boolean;
   /** A smaller kernel budget (tests, benchmarks); the module defaults to kernel.wasm. */
   store?: Partial<KernelStoreOptions>;
@@ -54,13 +56,13 @@ export async function rankCatalogue(
       source.index,
       catalogue,
       (refs) => source.segments(refs, { cache: false }),
-      (entry) => searchKernel(entry, query, { ...options, dead }),
+      (entry) => kernelPage(entry, query, { ...options, dead }),
       { ...settings.store, module: settings.store?.module ?? kernelModule },
     );
     if (answer.kind === 'kernel') return { page: answer.value.page, path: `kernel-${answer.value.scoring}` };
     path = answer.reason === 'over_budget' ? 'js-over-budget' : 'js-kernel-error';
   }
   const segments = await source.segments(catalogue.segments, { cache: true });
-  const page = searchSegments(segments, query, { ...options, dead });
+  const page = referencePage(segments, query, { ...options, dead });
   return { page, path };
 }

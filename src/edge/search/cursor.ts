@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { sha256Bytes, toHex } from '../../core/hash';
-import { MAX_SEARCH_DEPTH, type MetadataFilter } from './ranking';
+import type { MetadataFilter } from './filter';
+import { MAX_SEARCH_DEPTH } from './page';
 
 const CursorSchema = z.object({
   v: z.literal(1),

@@ -1,45 +1,21 @@
 /**
- * Exact top-k ranking over decoded index segments: a score floor, metadata filters, excluded ids
- * and the page `[offset, offset + k)` of the best. Pure: no bindings, no I/O.
+ * The reference ranking: a plain JS loop that scores every row of the decoded segments with
+ * scoreRow and keeps the best of those that are not dead or excluded, pass the metadata filter
+ * and reach the score floor.
+ * It defines the page: the search kernel (./kernel) is tested to return exactly this page over
+ * the same segments, and it answers when the kernel cannot (catalogue-search.ts). Pure: no
+ * bindings, no I/O.
  */
 import { type ItemMetadata, type Segment, scoreRow } from '../../core/index-format/segment';
 import { TopK } from '../../core/vector';
-import { compileFilter, type MetadataFilter } from './filter';
-
-export { type MetadataFilter, matchesFilter } from './filter';
-
-/** Deepest result a cursor can reach (offset + k). */
-export const MAX_SEARCH_DEPTH = 1000;
-
-export interface SearchOptions {
-  k: number;
-  offset?: number;
-  minScore?: number;
-  filter?: MetadataFilter;
-  /** Ids never returned (the query image itself when searching by an indexed id). */
-  exclude?: ReadonlySet<string>;
-  /** Per segment (same order), rows that no longer count: superseded or deleted since written. */
-  dead?: readonly (ReadonlySet<number> | undefined)[];
-}
-
-export interface SearchHit {
-  id: string;
-  score: number;
-  metadata: ItemMetadata;
-  caption?: string;
-}
-
-export interface SearchPage {
-  hits: SearchHit[];
-  /** Offset of the next page, or null when this page is the last. */
-  nextOffset: number | null;
-}
+import { compileFilter } from './filter';
+import { MAX_SEARCH_DEPTH, type SearchOptions, type SearchPage } from './page';
 
 /**
  * Scores every vector that passes the filter against the unit-length `query` and returns the
  * page `[offset, offset + k)` of the best, highest score first (ties: segment order).
  */
-export function searchSegments(
+export function referencePage(
   segments: readonly Segment[],
   query: Float32Array,
   options: SearchOptions,

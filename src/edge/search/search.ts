@@ -10,7 +10,7 @@ import { guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
 import { rankCatalogue, type SearchPath } from './catalogue-search';
 import { decodeCursor, encodeCursor } from './cursor';
-import type { MetadataFilter } from './ranking';
+import type { MetadataFilter } from './filter';
 
 export type SearchQuery = { kind: 'text'; text: string } | QueryImage;
 

@@ -1,16 +1,17 @@
 /**
  * Serving searches from the search kernel (src/edge/search/catalogue-search.ts and the kernel's
- * store, catalogue indexes and pages in src/edge/search/kernel/), held to the JS loop (searchSegments, the reference) page for
- * page over random catalogues: filters of every operator, dead rows, excluded ids, ties, zero
- * vectors, k beyond the index, min_score and paging; writes (a new segment, a replaced tail, a
- * delete) seen by the next search without rebuilding what is held; the budget fallback.
+ * store, catalogue indexes and pages in src/edge/search/kernel/), held to the reference ranking
+ * (referencePage, the JS loop) page for page over random catalogues: filters of every operator,
+ * dead rows, excluded ids, ties, zero vectors, k beyond the index, min_score and paging; writes
+ * (a new segment, a replaced tail, a delete) seen by the next search without rebuilding what is
+ * held; the budget fallback.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { SegmentEncoding } from '../../../src/core/index-format/segment';
 import { rankCatalogue } from '../../../src/edge/search/catalogue-search';
 import type { MetadataFilter } from '../../../src/edge/search/filter';
 import { clearKernelStore, kernelStoreStats } from '../../../src/edge/search/kernel';
-import type { SearchOptions } from '../../../src/edge/search/ranking';
+import type { SearchOptions } from '../../../src/edge/search/page';
 import { randomUnitVectors } from '../../core/support/random-vectors';
 import { catalogueOf, sourceOf, type TestSegment, testSegment } from './support/kernel-catalogues';
 

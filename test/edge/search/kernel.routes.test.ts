@@ -1,6 +1,6 @@
 /**
  * /v1/search answers from the search kernel (`x-koclip-search-path`), with the page the JS loop
- * (searchSegments over the stored segments) gives, and sees writes at once: a delete and an
+ * (referencePage over the stored segments) gives, and sees writes at once: a delete and an
  * upsert through the index writer show in the very next search, cursors page consistently.
  */
 import { env, exports } from 'cloudflare:workers';
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { IndexReader, writerFor } from '../../../src/edge/index';
 import { loadModel } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
-import { searchSegments } from '../../../src/edge/search/ranking';
+import { referencePage } from '../../../src/edge/search/reference-ranking';
 import { demo, manifest, space } from '../support/search-fixtures';
 
 const COLLECTION = 'kernel-route';
@@ -32,7 +32,7 @@ async function reference(text: string, k: number, offset = 0) {
   const loaded = await new IndexReader(env, index).load();
   const query = (await embedTexts(env, await loadModel(env, manifest.id), [text]))
     .embeddings[0] as Float32Array;
-  const page = searchSegments(loaded?.segments ?? [], query, { k, offset, dead: loaded?.dead ?? [] });
+  const page = referencePage(loaded?.segments ?? [], query, { k, offset, dead: loaded?.dead ?? [] });
   return { hits: page.hits.map((h) => ({ id: h.id, score: h.score })), query };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The WebAssembly search kernel (src/edge/search/kernel) inside workerd, held to the JS reference
- * loop: `scoreRow` + `TopK` (the loop of searchSegments) and searchSegments itself, over the
+ * loop: `scoreRow` + `TopK` (the loop of referencePage) and referencePage itself, over the
  * kernel's own vectors as a segment (`toReferenceSegment`) or over the int8 segments it was built
  * from. Rows and scores must agree exactly (same float64 operation order), including ties (lower
  * row first), masks, excluded rows, zero vectors, k beyond the index and dims that are not a
@@ -21,7 +21,7 @@ import {
   type ResidualBits,
 } from '../../../src/edge/search/kernel';
 import kernelModule from '../../../src/edge/search/kernel/kernel.wasm';
-import { searchSegments } from '../../../src/edge/search/ranking';
+import { referencePage } from '../../../src/edge/search/reference-ranking';
 import { randomUnitVectors, rng } from '../../core/support/random-vectors';
 
 /** The JS reference loop: every admitted row scored with scoreRow, the k best kept by TopK. */
@@ -104,15 +104,15 @@ describe('search kernel vs the JS reference (inside workerd)', () => {
       expect(segment.encoding).toBe(bits === 0 ? 'int8' : 'fp16');
       for (const q of queries) {
         for (const k of [1, 10, 100, 1000]) expectSame(index.search(q, k), reference([segment], q, k));
-        // searchSegments itself (ids are row-<n>), with its extra result for the next page
-        const page = searchSegments([segment], q, { k: 10 });
+        // referencePage itself (ids are row-<n>), with its extra result for the next page
+        const page = referencePage([segment], q, { k: 10 });
         expect(page.hits.map((h) => h.id)).toEqual(index.search(q, 10).map((h) => `row-${h.row}`));
         expect(page.hits.map((h) => h.score)).toEqual(index.search(q, 10).map((h) => h.score));
       }
     });
   }
 
-  it('int8 segments: the index holds their codes and returns exactly what searchSegments returns', async () => {
+  it('int8 segments: the index holds their codes and returns exactly what referencePage returns', async () => {
     const dim = 96;
     const vectors = randomUnitVectors(2600, dim, 3, 24);
     const segments = await segmentsOf(vectors, 700, 'int8');
@@ -122,7 +122,7 @@ describe('search kernel vs the JS reference (inside workerd)', () => {
     const ids = segments.flatMap((s) => s.ids);
     for (const q of randomUnitVectors(8, dim, 4, 24)) {
       for (const k of [10, 300]) {
-        const page = searchSegments(segments, q, { k, exclude: new Set(['img-5', 'img-1999']) });
+        const page = referencePage(segments, q, { k, exclude: new Set(['img-5', 'img-1999']) });
         const hits = index.search(q, k, { exclude: [5, 1999] });
         expect(hits.map((h) => ids[h.row])).toEqual(page.hits.map((h) => h.id));
         expect(hits.map((h) => h.score)).toEqual(page.hits.map((h) => h.score));
@@ -142,7 +142,7 @@ describe('search kernel vs the JS reference (inside workerd)', () => {
     for (const q of queries) {
       const hits = index.search(q, 10);
       expectSame(hits, reference([ref], q, 10));
-      const fp16 = new Set(searchSegments(segments, q, { k: 10 }).hits.map((h) => Number(h.id.slice(4))));
+      const fp16 = new Set(referencePage(segments, q, { k: 10 }).hits.map((h) => Number(h.id.slice(4))));
       overlap += hits.filter((h) => fp16.has(h.row)).length;
     }
     expect(overlap / (10 * queries.length)).toBeGreaterThanOrEqual(0.95);

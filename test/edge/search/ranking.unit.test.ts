@@ -10,8 +10,14 @@ import {
 import { dot, TopK } from '../../../src/core/vector';
 import { describeIssues } from '../../../src/edge/http/errors';
 import { decodeCursor, encodeCursor, type QueryIdentity } from '../../../src/edge/search/cursor';
-import { compileFilter, dateColumn, type MetadataFilter } from '../../../src/edge/search/filter';
-import { MAX_SEARCH_DEPTH, matchesFilter, searchSegments } from '../../../src/edge/search/ranking';
+import {
+  compileFilter,
+  dateColumn,
+  type MetadataFilter,
+  matchesFilter,
+} from '../../../src/edge/search/filter';
+import { MAX_SEARCH_DEPTH } from '../../../src/edge/search/page';
+import { referencePage } from '../../../src/edge/search/reference-ranking';
 import { randomUnitVectors } from '../../core/support/random-vectors';
 
 const DIM = 64;
@@ -282,13 +288,13 @@ describe('MetadataFilterSchema', () => {
   });
 });
 
-describe('searchSegments', () => {
+describe('referencePage', () => {
   const vectors = randomUnitVectors(500, DIM, 5, 8);
   const query = randomUnitVectors(1, DIM, 6)[0] as Float32Array;
 
   it('returns the exact top-k across segments, best first, with metadata and captions', async () => {
     const segments = await segmentsOf(vectors, 128);
-    const page = searchSegments(segments, query, { k: 10 });
+    const page = referencePage(segments, query, { k: 10 });
     expect(page.hits.map((h) => h.id)).toEqual(exactTop(vectors, query, 10));
     expect(page.hits[0]?.caption).toBe(`c${page.hits[0]?.id.slice(4)}`);
     const scores = page.hits.map((h) => h.score);
@@ -298,7 +304,7 @@ describe('searchSegments', () => {
 
   it('applies metadata filters before ranking', async () => {
     const segments = await segmentsOf(vectors, 100);
-    const page = searchSegments(segments, query, { k: 5, filter: { colour: 'red', count: [1, 2] } });
+    const page = referencePage(segments, query, { k: 5, filter: { colour: 'red', count: [1, 2] } });
     expect(page.hits).toHaveLength(5);
     for (const hit of page.hits) expect(hit.metadata).toMatchObject({ colour: 'red' });
     expect(page.hits.map((h) => h.id)).toEqual(
@@ -309,7 +315,7 @@ describe('searchSegments', () => {
   it('applies range and exclusion operators before ranking', async () => {
     const segments = await segmentsOf(vectors, 100);
     const filter = { count: { $gte: 2, $lt: 4 }, colour: { $nin: ['green'] } };
-    const page = searchSegments(segments, query, { k: 8, filter });
+    const page = referencePage(segments, query, { k: 8, filter });
     expect(page.hits.map((h) => h.id)).toEqual(
       exactTop(vectors, query, 8, (i) => (i % 4) + 1 >= 2 && (i % 4) + 1 < 4 && i % 3 !== 2),
     );
@@ -317,9 +323,9 @@ describe('searchSegments', () => {
 
   it('drops results under min_score and ends the pages there', async () => {
     const segments = await segmentsOf(vectors, 100);
-    const all = searchSegments(segments, query, { k: 100 }).hits;
+    const all = referencePage(segments, query, { k: 100 }).hits;
     const floor = all[6]?.score as number;
-    const page = searchSegments(segments, query, { k: 20, minScore: floor });
+    const page = referencePage(segments, query, { k: 20, minScore: floor });
     expect(page.hits.length).toBe(7);
     expect(page.hits.every((h) => h.score >= floor)).toBe(true);
     expect(page.nextOffset).toBeNull();
@@ -327,16 +333,16 @@ describe('searchSegments', () => {
 
   it('pages through the ranking without gaps or repeats', async () => {
     const segments = await segmentsOf(vectors, 64);
-    const whole = searchSegments(segments, query, { k: 45 }).hits.map((h) => h.id);
+    const whole = referencePage(segments, query, { k: 45 }).hits.map((h) => h.id);
     const paged: string[] = [];
     let offset: number | null = 0;
     while (offset !== null && paged.length < 45) {
-      const page = searchSegments(segments, query, { k: 10, offset });
+      const page = referencePage(segments, query, { k: 10, offset });
       paged.push(...page.hits.map((h) => h.id));
       offset = page.nextOffset;
     }
     expect(paged.slice(0, 45)).toEqual(whole);
-    const last = searchSegments(segments, query, { k: 10, offset: 495 });
+    const last = referencePage(segments, query, { k: 10, offset: 495 });
     expect(last.hits).toHaveLength(5);
     expect(last.nextOffset).toBeNull();
   });
@@ -344,22 +350,22 @@ describe('searchSegments', () => {
   it('stops offering pages at the maximum depth', async () => {
     const many = await segmentsOf(randomUnitVectors(1200, 8, 9), 600);
     const q = randomUnitVectors(1, 8, 10)[0] as Float32Array;
-    const page = searchSegments(many, q, { k: 100, offset: MAX_SEARCH_DEPTH - 50 });
+    const page = referencePage(many, q, { k: 100, offset: MAX_SEARCH_DEPTH - 50 });
     expect(page.hits).toHaveLength(50);
     expect(page.nextOffset).toBeNull();
   });
 
   it('excludes ids and answers an empty list for an empty index', async () => {
     const segments = await segmentsOf(vectors, 500);
-    const top = searchSegments(segments, query, { k: 1 }).hits[0]?.id as string;
-    const page = searchSegments(segments, query, { k: 1, exclude: new Set([top]) });
+    const top = referencePage(segments, query, { k: 1 }).hits[0]?.id as string;
+    const page = referencePage(segments, query, { k: 1, exclude: new Set([top]) });
     expect(page.hits[0]?.id).not.toBe(top);
-    expect(searchSegments([], query, { k: 5 })).toEqual({ hits: [], nextOffset: null });
+    expect(referencePage([], query, { k: 5 })).toEqual({ hits: [], nextOffset: null });
   });
 
   it('refuses a query of another dimension', async () => {
     const segments = await segmentsOf(vectors, 500);
-    expect(() => searchSegments(segments, new Float32Array(3), { k: 1 })).toThrow(RangeError);
+    expect(() => referencePage(segments, new Float32Array(3), { k: 1 })).toThrow(RangeError);
   });
 });
 
@@ -372,7 +378,7 @@ describe('recall@10 of the index search against fp32 exact search', () => {
     let hits = 0;
     for (const q of queries) {
       const truth = new Set(exactTop(vectors, q, 10));
-      hits += searchSegments(segments, q, { k: 10 }).hits.filter((h) => truth.has(h.id)).length;
+      hits += referencePage(segments, q, { k: 10 }).hits.filter((h) => truth.has(h.id)).length;
     }
     const recall = hits / (queries.length * 10);
     expect(recall).toBeGreaterThanOrEqual(encoding === 'fp16' ? 0.99 : 0.98);

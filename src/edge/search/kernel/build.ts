@@ -19,7 +19,7 @@ export function buildKernelIndex(
 
 /**
  * An index over decoded segments, rows numbered across them in order (the numbering of
- * searchSegments). int8 segments are copied code for code (residualBits must be 0, the default
+ * referencePage). int8 segments are copied code for code (residualBits must be 0, the default
  * for them); fp16 segments are dequantised and quantised again (default DEFAULT_RESIDUAL_BITS).
  */
 export function buildKernelIndexFromSegments(

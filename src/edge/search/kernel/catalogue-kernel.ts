@@ -1,7 +1,7 @@
 /**
  * One catalogue's search-kernel index in the isolate, grown segment by segment: it holds the
  * kernel rows of the catalogue's segments in catalogue order (the row numbering of
- * searchSegments), their ids and metadata, and for fp16 catalogues that fit, the fp16 rows that
+ * referencePage), their ids and metadata, and for fp16 catalogues that fit, the fp16 rows that
  * final scores are computed from (see catalogue-page.ts). Dead rows are not baked in: they are
  * part of each request's mask, so a delete never rebuilds anything.
  *

@@ -1,30 +1,26 @@
 /**
- * The page of a search from a catalogue's kernel index (catalogue-kernel.ts), the same page
- * searchSegments (ranking.ts, the reference) returns over the same segments. The metadata filter,
- * the dead rows and the excluded ids become the kernel's allowed-row mask; the kernel gives the
- * exact top `depth + 1` of the admitted rows; `min_score` and the page are cut from that.
+ * The page of a search from a catalogue's kernel index (catalogue-kernel.ts): kernelPage, the same
+ * page the reference ranking (referencePage, ../reference-ranking.ts) returns over the same
+ * segments. The metadata filter, the dead rows and the excluded ids become the kernel's
+ * allowed-row mask; the kernel gives the exact top `depth + 1` of the admitted rows; `min_score`
+ * and the page are cut from that.
  *
  * Scores, per encoding:
  * - int8: the kernel's rows are the segments' codes and its float64 sum follows scoreRow's order,
- *   so scores (and so ties and pages) are identical to searchSegments'.
+ *   so scores (and so ties and pages) are identical to referencePage's.
  * - fp16 with the fp16 rows held (catalogues that fit the budget beside the kernel, see
  *   store.ts): the kernel's shortlist is rescored with scoreRow from the fp16 rows. A row
  *   outside the shortlist scores at most `t + B` in fp16 (t: the shortlist's lowest kernel score,
  *   B: the requantisation bound of CatalogueKernel.fp16ErrorPerL1 times the query's L1 norm), so
- *   when the last needed fp16 score beats `t + B` the page is exactly searchSegments'. Otherwise
+ *   when the last needed fp16 score beats `t + B` the page is exactly referencePage's. Otherwise
  *   the shortlist widens to KERNEL_MAX_K, and then the JS loop runs over the held rows.
  * - fp16 without them (`requantised`): the kernel's own scores, exact over int8 codes + 2-bit
  *   residual, which differ from the fp16 rows' by at most B (about 1e-4 on unit CLIP vectors).
  */
 import { scoreRow } from '../../../core/index-format/segment';
 import { compileFilter } from '../filter';
-import {
-  MAX_SEARCH_DEPTH,
-  type SearchHit,
-  type SearchOptions,
-  type SearchPage,
-  searchSegments,
-} from '../ranking';
+import { MAX_SEARCH_DEPTH, type SearchHit, type SearchOptions, type SearchPage } from '../page';
+import { referencePage } from '../reference-ranking';
 import type { CatalogueKernel, HeldSegment } from './catalogue-kernel';
 import type { KernelHit } from './kernel-index';
 import { KERNEL_MAX_K } from './layout';
@@ -98,8 +94,8 @@ function rescoreFp16(
   return lowest + bound < required ? exact : null;
 }
 
-/** The page `[offset, offset + k)` of the catalogue for `query`, as searchSegments would rank it. */
-export function searchKernel(
+/** The page `[offset, offset + k)` of the catalogue for `query`, as referencePage would rank it. */
+export function kernelPage(
   entry: CatalogueKernel,
   query: Float32Array,
   options: SearchOptions,
@@ -125,7 +121,7 @@ export function searchKernel(
     }
     if (!ranked) {
       const segments = entry.held.map((h) => h.fp16 as NonNullable<HeldSegment['fp16']>);
-      return { page: searchSegments(segments, query, options), scoring };
+      return { page: referencePage(segments, query, options), scoring };
     }
   } else {
     ranked = index.search(query, need, { allowed });

@@ -2,8 +2,8 @@
  * The search kernel: exact top-k over quantised vectors in WebAssembly SIMD, held in the Worker
  * isolate per catalogue. It owns the packed index (int8 codes, residual and scales in one wasm
  * memory), its memory budget, the isolate's catalogue indexes and the page of a request from
- * them; what it answers is always the page of the JS reference (searchSegments, ../ranking.ts)
- * over the same segments, which the tests hold it to.
+ * them; what it answers is always the page of the reference ranking (referencePage,
+ * ../reference-ranking.ts) over the same segments, which the tests hold it to.
  *
  * Parts, from the bottom:
  * - kernel.as.ts: the scan and rescoring loops, built into kernel.wasm (`npm run build:kernel`);
@@ -25,7 +25,7 @@
 export { buildKernelIndex, buildKernelIndexFromSegments } from './build';
 export { KernelIndexBuilder, type KernelIndexOptions } from './builder';
 export type { CatalogueKernel } from './catalogue-kernel';
-export { type KernelScoring, searchKernel } from './catalogue-page';
+export { type KernelScoring, kernelPage } from './catalogue-page';
 export {
   type KernelHit,
   KernelIndex,
