@@ -4,7 +4,7 @@
  * - a scalar is `$eq` (`{ "colour": "red" }`), a list is `$in` (`{ "count": [2, 3] }`);
  * - an object of operators must hold all of them (`{ "year": { "$gte": 2000, "$lt": 2010 } }`).
  *
- * Semantics (one rule each, pinned by test/edge/search/ranking.unit.test.ts):
+ * Semantics (one rule each, pinned by test/edge/search/filter.unit.test.ts):
  * - `$eq` / `$in`: the field is present and strictly equal to (one of) the value(s); `null` matches
  *   a present null, never a missing field. Two ISO-8601 dates are equal when they are the same
  *   instant (`2024-05-01` = `2024-05-01T00:00:00Z`).
