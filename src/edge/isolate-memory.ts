@@ -8,7 +8,7 @@
  *   the fp16 residual, scales, buffers) plus the fp16 rows kept for exact scores; least recently
  *   used catalogues are dropped to make room, and one over the budget alone is served by the JS
  *   loop. 100k x 512 int8 (52 MB) or fp16 (62 MiB, requantised scores) fits;
- * - segment cache (index-store/segment-cache.ts): decoded segments for the JS loop, image-id
+ * - segment cache (index/segment-cache.ts): decoded segments for the JS loop, image-id
  *   lookups and the index writer; segments read to build a kernel index bypass it;
  * - query cache (inference/text-embedder.ts): embeddings of recent queries of `edge` towers;
  * - score answers (score/cache.ts): recent caption-score answers, so a repeated score does no I/O

@@ -2,8 +2,9 @@
  * The search kernel: exact top-k over quantised vectors in WebAssembly SIMD, held in the Worker
  * isolate per catalogue. It owns the packed index (int8 codes, residual and scales in one wasm
  * memory), its memory budget, the isolate's catalogue indexes and the page of a request from
- * them; what it answers is always the page of the reference ranking (referencePage,
- * ../reference-ranking.ts) over the same segments, which the tests hold it to.
+ * them. Its pages are those of the reference ranking (referencePage, ../reference-ranking.ts)
+ * over the same segments, score for score (within a stated bound for fp16 catalogues too large
+ * to keep their fp16 rows: catalogue-page.ts), which the tests hold it to.
  *
  * Parts, from the bottom:
  * - kernel.as.ts: the scan and rescoring loops, built into kernel.wasm (`npm run build:kernel`);

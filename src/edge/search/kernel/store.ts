@@ -1,11 +1,11 @@
 /**
  * The isolate's search-kernel indexes, one per catalogue (collection, model id, model version:
- * keyed by the index's writer name from keys.ts), each brought up to date with the catalogue a
- * request read (its segment list: key and etag of every immutable segment) before it answers,
- * so a write is seen by the next search and no request rebuilds what an earlier one built.
+ * keyed by the index's writer name from storage-keys.ts), each brought up to date with the
+ * catalogue a request read (its segment list: key and etag of every immutable segment) before it
+ * answers, so a write is seen by the next search and no request rebuilds what an earlier one built.
  *
  * All catalogues together hold at most KERNEL_MEMORY_BUDGET_BYTES (the isolate's memory split is
- * in ../isolate-memory.ts): least recently used catalogues are dropped to make room, and a
+ * in src/edge/isolate-memory.ts): least recently used catalogues are dropped to make room, and a
  * catalogue over the budget alone is served by the JS loop (logged once per size). fp16 keeps
  * exact scores up to ~40k x 512. While an index grows, the old and new wasm memories coexist for
  * one copy.
