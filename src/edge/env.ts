@@ -5,7 +5,6 @@
 import { z } from 'zod';
 import { ModelIdSchema } from '../core/contract/ids';
 import { ApiError } from './http/errors';
-import { MAX_RETRY_DELAY_S } from './queue/failures';
 
 /**
  * The Worker's bindings, vars and secrets: generated from wrangler.toml and .dev.vars.example by
@@ -25,15 +24,12 @@ const ConfigSchema = z.object({
     .enum(['0', '1', 'true', 'false', ''])
     .default('0')
     .transform((v) => v === '1' || v === 'true'),
-  QUEUE_RETRY_MAX_DELAY_S: z.coerce.number().int().min(1).max(MAX_RETRY_DELAY_S).default(MAX_RETRY_DELAY_S),
 });
 
 export interface Config {
   defaultModel: string;
   adminToken: string | undefined;
   debugRoutes: boolean;
-  /** Cap of the queue's retry backoff, in seconds (queue/failures.ts). */
-  queueRetryMaxDelayS: number;
 }
 
 const parsed = new WeakMap<object, Config>();
@@ -47,7 +43,6 @@ export function readConfig(env: Env): Config {
     DEFAULT_MODEL: empty(env.DEFAULT_MODEL),
     ADMIN_TOKEN: empty(env.ADMIN_TOKEN),
     DEBUG_ROUTES: env.DEBUG_ROUTES,
-    QUEUE_RETRY_MAX_DELAY_S: empty(env.QUEUE_RETRY_MAX_DELAY_S),
   });
   if (!result.success) {
     const fields = result.error.issues.map((i) => i.path.join('.')).join(', ');
@@ -60,7 +55,6 @@ export function readConfig(env: Env): Config {
     defaultModel: v.DEFAULT_MODEL,
     adminToken: v.ADMIN_TOKEN,
     debugRoutes: v.DEBUG_ROUTES,
-    queueRetryMaxDelayS: v.QUEUE_RETRY_MAX_DELAY_S,
   };
   parsed.set(env, config);
   return config;

@@ -10,7 +10,7 @@
  *   loop. 100k x 512 int8 (52 MB) or fp16 (62 MiB, requantised scores) fits;
  * - segment cache (index/segment-cache.ts): decoded segments for the JS loop, image-id
  *   lookups and the index writer; segments read to build a kernel index bypass it;
- * - query cache (inference/text-embedder.ts): embeddings of recent queries of `edge` towers;
+ * - query cache (query/text-embedder.ts): embeddings of recent queries of `edge` towers;
  * - score answers (score/cache.ts): recent caption-score answers, so a repeated score does no I/O
  *   but the index generation;
  * - the rest for the Worker's heap: ids and metadata of held rows, requests.

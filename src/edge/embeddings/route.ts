@@ -10,7 +10,7 @@ import { type AppEnv, readConfig } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
 import { loadModel } from '../inference/model-registry';
-import { embedQueryTexts } from '../inference/text-embedder';
+import { embedQueryTexts } from '../query/text-embedder';
 
 const TextInput = z
   .string()

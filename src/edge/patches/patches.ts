@@ -6,9 +6,9 @@ import type { PatchesFields } from '../../core/contract/api-schemas';
 import { cosine, softmax } from '../../core/vector';
 import { ApiError } from '../http/errors';
 import { type EncoderImage, embedImage } from '../inference/encoder-client';
-import { embedQueryTexts } from '../inference/text-embedder';
 import type { QueryContext } from '../query/context';
 import { checkUpload, type QueryImage, queryImageFrom } from '../query/image';
+import { embedQueryTexts } from '../query/text-embedder';
 import { applyTemplate } from '../score/captions';
 
 export interface PatchesRequest {

@@ -8,12 +8,12 @@
  */
 
 import { indexOf, type UpsertMessage, UpsertMessageSchema } from '../../core/contract/queue-messages';
-import { type Env, readConfig } from '../env';
+import type { Env } from '../env';
 import { writerFor } from '../index';
 import { enqueueUpserts } from '../ingest/enqueue';
 import { acceptR2Events, type R2Event, type R2EventOutcome, R2EventSchema } from '../ingest/r2-events';
 import { writerName } from '../storage-keys';
-import { retryDelaySeconds } from './failures';
+import { retryCapSeconds, retryDelaySeconds } from './failures';
 import { processIndex, type Work } from './process-index';
 
 /** Handles one batch of `koclip-index`. */
@@ -52,8 +52,7 @@ export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): 
 }
 
 /** Seconds before `msg` is delivered again: the backoff of its attempts, capped by config. */
-const retryDelay = (env: Env, msg: Message<unknown>) =>
-  retryDelaySeconds(msg.attempts, readConfig(env).queueRetryMaxDelayS);
+const retryDelay = (env: Env, msg: Message<unknown>) => retryDelaySeconds(msg.attempts, retryCapSeconds(env));
 
 /** A message of the queue as work: ack when done, retry with backoff on a fault. */
 function queuedWork(env: Env, msg: Message<unknown>, message: UpsertMessage): Work {

@@ -6,9 +6,9 @@
 import type { z } from 'zod';
 import type { ScoreFields, ScoreResponseSchema } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
-import { embedQueryTexts } from '../inference/text-embedder';
 import { guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, imageIdentity, type QueryImage, queryImageFrom } from '../query/image';
+import { embedQueryTexts } from '../query/text-embedder';
 import { ScoreCache, scoreCacheDigest } from './cache';
 import { applyTemplate, scoreCaptions } from './captions';
 

@@ -5,9 +5,9 @@
  */
 import type { SearchFields } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
-import { embedQueryTexts } from '../inference/text-embedder';
 import { guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
+import { embedQueryTexts } from '../query/text-embedder';
 import { rankCatalogue, type SearchPath } from './catalogue-search';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { MetadataFilter } from './filter';

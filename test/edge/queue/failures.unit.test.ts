@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../../../src/edge/env';
-import { MAX_RETRY_DELAY_S, retryDelaySeconds } from '../../../src/edge/queue/failures';
+import { MAX_RETRY_DELAY_S, retryCapSeconds, retryDelaySeconds } from '../../../src/edge/queue/failures';
 
 describe('queue retry backoff', () => {
   it('doubles from 2 s per delivery up to 300 s', () => {
@@ -11,13 +10,13 @@ describe('queue retry backoff', () => {
 
   it('is capped by QUEUE_RETRY_MAX_DELAY_S (tests that inject faults lower it)', () => {
     expect([1, 2, 3, 9].map((a) => retryDelaySeconds(a, 3))).toEqual([2, 3, 3, 3]);
-    expect(readConfig({ ...env, QUEUE_RETRY_MAX_DELAY_S: '3' }).queueRetryMaxDelayS).toBe(3);
-    expect(readConfig({ ...env, QUEUE_RETRY_MAX_DELAY_S: '' }).queueRetryMaxDelayS).toBe(MAX_RETRY_DELAY_S);
+    expect(retryCapSeconds({ ...env, QUEUE_RETRY_MAX_DELAY_S: '3' })).toBe(3);
+    expect(retryCapSeconds({ ...env, QUEUE_RETRY_MAX_DELAY_S: '' })).toBe(MAX_RETRY_DELAY_S);
   });
 
   it('refuses a cap that is not a whole number of seconds from 1 to 300 (500 misconfigured)', () => {
     for (const bad of ['0', '301', '2.5', 'soon']) {
-      expect(() => readConfig({ ...env, QUEUE_RETRY_MAX_DELAY_S: bad })).toThrow(
+      expect(() => retryCapSeconds({ ...env, QUEUE_RETRY_MAX_DELAY_S: bad })).toThrow(
         expect.objectContaining({ status: 500, code: 'misconfigured' }),
       );
     }
