@@ -52,8 +52,15 @@ async function shutdown(code: number): Promise<never> {
   await stopAllGroups();
   process.exit(code);
 }
-process.on('SIGINT', () => void shutdown(130));
-process.on('SIGTERM', () => void shutdown(143));
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.on(signal, () => {
+    if (!stopping) log(`${signal}: stopping the stack`);
+    void shutdown(code);
+  });
+}
 
 const devVarsFile = join(ROOT, '.dev.vars');
 if (!existsSync(devVarsFile)) {
