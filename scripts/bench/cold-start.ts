@@ -13,7 +13,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machine, newPersistDir, ROOT, startWorker, waitExit } from './support/wrangler-dev';
+import { startWorker } from '../stack/index';
+import { machine, ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -55,16 +56,22 @@ const starts: {
   startup_ms: number;
 }[] = [];
 for (let i = 0; i < Number(values.starts); i++) {
-  const worker = await startWorker({ port: Number(values.port) + i, persist: newPersistDir('bench-cold-') });
+  // A fresh state folder each time (the launcher's temporary one, removed on stop).
+  const worker = await startWorker({
+    port: Number(values.port) + i,
+    debugRoutes: true,
+    logLevel: 'warn',
+    logs: 'inherit',
+  });
   try {
-    const cold = await embed(worker.base, '빨간 원 두 개');
-    const warm = await embed(worker.base, '파란 사각형');
+    const cold = await embed(worker.url, '빨간 원 두 개');
+    const warm = await embed(worker.url, '파란 사각형');
     starts.push({ cold, warm, startup_ms: worker.startupMs });
     console.error(
       `  start ${i + 1}: cold ${cold.worker_ms} ms in Worker (${cold.round_trip_ms.toFixed(0)} round trip), warm ${warm.worker_ms} ms`,
     );
   } finally {
-    await waitExit(worker);
+    await worker.stop();
   }
 }
 const ended = await machine();

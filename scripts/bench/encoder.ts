@@ -16,13 +16,12 @@
  *   npm run bench:encoder -- --quick              # a smaller curve
  *   npm run bench:encoder -- --images 256 --batch 1,8,32 --concurrency 1,8,32 --rounds 5 --round-images 960
  */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { type LaunchedEncoder, launchEncoder } from '../../src/encoder/launch';
+import { type EncoderProcess, startEncoder } from '../stack/index';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'bench-token-0123456789';
@@ -50,25 +49,15 @@ const maxWait = values['max-wait'];
 const rounds = Number(values.rounds);
 if (values.source !== 'photo' && values.source !== 'demo') throw new Error('--source is photo or demo');
 
-const running = new Set<ChildProcess>();
-// Never leave an encoder behind, whatever ends this script.
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGTERM');
-});
+// The launcher kills the encoders still running when this script exits; a signal exits.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(signal, () => process.exit(1));
 
-async function startService(batch: number, wait: string): Promise<LaunchedEncoder> {
-  const service = await launchEncoder({
-    ...process.env,
-    ENCODER_PORT: '0',
-    ENCODER_TOKEN: TOKEN,
-    ENCODER_MODELS: 'koclip-tiny',
-    ENCODER_BATCH_SIZE: String(batch),
-    ENCODER_MAX_WAIT_MS: wait,
+function startService(batch: number, wait: string): Promise<EncoderProcess> {
+  return startEncoder({
+    inheritEnv: true,
+    token: TOKEN,
+    env: { ENCODER_MODELS: 'koclip-tiny', ENCODER_BATCH_SIZE: String(batch), ENCODER_MAX_WAIT_MS: wait },
   });
-  running.add(service.child);
-  service.child.once('exit', () => running.delete(service.child));
-  return service;
 }
 
 async function metric(url: string, name: string, labels = ''): Promise<number> {
@@ -113,14 +102,14 @@ interface Point {
 let contentType = 'image/jpeg';
 
 async function drive(
-  s: LaunchedEncoder,
+  s: EncoderProcess,
   images: Buffer[],
   concurrency: number,
   batch: number,
   requests = total,
 ): Promise<Point> {
   const before = await snapshot(s.url);
-  const cpuBefore = cpuSeconds(s.child.pid);
+  const cpuBefore = cpuSeconds(s.pid);
   const clientBefore = process.cpuUsage();
   const latencies: number[] = [];
   let next = 0;
@@ -141,7 +130,7 @@ async function drive(
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const serverCores = (cpuSeconds(s.child.pid) - cpuBefore) / seconds;
+  const serverCores = (cpuSeconds(s.pid) - cpuBefore) / seconds;
   const client = process.cpuUsage(clientBefore);
   const clientCores = (client.user + client.system) / 1e6 / seconds;
   const after = await snapshot(s.url);

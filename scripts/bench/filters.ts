@@ -25,7 +25,7 @@ import {
 import { compileFilter, type MetadataFilter } from '../../src/edge/search/filter';
 import { referencePage } from '../../src/edge/search/reference-ranking';
 import { randomUnitVectors } from '../../test/core/support/random-vectors';
-import { machine, percentile, ROOT } from './support/wrangler-dev';
+import { machine, percentile, ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {

@@ -10,20 +10,12 @@
  *
  *   npm run bench:index -- [--images 500] [--batch 50] [--concurrency 4] [--samples 30] [--runs 1]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { SIGNATURE_HEADER, signWebhook } from '../../src/core/contract/webhook-signature';
-import {
-  type ImageServer,
-  type RunningWorker,
-  STACK_SECRETS,
-  startImageServer,
-  startStackEncoder,
-  startWorker,
-} from '../index/local-stack';
+import { type ImageServer, startImageServer } from '../index/image-server';
 import { scenePngs } from '../index/synthetic-images';
+import { STACK_ENCODER, STACK_SECRETS, STACK_VARS, type Stack, startStack } from '../stack/index';
 
 const { values } = parseArgs({
   options: {
@@ -97,13 +89,8 @@ interface RunResult {
   idleIndexedP95: number;
 }
 
-async function run(
-  worker: RunningWorker,
-  images: ImageServer,
-  pngs: Buffer[],
-  r: number,
-): Promise<RunResult> {
-  const base = worker.url;
+async function run(stack: Stack, images: ImageServer, pngs: Buffer[], r: number): Promise<RunResult> {
+  const base = stack.url;
   const collection = `bench-${r}`;
   const url = (i: number) => images.put(`r${r}-${i}.png`, pngs[i] as Buffer);
   // Throughput, with a sample of images followed from their webhook's 202 to `indexed`.
@@ -191,25 +178,24 @@ async function run(
   };
 }
 
-const persist = mkdtempSync(join(tmpdir(), 'bench-indexing-'));
-const encoder = await startStackEncoder();
 const images = await startImageServer();
-let worker: RunningWorker | undefined;
+let stack: Stack | undefined;
 try {
   const pngs = await scenePngs(N + SAMPLES);
-  worker = await startWorker({ persist, encoderUrl: encoder.url });
+  // A fresh state folder (the launcher's temporary one, removed on stop).
+  stack = await startStack({ encoder: STACK_ENCODER, worker: { vars: STACK_VARS } });
   // Warm-up: the first request compiles the text tower's wasm and the first batch starts the queue.
-  await webhook(worker.url, [
+  await webhook(stack.url, [
     { op: 'upsert', id: 'warm', collection: 'warm', image_url: images.put('warm.png', pngs[0] as Buffer) },
   ]);
-  while ((await state(worker.url, 'warm', 'warm')) !== 'indexed') await sleep(200);
+  while ((await state(stack.url, 'warm', 'warm')) !== 'indexed') await sleep(200);
   console.log(
     `bench:index: ${N} images (224x224 PNG, ~${Math.round(pngs.reduce((a, b) => a + b.length, 0) / pngs.length / 1024)} KiB) by webhook in batches of ${BATCH}, ` +
       `${CONCURRENCY} calls at once; ${SAMPLES} single-image latency samples; ${cpus().length} CPU(s), Node ${process.version}`,
   );
   const rows: RunResult[] = [];
   for (let r = 0; r < RUNS; r++) {
-    const result = await run(worker, images, pngs, r);
+    const result = await run(stack, images, pngs, r);
     rows.push(result);
     console.log(`run ${r + 1}: ${result.throughput.toFixed(1)} images/s`);
   }
@@ -224,8 +210,6 @@ try {
     );
   });
 } finally {
-  await worker?.stop();
-  await encoder.stop();
+  await stack?.stop();
   await images.close();
-  rmSync(persist, { recursive: true, force: true });
 }

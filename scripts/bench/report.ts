@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import { ROOT } from './support/wrangler-dev';
+import { ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -360,7 +360,7 @@ if (stack) {
   out.push(
     '### Caching (`npm run bench:stack`)',
     '',
-    `The local stack (scripts/dev.mjs, what \`npm start\` runs; demo set seeded). Worker time per request:`,
+    `The local stack (scripts/stack/main.ts, what \`npm start\` runs; demo set seeded). Worker time per request:`,
     `each request sent ${stack.repeat} times through the app inside one request (POST /debug/repeat), total / n,`,
     `after a pass of 20 to warm; one run. ${machineLine(stack.started)}.`,
     '',

@@ -11,8 +11,7 @@
  * Vectors: the clustered random unit vectors of bench:search (64 clusters, seed 1; queries seed 2).
  * `--real FILE --real-queries FILE --real-dim 256` adds the same comparison over real embeddings.
  *
- *   node --experimental-transform-types --disable-warning=ExperimentalWarning \
- *     --import ./src/encoder/ts-hooks.mjs scripts/bench/search-kernel.ts \
+ *   npm run bench:kernel -- \
  *     [--sizes 10000,50000,100000] [--dim 512] [--queries 50] [--runs 3] [--bits 0,1,2]
  *     [--python scripts/bench/.venv/bin/python | --no-faiss] [--no-workerd] [--reps 20]
  *     [--real /tmp/koclip-emb.f32 --real-queries /tmp/koclip-queries.f32 --real-dim 256]
@@ -291,7 +290,7 @@ async function main() {
           );
         }
       } finally {
-        workerd.stop();
+        await workerd.stop();
       }
     }
   }

@@ -8,8 +8,8 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { machine } from './support/common';
 import { startKernelWorker } from './support/kernel-worker';
-import { machine } from './support/wrangler-dev';
 
 const { values } = parseArgs({
   options: {
@@ -84,7 +84,7 @@ async function main() {
         );
       }
     } finally {
-      worker.stop();
+      await worker.stop();
     }
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The local stack under cache hits and under load. Starts `scripts/dev.mjs` (what `npm start` runs:
- * the encoder function, `wrangler dev` with DEBUG_ROUTES from .dev.vars, the demo set seeded through
- * the index path) on its own ports and state folder, then:
+ * The local stack under cache hits and under load. Starts `scripts/stack/main.ts` (what `npm start`
+ * runs: the encoder function, `wrangler dev` with DEBUG_ROUTES from .dev.vars, the demo set seeded
+ * through the index path) on its own ports and state folder, then:
  * 1. caching: Worker time per request of a cached POST /v1/score (X-Cache: HIT) and of a repeated
  *    query embedding (POST /v1/embeddings), each sent `--repeat` times through the app inside one
  *    request (POST /debug/repeat; workerd's clock ticks in 1 ms steps);
@@ -14,11 +14,13 @@
  *     [--out build/bench/stack.json]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { machine, newPersistDir, postJson, ROOT } from './support/wrangler-dev';
+import { TS_RUNNER } from '../stack/index';
+import { machine, postJson, ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -35,41 +37,47 @@ const { values } = parseArgs({
 });
 const port = Number(values.port);
 const base = `http://127.0.0.1:${port}`;
-const persist = newPersistDir('bench-stack-');
+const persist = mkdtempSync(join(tmpdir(), 'bench-stack-'));
 
 const SEARCH_TEXTS = ['빨간 원', '파란 사각형 두 개', '작은 노란 별', '초록색 삼각형', '큰 보라색 원 세 개'];
 const CAPTIONS = ['빨간 원', '파란 사각형', '노란 별', '초록 삼각형'];
 const IMAGE_IDS = ['demo-0001', 'demo-0002', 'demo-0003', 'demo-0004'];
 
-function startStack(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['scripts/dev.mjs'], {
+/** npm start's entry on this bench's ports and state folder; resolves with the Worker's process group. */
+function startStack(): Promise<{ child: ChildProcess; workerGroup: number }> {
+  const child = spawn(TS_RUNNER, ['scripts/stack/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, WORKER_PORT: String(port), ENCODER_PORT: String(port + 1), PERSIST_TO: persist },
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
   });
+  stackPid = child.pid;
   return new Promise((resolve, reject) => {
     let seen = '';
+    let workerGroup: number | undefined;
     const timer = setTimeout(() => reject(new Error('the stack was not ready within 600 s')), 600_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       seen = (seen + chunk.toString()).slice(-4000);
-      if (/\[dev\] ready after [\d.]+ s\./.test(seen)) {
+      workerGroup ??= Number(/Worker up \(wrangler dev, pid (\d+)\)/.exec(seen)?.[1]) || undefined;
+      if (workerGroup && /\[dev\] ready after [\d.]+ s\./.test(seen)) {
         clearTimeout(timer);
-        resolve(child);
+        resolve({ child, workerGroup });
       }
     });
-    child.on('exit', (code) => reject(new Error(`scripts/dev.mjs exited with ${code}: ${seen.slice(-800)}`)));
+    child.on('exit', (code) =>
+      reject(new Error(`scripts/stack/main.ts exited with ${code}: ${seen.slice(-800)}`)),
+    );
   });
 }
 
-/** RSS (bytes) of every workerd process under the stack's process group, in total and by pid. */
-function workerdRss(stackPid: number): { total: number; byPid: Record<string, number> } {
+/** RSS (bytes) of every workerd process in the Worker's process group, in total and by pid. */
+function workerdRss(workerGroup: number): { total: number; byPid: Record<string, number> } {
   const out = execFileSync('ps', ['-eo', 'pid=,pgid=,rss=,comm='], { encoding: 'utf8' });
   let total = 0;
   const byPid: Record<string, number> = {};
   for (const line of out.trim().split('\n')) {
     const [pid, pgid, rss, comm] = line.trim().split(/\s+/);
-    if (Number(pgid) === stackPid && comm?.startsWith('workerd')) {
+    if (Number(pgid) === workerGroup && comm?.startsWith('workerd')) {
       total += Number(rss) * 1024;
       byPid[pid as string] = Number(rss) * 1024;
     }
@@ -84,18 +92,24 @@ async function wasmBytes(): Promise<number> {
 
 const scoreBody = (id: string) => ({ image_id: id, captions: CAPTIONS });
 
-const started = await machine();
-console.error('  starting the stack (encoder, wrangler dev, demo seed)…');
-const t0 = performance.now();
-const stack = await startStack();
-const stackPid = stack.pid as number;
+// SIGTERM to npm start's process group: it stops the encoder's and the Worker's groups itself.
+let stackPid: number | undefined;
 const stop = () => {
   try {
-    process.kill(-stackPid, 'SIGTERM');
+    if (stackPid) process.kill(-stackPid, 'SIGTERM');
   } catch {}
   rmSync(persist, { recursive: true, force: true });
 };
 process.on('exit', stop);
+// The stack runs in process groups of its own, out of reach of a terminal's Ctrl-C: exit (and so
+// stop it) on a signal instead of dying of it.
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+const started = await machine();
+console.error('  starting the stack (encoder, wrangler dev, demo seed)…');
+const t0 = performance.now();
+const stack = await startStack();
 console.error(`  stack ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
 // Warm: one search (tower session), one score per image (fills the score cache).
@@ -159,7 +173,7 @@ if (!values['no-load']) {
   ];
   const loadStart = performance.now();
   const sample = async () => {
-    const rss = workerdRss(stackPid);
+    const rss = workerdRss(stack.workerGroup);
     samples.push({
       t_s: (performance.now() - loadStart) / 1000,
       workerd_rss_bytes: rss.total,

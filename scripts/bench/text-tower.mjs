@@ -1,7 +1,7 @@
-#!/usr/bin/env node
 /**
- * Text tower latency and wasm memory inside workerd. Starts `wrangler dev` (local workerd,
- * local R2/KV in a throwaway directory) with DEBUG_ROUTES=1, then from Node:
+ * Text tower latency and wasm memory inside workerd. Starts `wrangler dev` through the local-stack
+ * launcher (scripts/stack: local workerd, local R2/KV in a throwaway directory) with DEBUG_ROUTES=1,
+ * then from Node:
  *   - times the first POST /v1/embeddings (wasm compile + session creation),
  *   - reads the wasm linear memory from GET /debug/text-tower after loading,
  *   - times N sequential one-query requests (p50/p95/mean) and N/8 eight-query requests,
@@ -15,11 +15,12 @@
  * fp32 publishes a copy of koclip-tiny whose default variant is fp32 to the local MODELS_BUCKET
  * (the path models too large for the bundle take) and queries that.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startWorker } from '../stack/index';
+import { putLocalObject, ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -33,21 +34,11 @@ const port = Number(values.port);
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
 if (!['int8', 'fp32'].includes(values.variant)) throw new Error('--variant must be int8 or fp32');
 
-const root = new URL('../..', import.meta.url).pathname;
-const wrangler = join(root, 'node_modules/.bin/wrangler');
-const pkg = join(root, 'models/koclip-tiny');
+const pkg = join(ROOT, 'models/koclip-tiny');
 const manifest = JSON.parse(readFileSync(join(pkg, 'manifest.json'), 'utf8'));
 const persist = mkdtempSync(join(tmpdir(), 'bench-text-tower-'));
-const base = `http://127.0.0.1:${port}`;
-
-function putObject(key, file) {
-  const r = spawnSync(
-    wrangler,
-    ['r2', 'object', 'put', `koclip-models/${key}`, '--file', file, '--local', '--persist-to', persist],
-    { cwd: root, encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`wrangler r2 object put ${key} failed: ${r.stderr}`);
-}
+process.on('exit', () => rmSync(persist, { recursive: true, force: true }));
+const putObject = (key, file) => putLocalObject(persist, 'koclip-models', key, file);
 
 let modelId = manifest.id;
 if (values.variant === 'fp32') {
@@ -61,39 +52,8 @@ if (values.variant === 'fp32') {
   }
 }
 
-const child = spawn(
-  wrangler,
-  [
-    'dev',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--var',
-    'DEBUG_ROUTES:1',
-    '--persist-to',
-    persist,
-    '--show-interactive-dev-session=false',
-    '--log-level',
-    'warn',
-  ],
-  { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
-);
-const stop = () => {
-  child.kill('SIGTERM');
-  rmSync(persist, { recursive: true, force: true });
-};
-process.on('exit', stop);
-
-async function waitUntilUp() {
-  for (let i = 0; i < 240; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('wrangler dev did not come up within 120 s');
-}
+const worker = await startWorker({ port, persist, debugRoutes: true, logLevel: 'warn', logs: 'inherit' });
+const base = worker.url;
 
 async function timed(path, init) {
   const start = performance.now();
@@ -129,7 +89,6 @@ const queries = JSON.parse(readFileSync(join(pkg, 'golden/tokens.json'), 'utf8')
   .cases.map((c) => c.text)
   .filter((t) => t.trim().length > 0);
 
-await waitUntilUp();
 const before = await memory();
 const baseline = [];
 for (let i = 0; i < 20; i++) baseline.push((await timed('/healthz')).ms);
@@ -171,5 +130,5 @@ console.log(
     2,
   ),
 );
-stop();
+await worker.stop();
 process.exit(0);

@@ -22,19 +22,12 @@
  *     [--shapes base,student,student-384] [--no-workerd] [--no-node] [--out build/bench/text-towers.json]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  machine,
-  newPersistDir,
-  percentile,
-  postJson,
-  putLocalObject,
-  ROOT,
-  startWorker,
-  waitExit,
-} from './support/wrangler-dev';
+import { startWorker, TS_RUNNER } from '../stack/index';
+import { machine, percentile, postJson, putLocalObject, ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -133,18 +126,8 @@ function nodeChild(
 ) {
   const f = index[shape]?.files[variant] as TowerFile;
   const r = spawnSync(
-    join(ROOT, 'node_modules/.bin/node'),
-    [
-      '--experimental-transform-types',
-      '--disable-warning=ExperimentalWarning',
-      '--import',
-      './src/encoder/ts-hooks.mjs',
-      'scripts/bench/text-tower-child.ts',
-      runtime,
-      join(towersDir, f.file),
-      tokens.join(','),
-      String(n),
-    ],
+    TS_RUNNER,
+    ['scripts/bench/text-tower-child.ts', runtime, join(towersDir, f.file), tokens.join(','), String(n)],
     {
       cwd: ROOT,
       encoding: 'utf8',
@@ -329,7 +312,13 @@ async function runStep(base: string, shape: string, step: Step, fresh: boolean) 
 
 async function workerdShape(shape: string, persist: string, port: number) {
   for (const [i, plan] of plans(shape).entries()) {
-    const worker = await startWorker({ port: port + i, persist, keepPersist: true });
+    const worker = await startWorker({
+      port: port + i,
+      persist,
+      debugRoutes: true,
+      logLevel: 'warn',
+      logs: 'inherit',
+    });
     console.error(
       `  workerd ${shape} isolate ${i + 1}: wrangler dev up in ${(worker.startupMs / 1000).toFixed(1)} s`,
     );
@@ -340,7 +329,7 @@ async function workerdShape(shape: string, persist: string, port: number) {
         // node_modules): the step is then run again on the new isolate, whose memory is its own.
         for (let attempt = 1; ; attempt++) {
           try {
-            await runStep(worker.base, shape, step, s === 0 || restarted);
+            await runStep(worker.url, shape, step, s === 0 || restarted);
             restarted = false;
             break;
           } catch (e) {
@@ -352,7 +341,7 @@ async function workerdShape(shape: string, persist: string, port: number) {
         }
       }
     } finally {
-      await waitExit(worker);
+      await worker.stop();
       save(null);
     }
   }
@@ -378,7 +367,7 @@ if (!values['no-node']) {
   save(null);
 }
 if (!values['no-workerd']) {
-  const persist = newPersistDir('bench-towers-');
+  const persist = mkdtempSync(join(tmpdir(), 'bench-towers-'));
   for (const shape of shapes) {
     for (const [variant, f] of Object.entries(index[shape]?.files ?? {})) {
       if (variant === 'fp32') continue;

@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { machine, ROOT } from './support/common';
 import { startKernelWorker } from './support/kernel-worker';
-import { machine, ROOT } from './support/wrangler-dev';
 
 const { values } = parseArgs({
   options: {
@@ -77,7 +77,7 @@ async function inWorkerd(): Promise<Record<Loop, number[]>> {
     }
     return out;
   } finally {
-    worker.stop();
+    await worker.stop();
   }
 }
 

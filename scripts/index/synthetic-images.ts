@@ -2,7 +2,8 @@
  * Distinct synthetic PNGs for the indexing tests and benchmark: image `n` is a deterministic
  * scene (background, a few shapes of random colour, size and place) drawn with sharp from SVG.
  * Scenes of several shapes on varied backgrounds keep koclip-tiny's embeddings of different `n`
- * apart (the load test checks the largest pairwise cosine of its set once).
+ * apart (the load test checks the largest pairwise cosine of its set once); `embedImages` asks a
+ * running encoder for the embeddings that `distinctScenes` compares.
  */
 import sharp from 'sharp';
 
@@ -146,4 +147,30 @@ export async function distinctScenes(
       throw new Error(`only ${scenes.length} of ${count} scenes are distinct below cosine ${maxCosine}`);
   }
   return { scenes, pngs, embeddings, maxPairCosine };
+}
+
+/** Embeddings of `pngs` straight from an encoder (batches of 32): what `distinctScenes` compares. */
+export async function embedImages(
+  encoderUrl: string,
+  token: string,
+  pngs: Uint8Array[],
+): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < pngs.length; i += 32) {
+    const form = new FormData();
+    for (const p of pngs.slice(i, i + 32))
+      form.append('image', new Blob([p], { type: 'image/png' }), 'x.png');
+    const response = await fetch(`${encoderUrl}/v1/embed/image`, {
+      method: 'POST',
+      body: form,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (!response.ok) throw new Error(`encoder answered ${response.status}: ${await response.text()}`);
+    const body = (await response.json()) as { data: { embedding?: number[]; error?: unknown }[] };
+    for (const d of body.data) {
+      if (!d.embedding) throw new Error(`encoder refused a generated image: ${JSON.stringify(d.error)}`);
+      out.push(Float32Array.from(d.embedding));
+    }
+  }
+  return out;
 }

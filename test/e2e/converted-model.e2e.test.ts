@@ -22,8 +22,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, type RunningWorker, startStackEncoder, startWorker } from '../../scripts/index/local-stack';
-import type { LaunchedEncoder } from '../../src/encoder/launch';
+import {
+  type EncoderProcess,
+  ROOT,
+  STACK_ENCODER,
+  STACK_VARS,
+  startEncoder,
+  startWorker,
+  type WorkerProcess,
+} from '../../scripts/stack/index';
 import { adminHeaders, waitForStats } from './support/indexing-stack';
 
 const MODEL = 'koclip-e2e-base';
@@ -55,8 +62,8 @@ interface Reference {
 const tmp = mkdtempSync(join(tmpdir(), 'e2e-converted-'));
 const persist = join(tmp, 'state');
 let ref: Reference;
-let encoder: LaunchedEncoder | undefined;
-let worker: RunningWorker | undefined;
+let encoder: EncoderProcess | undefined;
+let worker: WorkerProcess | undefined;
 let base = '';
 /** The Worker's embeddings of TEXTS (from the encoder's int8 text tower). */
 const served: number[][] = [];
@@ -124,12 +131,15 @@ beforeAll(async () => {
   ref = JSON.parse(readFileSync(refPath, 'utf8')) as Reference;
   run(process.execPath, ['scripts/model/publish.mjs', pkg, '--local', '--persist-to', persist]);
 
-  encoder = await startStackEncoder(0, {
-    ENCODER_MODELS_DIR: join(tmp, 'models'),
-    ENCODER_MODELS: MODEL,
-    ENCODER_DEFAULT_MODEL: MODEL,
+  // Two halves, not a supervised stack: the last test stops the encoder under the Worker.
+  encoder = await startEncoder({
+    ...STACK_ENCODER,
+    env: { ENCODER_MODELS_DIR: join(tmp, 'models'), ENCODER_MODELS: MODEL, ENCODER_DEFAULT_MODEL: MODEL },
   });
-  worker = await startWorker({ persist, encoderUrl: encoder.url, vars: { DEFAULT_MODEL: MODEL } });
+  worker = await startWorker({
+    persist,
+    vars: { ...STACK_VARS, ENCODER_URL: encoder.url, DEFAULT_MODEL: MODEL },
+  });
   base = worker.url;
 
   for (const id of IMAGES) {

@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ROOT,
-  type RunningWorker,
+  STACK_ENCODER,
   STACK_SECRETS,
-  startStackEncoder,
-  startWorker,
-} from '../../scripts/index/local-stack';
+  STACK_VARS,
+  type Stack,
+  startStack,
+} from '../../scripts/stack/index';
 import { cosine } from '../../src/core/vector';
-import type { LaunchedEncoder } from '../../src/encoder/launch';
 import { tinyWithExternalData } from '../model/support/external-data';
 
 const MODEL = 'koclip-tiny-ext';
@@ -29,8 +29,7 @@ const texts = golden.cases.map((c) => c.text);
 
 const tmp = mkdtempSync(join(tmpdir(), 'e2e-external-data-'));
 const persist = join(tmp, 'state');
-let encoder: LaunchedEncoder | undefined;
-let worker: RunningWorker | undefined;
+let stack: Stack | undefined;
 
 beforeAll(async () => {
   mkdirSync(join(tmp, 'models'));
@@ -45,17 +44,17 @@ beforeAll(async () => {
   if (!publish.stdout.includes(`models/${MODEL}/${version(pkg)}/text-int8.onnx.data`))
     throw new Error(`model:publish did not upload the external data file:
 ${publish.stdout}`);
-  encoder = await startStackEncoder(0, {
-    ENCODER_MODELS_DIR: join(tmp, 'models'),
-    ENCODER_MODELS: MODEL,
-    ENCODER_DEFAULT_MODEL: MODEL,
+  stack = await startStack({
+    encoder: {
+      ...STACK_ENCODER,
+      env: { ENCODER_MODELS_DIR: join(tmp, 'models'), ENCODER_MODELS: MODEL, ENCODER_DEFAULT_MODEL: MODEL },
+    },
+    worker: { persist, vars: STACK_VARS },
   });
-  worker = await startWorker({ persist, encoderUrl: encoder.url });
 }, 300_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await encoder?.stop();
+  await stack?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -65,11 +64,11 @@ function version(pkg: string): string {
 
 describe('an edge text tower with external data', () => {
   it('is served at the edge from R2: graph and data file, the goldens reproduced', async () => {
-    const models = await fetch(`${worker?.url}/v1/models/${MODEL}`);
+    const models = await fetch(`${stack?.url}/v1/models/${MODEL}`);
     const manifest = (await models.json()) as { text: { placement: string } };
     expect(models.status, JSON.stringify(manifest)).toBe(200);
     expect(manifest.text.placement).toBe('edge');
-    const response = await fetch(`${worker?.url}/v1/embeddings`, {
+    const response = await fetch(`${stack?.url}/v1/embeddings`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: MODEL, input: texts }),
@@ -83,7 +82,7 @@ describe('an edge text tower with external data', () => {
   });
 
   it('is loaded by the encoder from the package folder, the goldens reproduced', async () => {
-    const response = await fetch(`${encoder?.url}/v1/embed/text?model=${MODEL}`, {
+    const response = await fetch(`${stack?.encoder.url}/v1/embed/text?model=${MODEL}`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',

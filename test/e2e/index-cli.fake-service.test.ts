@@ -20,6 +20,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadInput, urlImageId } from '../../scripts/index/inputs';
 import { formatSummary, runIndex } from '../../scripts/index/run';
 import { IndexState } from '../../scripts/index/state';
+import { TS_RUNNER } from '../../scripts/stack/index';
 import { type FakeService, startFakeService } from './support/fake-index-service';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -50,18 +51,11 @@ function runCli(
   args: string[],
   env: Record<string, string> = {},
 ): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--disable-warning=ExperimentalWarning',
-      '--import',
-      './src/encoder/ts-hooks.mjs',
-      'scripts/index/main.ts',
-      ...args,
-    ],
-    { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(TS_RUNNER, ['scripts/index/main.ts', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => {

@@ -10,20 +10,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { type ImageServer, startImageServer } from '../../scripts/index/image-server';
 import { loadInput } from '../../scripts/index/inputs';
-import {
-  embedImages,
-  freePort,
-  type ImageServer,
-  type RunningWorker,
-  STACK_SECRETS,
-  startImageServer,
-  startStackEncoder,
-  startWorker,
-} from '../../scripts/index/local-stack';
 import { formatSummary, runIndex } from '../../scripts/index/run';
-import { distinctScenes } from '../../scripts/index/synthetic-images';
-import type { LaunchedEncoder } from '../../src/encoder/launch';
+import { distinctScenes, embedImages } from '../../scripts/index/synthetic-images';
+import {
+  type EncoderProcess,
+  freePort,
+  STACK_ENCODER,
+  STACK_SECRETS,
+  STACK_VARS,
+  startEncoder,
+  startWorker,
+  type WorkerProcess,
+} from '../../scripts/stack/index';
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy';
 import { eachLimit, searchByImage, stats, status } from './support/indexing-stack';
 
@@ -32,10 +32,10 @@ const UPLOADS = 20;
 const COLLECTION = 'faults';
 const at = <T>(list: T[], i: number): T => list[i] as T;
 
-let encoder: LaunchedEncoder;
+let encoder: EncoderProcess;
 let encoderPort = 0;
 let proxy: FaultProxy;
-let worker: RunningWorker | undefined;
+let worker: WorkerProcess | undefined;
 let images: ImageServer;
 let pngs: Buffer[] = [];
 let base = '';
@@ -44,11 +44,15 @@ const persist = join(dir, 'state');
 
 beforeAll(async () => {
   encoderPort = await freePort();
-  encoder = await startStackEncoder(encoderPort);
-  pngs = (await distinctScenes(URLS + UPLOADS, (batch) => embedImages(encoder.url, batch), 0.99)).pngs;
+  encoder = await startEncoder({ ...STACK_ENCODER, port: encoderPort });
+  const embed = (batch: Buffer[]) => embedImages(encoder.url, encoder.token, batch);
+  pngs = (await distinctScenes(URLS + UPLOADS, embed, 0.99)).pngs;
   images = await startImageServer();
   proxy = await startFaultProxy({ target: encoder.url, failRate: 0.3, hangRate: 0.1, seed: 9 });
-  worker = await startWorker({ persist, encoderUrl: proxy.url, vars: { ENCODER_TIMEOUT_MS: '3000' } });
+  worker = await startWorker({
+    persist,
+    vars: { ...STACK_VARS, ENCODER_URL: proxy.url, ENCODER_TIMEOUT_MS: '3000' },
+  });
   base = worker.url;
 }, 300_000);
 
@@ -103,7 +107,7 @@ describe('indexing through encoder faults and an encoder restart (wrangler dev +
         if (s && s.counts.indexed >= valid / 3) {
           await encoder.stop();
           await new Promise((r) => setTimeout(r, 1500));
-          encoder = await startStackEncoder(encoderPort);
+          encoder = await startEncoder({ ...STACK_ENCODER, port: encoderPort });
           restarted = true;
           return s.counts.indexed;
         }

@@ -11,16 +11,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ImageServer, startImageServer } from '../../scripts/index/image-server';
+import { distinctScenes, embedImages } from '../../scripts/index/synthetic-images';
 import {
-  embedImages,
-  type ImageServer,
-  type RunningWorker,
-  startImageServer,
-  startStackEncoder,
+  type EncoderProcess,
+  STACK_ENCODER,
+  STACK_VARS,
+  startEncoder,
   startWorker,
-} from '../../scripts/index/local-stack';
-import { distinctScenes } from '../../scripts/index/synthetic-images';
-import type { LaunchedEncoder } from '../../src/encoder/launch';
+  type WorkerProcess,
+} from '../../scripts/stack/index';
 import {
   deliver,
   eachLimit,
@@ -37,8 +37,8 @@ const COLLECTION = 'load';
 const at = <T>(list: T[], i: number): T => list[i] as T;
 const id = (i: number) => `load-${String(i).padStart(4, '0')}`;
 
-let encoder: LaunchedEncoder;
-let worker: RunningWorker | undefined;
+let encoder: EncoderProcess;
+let worker: WorkerProcess | undefined;
 let base = '';
 let images: ImageServer;
 let pngs: Buffer[] = [];
@@ -46,17 +46,17 @@ let maxPairCosine = 0;
 const persist = mkdtempSync(join(tmpdir(), 'e2e-indexing-load-'));
 
 beforeAll(async () => {
-  encoder = await startStackEncoder();
+  encoder = await startEncoder(STACK_ENCODER);
   // Distinct images: koclip-tiny embeddings of any two below cosine 0.99, so that an image's own
   // bytes find it first whatever the index's vector encoding rounds.
-  const set = await distinctScenes(N, (batch) => embedImages(encoder.url, batch), 0.99);
+  const set = await distinctScenes(N, (batch) => embedImages(encoder.url, encoder.token, batch), 0.99);
   pngs = set.pngs;
   maxPairCosine = set.maxPairCosine;
   images = await startImageServer();
   pngs.forEach((png, i) => {
     images.put(`${id(i)}.png`, png);
   });
-  worker = await startWorker({ persist, encoderUrl: encoder.url });
+  worker = await startWorker({ persist, vars: { ...STACK_VARS, ENCODER_URL: encoder.url } });
   base = worker.url;
 }, 300_000);
 

@@ -5,18 +5,17 @@
  * replaced by this stack's values. Every curl there uses `-f`, so an HTTP error fails the run.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ROOT,
-  type RunningWorker,
+  STACK_ENCODER,
   STACK_SECRETS,
-  startStackEncoder,
-  startWorker,
-} from '../../scripts/index/local-stack';
-import type { LaunchedEncoder } from '../../src/encoder/launch';
+  STACK_VARS,
+  type Stack,
+  startStack,
+} from '../../scripts/stack/index';
 import { adminHeaders, status } from './support/indexing-stack';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -29,13 +28,12 @@ const demo = JSON.parse(readFileSync(join(ROOT, 'models/koclip-tiny/demo/index.j
 /** A part of the demo set is enough for the tour (it names demo-0001). */
 const SEEDED = demo.items.slice(0, 24);
 
-let encoder: LaunchedEncoder;
-let worker: RunningWorker;
-const persist = mkdtempSync(join(tmpdir(), 'readme-tour-'));
+let stack: Stack;
+let worker: Stack['worker'];
 
 beforeAll(async () => {
-  encoder = await startStackEncoder();
-  worker = await startWorker({ persist, encoderUrl: encoder.url });
+  stack = await startStack({ encoder: STACK_ENCODER, worker: { vars: STACK_VARS } });
+  worker = stack.worker;
   for (const item of SEEDED) {
     const form = new FormData();
     form.set(
@@ -61,9 +59,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await encoder?.stop();
-  rmSync(persist, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe("the README's tour", () => {

@@ -4,12 +4,12 @@
  * `npm run seed:demo` through the Worker's own upload path. Uploads travel Worker -> encoder ->
  * image tower and back.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorker, TS_RUNNER, type WorkerProcess } from '../../scripts/stack/index';
 import { ROOT, type RunningEncoder, startEncoder, TOKEN } from '../encoder/support/service-process';
 
 const demoIndex = JSON.parse(readFileSync(join(ROOT, 'models/koclip-tiny/demo/index.json'), 'utf8')) as {
@@ -25,89 +25,30 @@ const demoRow = (id: string) => {
   return embeddings.subarray(row * demoIndex.dim, (row + 1) * demoIndex.dim);
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 let encoder: RunningEncoder;
-let worker: ChildProcess | undefined;
-let workerLogs = '';
+let worker: WorkerProcess | undefined;
 let base = '';
-const persist = mkdtempSync(join(tmpdir(), 'e2e-image-routes-'));
 const ADMIN_TOKEN = 'e2e-admin-token-0123';
 
 beforeAll(async () => {
   encoder = await startEncoder();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  worker = spawn(
-    join(ROOT, 'node_modules/.bin/wrangler'),
-    [
-      'dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--persist-to',
-      persist,
-      '--show-interactive-dev-session=false',
-      '--var',
-      `ENCODER_URL:${encoder.url}`,
-      '--var',
-      `ENCODER_TOKEN:${TOKEN}`,
-      '--var',
-      `ADMIN_TOKEN:${ADMIN_TOKEN}`,
-      '--var',
-      'ENCODER_TIMEOUT_MS:30000',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  worker.stdout?.on('data', (c: Buffer) => {
-    workerLogs += c.toString();
+  // Not a supervised stack: the last test stops the encoder under the Worker.
+  worker = await startWorker({
+    vars: { ENCODER_URL: encoder.url, ENCODER_TOKEN: TOKEN, ADMIN_TOKEN, ENCODER_TIMEOUT_MS: '30000' },
   });
-  worker.stderr?.on('data', (c: Buffer) => {
-    workerLogs += c.toString();
-  });
-  let up = false;
-  for (let i = 0; i < 240 && !up; i++) {
-    try {
-      up = (await fetch(`${base}/healthz`)).ok;
-    } catch {}
-    if (!up) await new Promise((r) => setTimeout(r, 500));
-  }
-  if (!up) throw new Error(`wrangler dev did not come up:\n${workerLogs}`);
-  // The demo set goes in through the one write path (uploads -> queue -> encoder -> writer).
-  const seeded = spawnSync(
-    process.execPath,
-    [
-      '--experimental-transform-types',
-      '--disable-warning=ExperimentalWarning',
-      '--import',
-      './src/encoder/ts-hooks.mjs',
-      'scripts/seed-demo-index.ts',
-      '--url',
-      base,
-      '--token',
-      ADMIN_TOKEN,
-      '--progress',
-      'none',
-    ],
-    { cwd: ROOT, encoding: 'utf8' },
+  base = worker.url;
+  // The demo set goes in through the one write path (uploads -> queue -> encoder -> writer); run
+  // without blocking, so that this process keeps reading the Worker's output meanwhile.
+  await promisify(execFile)(
+    TS_RUNNER,
+    ['scripts/seed-demo-index.ts', '--url', base, '--token', ADMIN_TOKEN, '--progress', 'none'],
+    { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 },
   );
-  if (seeded.status !== 0) throw new Error(`seed failed: ${seeded.stdout}\n${seeded.stderr}`);
 }, 300_000);
 
 afterAll(async () => {
-  worker?.kill('SIGTERM');
+  await worker?.stop();
   await encoder?.stop();
-  rmSync(persist, { recursive: true, force: true });
 });
 
 const upload = (fields: Record<string, string | string[]>, image = 'demo-0005') => {

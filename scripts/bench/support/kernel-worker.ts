@@ -1,33 +1,17 @@
 /**
  * Starts the search-kernel bench Worker (scripts/bench/workerd-kernel) under `wrangler dev` on
- * `port`: a fresh workerd isolate per start. Used by bench:kernel and bench:search-route.
+ * `port`, through the local-stack launcher: a fresh workerd isolate per start. Used by
+ * bench:kernel, bench:search-route and bench:wasm-peak.
  */
-import { spawn } from 'node:child_process';
+import { startWorker } from '../../stack/index';
 
-export async function startKernelWorker(port: string): Promise<{ url: string; stop: () => void }> {
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    'npx',
-    [
-      'wrangler',
-      'dev',
-      '-c',
-      'scripts/bench/workerd-kernel/wrangler.toml',
-      '--port',
-      port,
-      '--ip',
-      '127.0.0.1',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let log = '';
-  child.stdout.on('data', (b) => (log += b));
-  child.stderr.on('data', (b) => (log += b));
-  for (let i = 0; i < 120; i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    if (log.includes('Ready on')) return { url, stop: () => process.kill(-(child.pid as number), 'SIGTERM') };
-    if (child.exitCode !== null) break;
-  }
-  process.kill(-(child.pid as number), 'SIGTERM');
-  throw new Error(`wrangler dev did not start:\n${log}`);
+export async function startKernelWorker(port: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const worker = await startWorker({
+    config: 'scripts/bench/workerd-kernel/wrangler.toml',
+    port: Number(port),
+    // It has no /healthz: any answer means it is up.
+    healthPath: false,
+    timeoutMs: 60_000,
+  });
+  return { url: worker.url, stop: worker.stop };
 }

@@ -1,9 +1,9 @@
 /**
  * Helpers of the indexing end-to-end tests: signed webhook calls, admin calls, polling stats,
- * and search by an image's bytes, against a Worker started by scripts/index/local-stack.ts.
+ * and search by an image's bytes, against a Worker started by the launcher in scripts/stack.
  */
 
-import { STACK_SECRETS } from '../../../scripts/index/local-stack';
+import { STACK_SECRETS } from '../../../scripts/stack/index';
 import type { ImageStatus, IndexStats } from '../../../src/core/contract/ingest-schemas';
 import { SIGNATURE_HEADER, signWebhook } from '../../../src/core/contract/webhook-signature';
 

@@ -1,9 +1,11 @@
 /**
- * Starts the real encoder process (`src/encoder/main.ts`) on a free loopback port for a test
- * file, with the settings the test needs, and stops it afterwards.
+ * Starts the real encoder process (`src/encoder/main.ts`, through the local-stack launcher in
+ * scripts/stack) on a free loopback port for a test file, with the settings the test needs, and
+ * stops it afterwards.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { startEncoder as launchEncoder } from '../../../scripts/stack/index';
 import type {
   EmbeddedImage,
   FailedImage,
@@ -11,7 +13,6 @@ import type {
   TextItem,
 } from '../../../src/core/contract/encoder-api';
 import { cosine } from '../../../src/core/vector';
-import { launchEncoder } from '../../../src/encoder/launch';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const MODEL_DIR = `${ROOT}models/koclip-tiny/`;
@@ -27,14 +28,9 @@ export interface RunningEncoder {
 
 export async function startEncoder(env: Record<string, string> = {}): Promise<RunningEncoder> {
   const encoder = await launchEncoder({
-    PATH: process.env.PATH ?? '',
-    ENCODER_HOST: '127.0.0.1',
-    ENCODER_PORT: '0',
-    ENCODER_TOKEN: TOKEN,
-    ENCODER_MODELS_DIR: `${ROOT}models`,
-    ENCODER_MODELS: 'koclip-tiny',
-    ENCODER_THREADS: '1',
-    ...env,
+    token: TOKEN,
+    threads: 1,
+    env: { ENCODER_MODELS_DIR: `${ROOT}models`, ENCODER_MODELS: 'koclip-tiny', ...env },
   });
   return {
     url: encoder.url,

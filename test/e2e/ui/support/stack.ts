@@ -1,7 +1,7 @@
 /**
- * The running stack for the browser tests: the real encoder process behind a loopback TCP proxy
- * that a test can switch off (the "encoder down" state without restarting anything), the demo
- * index seeded by scripts/seed-demo-index.ts, `wrangler dev` serving the built page (build/ui,
+ * The running stack for the browser tests: the real encoder process (started by scripts/stack)
+ * behind a loopback TCP proxy that a test can switch off (the "encoder down" state without
+ * restarting anything), the demo index seeded by scripts/seed-demo-index.ts, `wrangler dev` serving the built page (build/ui,
  * `npm run build:ui`) and the API, and headless Chromium (Debian's package, driven by
  * playwright-core).
  */
@@ -12,13 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import {
+  type EncoderProcess,
   ROOT,
-  type RunningWorker,
+  STACK_ENCODER,
   STACK_SECRETS,
-  startStackEncoder,
+  STACK_VARS,
+  startEncoder,
   startWorker,
-} from '../../../../scripts/index/local-stack';
-import type { LaunchedEncoder } from '../../../../src/encoder/launch';
+  TS_RUNNER,
+  type WorkerProcess,
+} from '../../../../scripts/stack/index';
 
 export { ROOT, STACK_SECRETS };
 
@@ -77,18 +80,10 @@ export async function startProxy(targetPort: number): Promise<SwitchableProxy> {
 /** Runs the seed script without blocking: the encoder proxy lives in this process. */
 function seed(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--experimental-transform-types',
-        '--disable-warning=ExperimentalWarning',
-        '--import',
-        './src/encoder/ts-hooks.mjs',
-        'scripts/seed-demo-index.ts',
-        ...args,
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(TS_RUNNER, ['scripts/seed-demo-index.ts', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
@@ -105,7 +100,7 @@ export interface UiStack {
   base: string;
   browser: Browser;
   encoderProxy: SwitchableProxy;
-  worker: RunningWorker;
+  worker: WorkerProcess;
   stop: () => Promise<void>;
 }
 
@@ -115,9 +110,9 @@ export async function startUiStack(): Promise<UiStack> {
   }
   mkdirSync(ARTIFACTS, { recursive: true });
   const persist = mkdtempSync(join(tmpdir(), 'e2e-ui-'));
-  let encoder: LaunchedEncoder | undefined;
+  let encoder: EncoderProcess | undefined;
   let proxy: SwitchableProxy | undefined;
-  let worker: RunningWorker | undefined;
+  let worker: WorkerProcess | undefined;
   let browser: Browser | undefined;
   const stop = async () => {
     await browser?.close();
@@ -127,14 +122,15 @@ export async function startUiStack(): Promise<UiStack> {
     rmSync(persist, { recursive: true, force: true });
   };
   try {
-    encoder = await startStackEncoder(0, { ENCODER_THREADS: '1' });
+    // Two halves, not a supervised stack: the Worker reaches the encoder through the proxy.
+    encoder = await startEncoder({ ...STACK_ENCODER, threads: 1 });
     proxy = await startProxy(Number(new URL(encoder.url).port));
     // The seed either writes wrangler's local state before the Worker starts (--persist-to) or
     // uploads through the running Worker (--url): whichever the script in this checkout takes.
     const seedScript = readFileSync(join(ROOT, 'scripts/seed-demo-index.ts'), 'utf8');
     const throughWorker = !seedScript.includes("'persist-to'");
     if (!throughWorker) await seed(['--persist-to', persist]);
-    worker = await startWorker({ persist, encoderUrl: proxy.url });
+    worker = await startWorker({ persist, vars: { ...STACK_VARS, ENCODER_URL: proxy.url } });
     if (throughWorker) {
       await seed(['--url', worker.url, '--token', STACK_SECRETS.ADMIN_TOKEN, '--progress', 'none']);
     }
