@@ -87,7 +87,7 @@ if (filters) {
   out.push(
     '### Filtered scans (`npm run bench:filters`)',
     '',
-    `${filters.size} x ${filters.dim} vectors, top-10 with \`searchSegments\` (the JS loop; the filter is compiled`,
+    `${filters.size} x ${filters.dim} vectors, top-10 with \`referencePage\` (the JS loop; the filter is compiled`,
     `once per search, then every row's metadata is tested before its vector is scored), ${filters.queries} queries`,
     `per row, one run. ${machineLine(filters.started, filters.ended)}.`,
     '',

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 /** The repository root (with a trailing slash). */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs a TypeScript file of the repository: `spawn(TS_RUNNER, ['scripts/x.ts', ...args])`. */
+/** Runs a TypeScript file of the repository: `spawn(TS_RUNNER, [file, ...args])` with `file` a path such as scripts/index/main.ts. */
 export const TS_RUNNER = join(ROOT, 'scripts/ts');
 
 const REPO_NODE = join(ROOT, 'node_modules/.bin/node');

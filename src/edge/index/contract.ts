@@ -57,14 +57,18 @@ export interface PlanItem {
   action: 'embed' | 'reuse' | 'stale';
 }
 
-/** One segment of the catalogue a search uses, with the rows that no longer count. */
-export interface CatalogueSegment {
+/** A segment as written to R2: what the catalogue records of it. */
+export interface WrittenSegment {
   id: string;
   key: string;
   etag: string;
   count: number;
   bytes: number;
   checksum: string;
+}
+
+/** One segment of the catalogue a search uses, with the rows that no longer count. */
+export interface CatalogueSegment extends WrittenSegment {
   /** Rows of this segment superseded or deleted since it was written. */
   dead: number[];
 }

@@ -2,7 +2,7 @@
  * A tiered edge cache of JSON answers: optionally the isolate's own memory first (no I/O at all;
  * ./isolate-cache.ts), then the Cache API of the colo (fast, per colo, only on a custom domain in
  * production), KV behind it (global, eventually consistent). The caller gives the keys
- * (src/edge/index-store/keys.ts builds them, with the model version in each; the isolate tier
+ * (src/edge/storage-keys.ts builds them, with the model version in each; the isolate tier
  * uses the KV key). A hit in a lower tier fills the tiers above it. Values read from the isolate
  * tier are shared: callers must not mutate them. Used by caption scores and by query embeddings
  * of `function`-placed text towers.

@@ -7,7 +7,7 @@
 import type { IndexStats, RecordState } from '../../../core/contract/ingest-schemas';
 import type { IndexKey } from '../../../core/contract/spaces';
 import { DEFAULT_SEGMENT_ROWS, rowVector, type SegmentEncoding } from '../../../core/index-format/segment';
-import type { CatalogueView, RecordView, WriterEvent } from '../contract';
+import type { CatalogueView, RecordView, WriterEvent, WrittenSegment } from '../contract';
 import { loadSegment } from '../segments';
 import type { RecordRow, SegmentRow } from './schema';
 
@@ -15,15 +15,6 @@ export interface IndexMeta extends IndexKey {
   dim: number;
   encoding: SegmentEncoding;
   segment_rows: number;
-}
-
-export interface WrittenSegment {
-  id: string;
-  key: string;
-  etag: string;
-  count: number;
-  bytes: number;
-  checksum: string;
 }
 
 /** Compact when this many live segments exist, or when this share of their rows is dead. */

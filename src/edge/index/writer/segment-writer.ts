@@ -6,7 +6,8 @@
 import { toHex } from '../../../core/hash';
 import { encodeSegment, type SegmentItem } from '../../../core/index-format/segment';
 import { segmentObjectKey } from '../../storage-keys';
-import type { Catalogue, IndexMeta, WrittenSegment } from './catalogue';
+import type { WrittenSegment } from '../contract';
+import type { Catalogue, IndexMeta } from './catalogue';
 
 /** Encodes and puts the segments of `items`, in order. */
 export async function writeSegments(

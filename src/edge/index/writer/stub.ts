@@ -1,4 +1,4 @@
-/** The writer of one index, as a Durable Object stub (the name comes from index-store/keys.ts). */
+/** The writer of one index, as a Durable Object stub (the name comes from ../../storage-keys.ts). */
 
 import type { IndexKey } from '../../../core/contract/spaces';
 import type { Env } from '../../env';
