@@ -7,6 +7,7 @@ import manifestJson from '../../../models/koclip-tiny/manifest.json';
 import textFp32 from '../../../models/koclip-tiny/text-fp32.onnx';
 import textInt8 from '../../../models/koclip-tiny/text-int8.onnx';
 import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
+import { type TextAnswer, textRequestSchema } from '../../../src/core/contract/encoder-api';
 import { sha256Hex } from '../../../src/core/hash';
 import { parseManifest } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
@@ -46,7 +47,7 @@ function installTextEncoder() {
     if (url.origin !== 'http://encoder.test') return real(input as RequestInfo, init);
     if (mode === 'down') throw new TypeError('connection refused');
     if (url.pathname !== '/v1/embed/text') return new Response('{}', { status: 404 });
-    const { texts } = (await request.json()) as { texts: string[] };
+    const { texts } = textRequestSchema().parse(await request.json());
     textCalls.push(texts);
     const edge = await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts);
     return Response.json({
@@ -54,7 +55,7 @@ function installTextEncoder() {
       version: mode === 'wrong-version' ? 'other' : tiny.version,
       dim: tiny.projection_dim,
       data: edge.embeddings.map((e, index) => ({ index, embedding: Array.from(e) })),
-    });
+    } satisfies TextAnswer);
   });
 }
 
