@@ -98,5 +98,10 @@ export const IndexStatsSchema = z.object({
   last_write: z.string().nullable(),
   /** Age in seconds of the oldest pending record (0 when none). */
   queue_lag_s: z.number(),
+  /**
+   * The writer's reconciler: pending records it sent to the queue again because nothing had
+   * happened to them, and records it ended `failed` (`not_processed`) after its last try.
+   */
+  reconciler: z.object({ reenqueued: z.number().int(), failed: z.number().int() }),
 });
 export type IndexStats = z.infer<typeof IndexStatsSchema>;

@@ -192,6 +192,7 @@ export const IMAGES = {
     generation: 12,
     last_write: '2026-12-02T04:10:00.000Z',
     queue_lag_s: 0,
+    reconciler: { reenqueued: 0, failed: 0 },
   },
 };
 

@@ -150,6 +150,7 @@ export async function indexStats(env: Env, space: EmbeddingSpace, collection: st
       generation: 0,
       last_write: null,
       queue_lag_s: 0,
+      reconciler: { reenqueued: 0, failed: 0 },
     }
   );
 }

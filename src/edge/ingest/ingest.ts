@@ -5,7 +5,7 @@
  * only once this resolves, so a 202 means "durably accepted and queued".
  */
 import type { ImageMetadata, ImageSourceRef } from '../../core/contract/ingest-schemas';
-import type { UpsertMessage } from '../../core/contract/queue-messages';
+import { enqueueUpserts, type UpsertMessage, upsertMessage } from '../../core/contract/queue-messages';
 import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
 import { embeddingSpace } from '../../core/manifest';
 import { type Env, readConfig } from '../env';
@@ -13,7 +13,6 @@ import { ApiError } from '../http/errors';
 import { type AcceptedEvent, type WriterEvent, writerFor } from '../index';
 import { getModel } from '../inference/model-registry';
 import { imageObjectKey } from '../storage-keys';
-import { enqueueUpserts } from './enqueue';
 
 export type IngestEvent =
   | {
@@ -80,7 +79,8 @@ export async function acceptEvents(
       results.forEach((r, k) => {
         const event = group[k] as IngestEvent;
         accepted[indexes[k] as number] = { id: r.id, op: r.op, seq: r.seq, collection };
-        if (event.op === 'upsert') messages.push(upsertMessage(space, event, r.seq, acceptedAt));
+        if (event.op === 'upsert')
+          messages.push(upsertMessage(indexKey(space, collection), event, r.seq, acceptedAt));
       });
     }),
   );
@@ -89,28 +89,6 @@ export async function acceptEvents(
     await env.IMAGES_BUCKET.delete(deletes.map((e) => imageObjectKey(e.collection, e.id)));
   }
   return { accepted, messages };
-}
-
-function upsertMessage(
-  space: EmbeddingSpace,
-  event: Extract<IngestEvent, { op: 'upsert' }>,
-  seq: number,
-  acceptedAt: string,
-): UpsertMessage {
-  return {
-    v: 1,
-    type: 'upsert',
-    collection: event.collection,
-    model: space.model,
-    version: space.version,
-    id: event.id,
-    seq,
-    source: event.source,
-    metadata: event.metadata,
-    ...(event.caption === undefined ? {} : { caption: event.caption }),
-    ...(event.content_sha256 === undefined ? {} : { content_sha256: event.content_sha256 }),
-    accepted_at: acceptedAt,
-  };
 }
 
 /** Accepts the events and queues their upserts; resolves once all are durably queued (else 503). */

@@ -7,10 +7,14 @@
  * the upserts that ran out of retries `failed` (`dead_lettered`) so that none stays pending.
  */
 
-import { indexOf, type UpsertMessage, UpsertMessageSchema } from '../../core/contract/queue-messages';
+import {
+  enqueueUpserts,
+  indexOf,
+  type UpsertMessage,
+  UpsertMessageSchema,
+} from '../../core/contract/queue-messages';
 import type { Env } from '../env';
 import { writerFor } from '../index';
-import { enqueueUpserts } from '../ingest/enqueue';
 import { acceptR2Events, type R2Event, type R2EventOutcome, R2EventSchema } from '../ingest/r2-events';
 import { writerName } from '../storage-keys';
 import { retryCapSeconds, retryDelaySeconds } from './failures';

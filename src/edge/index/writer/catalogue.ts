@@ -108,15 +108,24 @@ export class Catalogue {
     return this.sql.exec<RecordRow>('SELECT * FROM records WHERE id = ?', id).toArray()[0] ?? null;
   }
 
-  /** A new or changed upsert: pending with this seq; an indexed vector stays where it is. */
-  upsertPending(event: Extract<WriterEvent, { op: 'upsert' }>, seq: number, now: number): void {
+  /**
+   * A new or changed upsert: pending with this seq, looked at by the reconciler at `checkAt` if
+   * nothing happens to it before; an indexed vector stays where it is.
+   */
+  upsertPending(
+    event: Extract<WriterEvent, { op: 'upsert' }>,
+    seq: number,
+    now: number,
+    checkAt: number,
+  ): void {
     this.sql.exec(
-      `INSERT INTO records (id, state, seq, source, metadata, caption, expected_sha256, attempts, accepted_at, updated_at)
-       VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?)
+      `INSERT INTO records (id, state, seq, source, metadata, caption, expected_sha256, attempts, accepted_at,
+         updated_at, enqueues, check_at)
+       VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?, 0, ?)
        ON CONFLICT (id) DO UPDATE SET state = 'pending', seq = excluded.seq, source = excluded.source,
          metadata = excluded.metadata, caption = excluded.caption, expected_sha256 = excluded.expected_sha256,
          error_code = NULL, error_message = NULL, attempts = 0, accepted_at = excluded.accepted_at,
-         updated_at = excluded.updated_at`,
+         updated_at = excluded.updated_at, enqueues = 0, check_at = excluded.check_at`,
       event.id,
       seq,
       JSON.stringify(event.source),
@@ -125,7 +134,45 @@ export class Catalogue {
       event.content_sha256 ?? null,
       now,
       now,
+      checkAt,
     );
+  }
+
+  /** The consumer took up this pending record (an attempt): the reconciler waits until `checkAt`. */
+  attempt(id: string, checkAt: number): void {
+    this.sql.exec('UPDATE records SET attempts = attempts + 1, check_at = ? WHERE id = ?', checkAt, id);
+  }
+
+  /** Pending records the reconciler should look at now (oldest check first), at most `limit`. */
+  duePending(now: number, limit: number): RecordRow[] {
+    return this.sql
+      .exec<RecordRow>(
+        "SELECT * FROM records WHERE state = 'pending' AND check_at <= ? ORDER BY check_at LIMIT ?",
+        now,
+        limit,
+      )
+      .toArray();
+  }
+
+  /**
+   * The reconciler sent this record (still pending with `seq`) to the queue again, or could not:
+   * `counted` adds one to its enqueues and to the index's count; either way it is looked at
+   * again at `checkAt`.
+   */
+  reenqueued(id: string, seq: number, checkAt: number, counted: boolean): void {
+    const written = this.sql.exec(
+      `UPDATE records SET enqueues = enqueues + ?, check_at = ? WHERE id = ? AND seq = ? AND state = 'pending'`,
+      counted ? 1 : 0,
+      checkAt,
+      id,
+      seq,
+    ).rowsWritten;
+    if (counted && written > 0) this.counter('reenqueued');
+  }
+
+  /** Counts a record the reconciler gave up on (it ends failed by `fail`). */
+  gaveUp(): void {
+    this.counter('reconciler_failed');
   }
 
   /** Removes a record; true when it had a vector in the index (which then no longer counts). */
@@ -227,7 +274,10 @@ export class Catalogue {
       .toArray();
   }
 
-  /** When maintenance is next due: soon for a compaction, else when the oldest retired segment expires. */
+  /**
+   * When maintenance is next due: soon for a compaction, else the earliest of when the oldest
+   * retired segment expires and when the reconciler should look at a pending record.
+   */
   nextMaintenance(graceMs: number): number | null {
     const live = this.liveSegments();
     const rows = live.reduce((n, s) => n + s.count, 0);
@@ -237,7 +287,11 @@ export class Catalogue {
     const oldest = this.sql
       .exec<{ t: number | null }>("SELECT min(retired_at) AS t FROM segments WHERE state = 'retired'")
       .one().t;
-    return oldest === null ? null : oldest + graceMs;
+    const check = this.sql
+      .exec<{ t: number | null }>("SELECT min(check_at) AS t FROM records WHERE state = 'pending'")
+      .one().t;
+    const due = [oldest === null ? null : oldest + graceMs, check].filter((t): t is number => t !== null);
+    return due.length === 0 ? null : Math.min(...due);
   }
 
   /** The vector an indexed record has now (read from its segment), or null if it has none. */
@@ -345,6 +399,10 @@ export class Catalogue {
       generation: this.generation(),
       last_write: lastWrite === undefined ? null : new Date(Number(lastWrite)).toISOString(),
       queue_lag_s: oldest === null ? 0 : Math.max(0, Math.round((now - oldest) / 1000)),
+      reconciler: {
+        reenqueued: Number(this.get('reenqueued') ?? '0'),
+        failed: Number(this.get('reconciler_failed') ?? '0'),
+      },
     };
   }
 }

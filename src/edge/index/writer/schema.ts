@@ -1,7 +1,9 @@
 /**
  * The writer's SQLite schema (Durable Object storage): the index's identity (meta), one record
  * per image, the segments that make up the index, and the rows of live segments that no longer
- * count. Tables are created on first use; a later change adds a numbered migration.
+ * count. Tables are created on first use; a later change adds a numbered migration:
+ * 2. the reconciler's columns: how often a pending record was sent to the queue again
+ *    (`enqueues`) and when it is looked at next if nothing happens to it (`check_at`).
  */
 
 export const MIGRATIONS: readonly string[] = [
@@ -42,6 +44,10 @@ export const MIGRATIONS: readonly string[] = [
      row INTEGER NOT NULL,
      PRIMARY KEY (segment, row)
    );`,
+  `ALTER TABLE records ADD COLUMN enqueues INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE records ADD COLUMN check_at INTEGER;
+   UPDATE records SET check_at = updated_at WHERE state = 'pending';
+   CREATE INDEX IF NOT EXISTS records_check ON records (state, check_at);`,
 ];
 
 /** One row of `records`, as SQLite returns it. */
@@ -61,6 +67,10 @@ export interface RecordRow extends Record<string, SqlStorageValue> {
   row: number | null;
   accepted_at: number;
   updated_at: number;
+  /** Times the reconciler sent this pending record to the queue again. */
+  enqueues: number;
+  /** When the reconciler looks at this pending record next (ms since the epoch). */
+  check_at: number | null;
 }
 
 /** One row of `segments`. */

@@ -4,7 +4,8 @@
  * live in immutable R2 segments. Upserts are accepted as `pending` with an arrival number (seq),
  * the queue consumer embeds them and hands the vectors to `apply`, which appends a delta segment;
  * deletes are applied when accepted. Compaction merges segments, retired ones are deleted after
- * a grace period. How it stays correct while calls interleave around its R2 awaits:
+ * a grace period, and the reconciler (./reconciler.ts) sends pending records whose queue message
+ * was lost to the queue again. How it stays correct while calls interleave around its R2 awaits:
  * docs/indexing.md ("The writer").
  */
 import { DurableObject } from 'cloudflare:workers';
@@ -15,6 +16,13 @@ import type { Env } from '../../env';
 import type { AcceptedEvent, ApplyItem, CatalogueView, PlanItem, RecordView, WriterEvent } from '../contract';
 import { Catalogue, type IndexMeta } from './catalogue';
 import { compactionPlan, compactSegments } from './compaction';
+import {
+  nextCheck,
+  type ReconcileRun,
+  type ReconcileSettings,
+  reconcile,
+  reconcileSettings,
+} from './reconciler';
 import { migrate, type RecordRow } from './schema';
 import { writeSegments } from './segment-writer';
 
@@ -39,6 +47,12 @@ export class IndexWriter extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     ctx.storage.transactionSync(() => migrate(this.sql));
     this.cat = new Catalogue(this.sql);
+    // Pending records of an earlier run (or of a writer from before the reconciler) get an alarm.
+    void ctx.blockConcurrencyWhile(() => this.scheduleMaintenance());
+  }
+
+  private get reconcileSettings(): ReconcileSettings {
+    return reconcileSettings(this.env);
   }
 
   /**
@@ -47,6 +61,7 @@ export class IndexWriter extends DurableObject<Env> {
    */
   async accept(space: WriterSpace, events: WriterEvent[]): Promise<AcceptedEvent[]> {
     const now = Date.now();
+    const checkAt = nextCheck(now, this.reconcileSettings, 0);
     const accepted = this.ctx.storage.transactionSync(() => {
       this.cat.init(space);
       const accepted: AcceptedEvent[] = [];
@@ -56,7 +71,7 @@ export class IndexWriter extends DurableObject<Env> {
         if (event.op === 'delete') {
           changed = this.cat.deleteRecord(event.id) || changed;
         } else {
-          this.cat.upsertPending(event, seq, now);
+          this.cat.upsertPending(event, seq, now, checkAt);
         }
         accepted.push({ id: event.id, op: event.op, seq });
       }
@@ -69,11 +84,13 @@ export class IndexWriter extends DurableObject<Env> {
 
   /** What the consumer should do with each upsert message; counts an attempt on the live ones. */
   async plan(items: { id: string; seq: number; content_sha256?: string }[]): Promise<PlanItem[]> {
+    // Taken up by the consumer: the reconciler leaves the record alone for another period.
+    const checkAt = nextCheck(Date.now(), this.reconcileSettings, 0);
     return this.ctx.storage.transactionSync(() =>
       items.map(({ id, seq, content_sha256 }) => {
         const record = this.cat.record(id);
         if (!record || record.seq !== seq || record.state !== 'pending') return { id, seq, action: 'stale' };
-        this.sql.exec('UPDATE records SET attempts = attempts + 1 WHERE id = ?', id);
+        this.cat.attempt(id, checkAt);
         const sha = content_sha256 ?? record.expected_sha256;
         const same = sha !== null && sha === record.content_sha256 && record.segment !== null;
         return { id, seq, action: same ? 'reuse' : 'embed' };
@@ -173,7 +190,10 @@ export class IndexWriter extends DurableObject<Env> {
     return this.cat.stats(Date.now());
   }
 
-  /** Compaction and the deletion of retired segments whose grace period has passed. */
+  /**
+   * Maintenance: the deletion of retired segments whose grace period has passed, compaction, and
+   * the reconciler's look at pending records whose check time has come.
+   */
   override async alarm(): Promise<void> {
     const meta = this.cat.meta();
     if (!meta) return;
@@ -183,7 +203,15 @@ export class IndexWriter extends DurableObject<Env> {
       this.sql.exec('DELETE FROM segments WHERE id = ?', segment.id);
     }
     await this.compact(meta);
+    await this.reconcile(meta, now);
     await this.scheduleMaintenance();
+  }
+
+  /** @internal the reconciler's run at `now` (the alarm's; tests pass a later clock). */
+  async reconcile(meta: IndexMeta | null = this.cat.meta(), now = Date.now()): Promise<ReconcileRun> {
+    if (!meta) return { reenqueued: 0, failed: 0, unsent: 0 };
+    const deps = { storage: this.ctx.storage, catalogue: this.cat, queue: this.env.INDEX_QUEUE };
+    return reconcile(deps, meta, this.reconcileSettings, now);
   }
 
   /** Merges small or mostly dead segments into full ones (one compaction at a time). */

@@ -1,8 +1,11 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { type UpsertMessage, UpsertMessageSchema } from '../../../src/core/contract/queue-messages';
-import { enqueueUpserts } from '../../../src/edge/ingest/enqueue';
-import { manifest } from '../support/search-fixtures';
+import {
+  enqueueUpserts,
+  type UpsertMessage,
+  UpsertMessageSchema,
+} from '../../../src/core/contract/queue-messages';
+import { manifest } from '../../edge/support/search-fixtures';
 
 /** Metadata near its 4 KiB limit: four values of 1000 characters. */
 const LARGE = { a: 'x'.repeat(1000), b: 'y'.repeat(1000), c: 'z'.repeat(1000), d: 'w'.repeat(1000) };
