@@ -14,7 +14,7 @@
  * Options: --url (KOCLIP_URL, http://127.0.0.1:8787), --collection, --concurrency N (8),
  * --rate N requests/s (no limit), --batch N events per webhook (100), --token (ADMIN_TOKEN),
  * --secret (WEBHOOK_SECRET; both default to the repository's .dev.vars), --wait,
- * --wait-timeout S (900), --state FILE (.koclip-index-state.json beside the input), --no-state,
+ * --wait-timeout S (900; the images still pending then are listed by id), --state FILE (.koclip-index-state.json beside the input), --no-state,
  * --skip-indexed, --retries N (8), --timeout S (60), --progress auto|bar|lines|none.
  * Exit: 0 all done, 1 failures or still pending, 2 bad input or options (nothing sent),
  * 130 interrupted (progress saved; the same command resumes).

@@ -75,6 +75,8 @@ export interface Summary {
   failed: Failure[];
   /** Images not known to be indexed or failed (no --wait, wait timeout or interrupted). */
   pending: number;
+  /** `collection/id` of the images still pending when --wait ended (empty without --wait). */
+  pendingIds: string[];
   interrupted: boolean;
   /** The run stopped early: a refused token or signature, an unreachable service. */
   fatal?: string;
@@ -160,6 +162,7 @@ export async function runIndex(items: Item[], options: IndexOptions): Promise<Su
     indexed: 0,
     failed: [],
     pending: 0,
+    pendingIds: [],
     interrupted: false,
     retries: 0,
     sendSeconds: 0,
@@ -485,6 +488,9 @@ export async function runIndex(items: Item[], options: IndexOptions): Promise<Su
   }
   summary.waitSeconds = (performance.now() - waitStart) / 1000;
   summary.pending = watch.length - settled.size;
+  summary.pendingIds = watch
+    .filter(([key]) => !settled.has(key))
+    .map(([, exp]) => `${exp.collection}/${exp.id}`);
   summary.interrupted = Boolean(signal?.aborted);
   if (fatal) summary.fatal = (fatal as Error).message;
   return summary;
@@ -518,9 +524,12 @@ export function formatSummary(s: Summary, limit = 20): string {
   }
   if (s.fatal) lines.push(`stopped: ${s.fatal}`);
   if (s.interrupted) lines.push('interrupted: progress saved; run the same command again to resume');
-  else if (s.pending && !s.fatal)
+  else if (s.pending && !s.fatal) {
     lines.push(
       `${s.pending} image(s) not yet indexed or failed${s.waitSeconds ? ' when the wait ended' : ' (add --wait to follow them)'}`,
     );
+    for (const id of s.pendingIds.slice(0, limit)) lines.push(`  pending: ${id}`);
+    if (s.pendingIds.length > limit) lines.push(`  ... ${s.pendingIds.length - limit} more not listed`);
+  }
   return lines.join('\n');
 }

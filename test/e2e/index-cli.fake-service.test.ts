@@ -94,6 +94,21 @@ describe('bulk CLI against a stand-in service', () => {
     expect(text).toContain('photos/reject-me: refused by the fake');
   });
 
+  it('names the images still pending when --wait times out', async () => {
+    mkdirSync(join(dir, 'imgs'), { recursive: true });
+    copyFileSync(demo(1), join(dir, 'imgs/a.png'));
+    copyFileSync(demo(2), join(dir, 'imgs/stuck-1.png'));
+    copyFileSync(demo(3), join(dir, 'imgs/stuck-2.png'));
+    const items = loadInput(join(dir, 'imgs'), { collection: 'photos' });
+    const summary = await runIndex(items, { ...base(), wait: true, waitTimeoutS: 1, pollIntervalMs: 20 });
+    expect(summary).toMatchObject({ sent: 3, indexed: 1, pending: 2 });
+    expect(summary.pendingIds.sort()).toEqual(['photos/stuck-1', 'photos/stuck-2']);
+    const text = formatSummary(summary);
+    expect(text).toContain('2 image(s) not yet indexed or failed when the wait ended');
+    expect(text).toContain('  pending: photos/stuck-1');
+    expect(text).toContain('  pending: photos/stuck-2');
+  });
+
   it('sends a URL list as signed webhooks of at most 100 events, ids given or the URL hash', async () => {
     const lines = ['# comment', ''];
     for (let i = 0; i < 230; i++) lines.push(`https://img.example/${i}.png`);

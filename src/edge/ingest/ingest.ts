@@ -13,6 +13,7 @@ import { ApiError } from '../http/errors';
 import { type AcceptedEvent, type WriterEvent, writerFor } from '../index';
 import { getModel } from '../inference/model-registry';
 import { imageObjectKey } from '../storage-keys';
+import { dropRate, dropsMessage } from './drop-hook';
 
 export type IngestEvent =
   | {
@@ -98,8 +99,19 @@ export async function ingestEvents(
   events: IngestEvent[],
 ): Promise<AcceptedIngest[]> {
   const { accepted, messages } = await acceptEvents(env, space, events);
+  const rate = dropRate(env);
+  const sent =
+    rate === 0
+      ? messages
+      : (
+          await Promise.all(messages.map(async (m) => ((await dropsMessage(rate, m.id, m.seq)) ? [] : [m])))
+        ).flat();
+  if (sent.length < messages.length)
+    console.warn(
+      `test hook: ${messages.length - sent.length} upsert message(s) dropped (DEBUG_DROP_UPSERTS)`,
+    );
   try {
-    await enqueueUpserts(env.INDEX_QUEUE, messages);
+    await enqueueUpserts(env.INDEX_QUEUE, sent);
   } catch (cause) {
     throw new ApiError(503, 'queue_unavailable', 'the events could not be queued; retry the request', {
       cause,

@@ -137,7 +137,8 @@ export async function startFakeService(
       caption,
       content_sha256: createHash('sha256').update(bytes).digest('hex'),
       source: 'upload',
-      readyAt: Date.now() + indexDelayMs,
+      // `stuck...` ids never settle: the wait times out on them.
+      readyAt: id.startsWith('stuck') ? Number.POSITIVE_INFINITY : Date.now() + indexDelayMs,
       versions: (prev?.versions ?? 0) + 1,
     };
     records.set(key(collection, id), record);
@@ -156,7 +157,7 @@ export async function startFakeService(
       ...(r.caption !== undefined ? { caption: r.caption } : {}),
       content_sha256: r.content_sha256,
       attempts: 1,
-      updated_at: new Date(r.readyAt).toISOString(),
+      updated_at: new Date(Math.min(r.readyAt, Date.now())).toISOString(),
     };
   };
 
