@@ -78,6 +78,7 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
         dim: m.dim,
         image_variant: m.imageVariant,
         text_variant: m.textVariant,
+        text_tower: m.textTower,
         default: m.id === embedder.defaultModel,
       })),
       provider: runtime.active,
@@ -136,7 +137,16 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
       throw new EncoderError(400, 'bad_request', `expected { "texts": ["..."] } (${detail})`);
     }
     const data = await embedder.embedTexts(model, parsed.data.texts);
-    return c.json({ model: model.id, version: model.version, dim: model.dim, data } satisfies TextAnswer);
+    // The tower that answered: the Worker keys its caches of these numbers by it.
+    const { id, version, dim, textVariant, textTower } = model;
+    return c.json({
+      model: id,
+      version,
+      dim,
+      text_variant: textVariant,
+      text_tower: textTower,
+      data,
+    } satisfies TextAnswer);
   });
 
   app.notFound((c) => {

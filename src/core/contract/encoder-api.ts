@@ -157,22 +157,51 @@ export type ImageAnswer = z.infer<typeof ImageAnswerSchema>;
 export const GridAnswerSchema = answerOf(EmbeddedImageSchema);
 export type GridAnswer = z.infer<typeof GridAnswerSchema>;
 
-/** 200 of POST /v1/embed/text: an item per text in request order. */
-export const TextAnswerSchema = answerOf(TextItemSchema);
+/** A text tower's variant: which of the package's text files the encoder runs. */
+export const TextVariantSchema = z.enum(['fp32', 'int8']);
+
+/**
+ * The text tower an answer comes from: its variant and its identity, computed as
+ * core/manifest.ts `textTowerIdentity` computes it (`<id>@<version>#<sha256 prefix of the tower's
+ * files>:<variant>`). The Worker keys cached query embeddings and caption scores by it, so that
+ * another tower under the same version is never answered with this one's numbers.
+ */
+const textTower = {
+  text_variant: TextVariantSchema,
+  text_tower: z.string().min(1),
+};
+
+/** Whether `text_tower` is a tower of the answer's model and version, in its `text_variant`. */
+const namesItsTower = (a: { model: string; version: string; text_variant: string; text_tower: string }) =>
+  a.text_tower.startsWith(`${a.model}@${a.version}#`) && a.text_tower.endsWith(`:${a.text_variant}`);
+const TOWER_MISMATCH = {
+  message: 'text_tower must be <model>@<version>#<files>:<text_variant> of the same answer',
+  path: ['text_tower'],
+};
+
+/** 200 of POST /v1/embed/text: an item per text in request order, and the tower that made them. */
+export const TextAnswerSchema = answerOf(TextItemSchema)
+  .extend(textTower)
+  .refine(namesItsTower, TOWER_MISMATCH);
 export type TextAnswer = z.infer<typeof TextAnswerSchema>;
 
-/** GET /healthz: the models the encoder serves and how it runs them (the Worker reads `provider`). */
+/**
+ * GET /healthz: the models the encoder serves and how it runs them (the Worker reads `provider`,
+ * and each model's `text_tower` to know which tower answers before it asks for embeddings).
+ */
 export const HealthAnswerSchema = z.object({
   status: z.literal('ok'),
   models: z.array(
-    z.object({
-      id: z.string(),
-      version: z.string(),
-      dim: z.number().int().positive(),
-      image_variant: z.enum(['fp32', 'fp16']),
-      text_variant: z.enum(['fp32', 'int8']),
-      default: z.boolean(),
-    }),
+    z
+      .object({
+        id: z.string(),
+        version: z.string(),
+        dim: z.number().int().positive(),
+        image_variant: z.enum(['fp32', 'fp16']),
+        ...textTower,
+        default: z.boolean(),
+      })
+      .refine((m) => namesItsTower({ model: m.id, ...m }), TOWER_MISMATCH),
   ),
   provider: z.string(),
   provider_requested: z.string(),

@@ -1,7 +1,8 @@
 /**
  * Loading a model package folder (docs/model-package.md): the manifest parsed with the shared
  * schema, the image tower variant chosen for the host (fp16 on the CUDA provider when the package
- * has one), the sha256 of every file the encoder uses checked against it (a text tower's external
+ * has one), the text tower variant (ENCODER_TEXT_VARIANT, else the manifest's default) and its
+ * identity, the sha256 of every file the encoder uses checked against it (a text tower's external
  * data file included), the tokenizer built and both towers loaded through the runtime module.
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import {
   parseManifest,
   textTowerExternalData,
   textTowerFile,
+  textTowerIdentity,
 } from '../../core/manifest';
 import { TextTokenizer } from '../../core/tokenizer';
 import type { OnnxRuntime, OnnxSession, Provider } from './runtime';
@@ -30,6 +32,8 @@ export interface LoadedModel {
   imageVariant: ImageVariant;
   text: OnnxSession;
   textVariant: 'fp32' | 'int8';
+  /** Which text tower this is (core/manifest.ts textTowerIdentity): every text answer names it. */
+  textTower: string;
   tokenizer: TextTokenizer;
 }
 
@@ -135,6 +139,7 @@ export async function loadModelPackage(
     imageVariant: image.variant,
     text,
     textVariant,
+    textTower: textTowerIdentity(manifest, textVariant),
     tokenizer,
   };
 }

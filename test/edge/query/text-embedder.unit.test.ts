@@ -7,21 +7,21 @@ import manifestJson from '../../../models/koclip-tiny/manifest.json';
 import textFp32 from '../../../models/koclip-tiny/text-fp32.onnx';
 import textInt8 from '../../../models/koclip-tiny/text-int8.onnx';
 import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
-import { type TextAnswer, textRequestSchema } from '../../../src/core/contract/encoder-api';
 import { sha256Hex } from '../../../src/core/hash';
-import { parseManifest } from '../../../src/core/manifest';
+import { type ModelManifest, parseManifest } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
 import { writerFor } from '../../../src/edge/index';
 import { loadModel, modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { embedQueryTexts } from '../../../src/edge/query/text-embedder';
+import { installTextEncoderStandIn, type TextStandIn } from '../support/encoder-stand-in';
 import { demo } from '../support/search-fixtures';
 
 const tiny = parseManifest(manifestJson);
 const FN_MODEL = 'koclip-fn';
 
 /** Publishes koclip-tiny's weights as a model whose text tower is placed on the encoder function. */
-async function publishFunctionModel(): Promise<void> {
+async function publishFunctionModel(): Promise<ModelManifest> {
   const tokenizerBytes = new TextEncoder().encode(JSON.stringify(tokenizerJson));
   const manifest = structuredClone(tiny);
   manifest.id = FN_MODEL;
@@ -32,35 +32,24 @@ async function publishFunctionModel(): Promise<void> {
   };
   await env.MODELS_BUCKET.put(modelManifestKey(FN_MODEL), JSON.stringify(manifest));
   await env.MODELS_BUCKET.put(modelFileKey(manifest, 'tokenizer.json'), tokenizerBytes);
+  return manifest;
 }
 
-type Mode = 'ok' | 'down' | 'wrong-version';
-let mode: Mode = 'ok';
-let textCalls: string[][] = [];
+let standIn: TextStandIn;
+let fnManifest: ModelManifest;
 
 /** The encoder's /v1/embed/text for koclip-fn, computed with the edge tower on the same weights. */
-function installTextEncoder() {
-  const real = globalThis.fetch;
-  return vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
-    const request = new Request(input as RequestInfo, init);
-    const url = new URL(request.url);
-    if (url.origin !== 'http://encoder.test') return real(input as RequestInfo, init);
-    if (mode === 'down') throw new TypeError('connection refused');
-    if (url.pathname !== '/v1/embed/text') return new Response('{}', { status: 404 });
-    const { texts } = textRequestSchema().parse(await request.json());
-    textCalls.push(texts);
-    const edge = await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts);
-    return Response.json({
-      model: FN_MODEL,
-      version: mode === 'wrong-version' ? 'other' : tiny.version,
-      dim: tiny.projection_dim,
-      data: edge.embeddings.map((e, index) => ({ index, embedding: Array.from(e) })),
-    } satisfies TextAnswer);
+function installTextEncoder(): TextStandIn {
+  standIn = installTextEncoderStandIn({
+    baseUrl: 'http://encoder.test',
+    manifest: fnManifest,
+    embed: async (texts) => (await embedTexts(env, await loadModel(env, 'koclip-tiny'), texts)).embeddings,
   });
+  return standIn;
 }
 
 beforeAll(async () => {
-  await publishFunctionModel();
+  fnManifest = await publishFunctionModel();
   // koclip-fn shares koclip-tiny's embedding space: index the demo set under it.
   const index = { collection: 'default', model: FN_MODEL, version: tiny.version };
   const writer = writerFor(env, index);
@@ -85,8 +74,6 @@ beforeAll(async () => {
 
 afterEach(() => {
   vi.restoreAllMocks();
-  mode = 'ok';
-  textCalls = [];
 });
 
 describe('query texts of a function-placed text tower', () => {
@@ -99,13 +86,13 @@ describe('query texts of a function-placed text tower', () => {
       expect(cosine(e, edge.embeddings[i] as Float32Array)).toBeGreaterThan(0.9999);
     expect(first.cached).toBe(0);
     expect(first.tokenCounts).toEqual(edge.tokenCounts);
-    expect(textCalls).toEqual([texts]);
+    expect(standIn.texts).toEqual([texts]);
     const again = await embedQueryTexts(env, await loadModel(env, FN_MODEL), [
       texts[1] as string,
       '새 문장 하나',
     ]);
     expect(again.cached).toBe(1);
-    expect(textCalls[1]).toEqual(['새 문장 하나']);
+    expect(standIn.texts[1]).toEqual(['새 문장 하나']);
     expect(cosine(again.embeddings[0] as Float32Array, first.embeddings[1] as Float32Array)).toBeGreaterThan(
       0.99999,
     );
@@ -134,15 +121,14 @@ describe('query texts of a function-placed text tower', () => {
   });
 
   it('answer with the same errors as image calls when the encoder is down or out of contract', async () => {
-    installTextEncoder();
-    mode = 'down';
+    installTextEncoder().mode = 'down';
     await expect(
       loadModel(env, FN_MODEL).then((model) => embedQueryTexts(env, model, ['장애 테스트'])),
     ).rejects.toMatchObject({
       status: 502,
       code: 'encoder_unreachable',
     });
-    mode = 'wrong-version';
+    standIn.mode = 'wrong-version';
     await expect(
       loadModel(env, FN_MODEL).then((model) => embedQueryTexts(env, model, ['장애 테스트 2'])),
     ).rejects.toMatchObject({

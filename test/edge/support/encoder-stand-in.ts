@@ -6,7 +6,8 @@
  * precomputed embeddings (made by the real exported image tower), so answers are the real ones.
  * Batches (several multipart `image` parts, or several `urls`) answer per item, with an item error
  * for an image it does not know. `mode` makes it misbehave the ways a real encoder can; `script`
- * does so for the next calls only (one mode per call, then `mode` again).
+ * does so for the next calls only (one mode per call, then `mode` again). The text side of a
+ * `function`-placed model is `installTextEncoderStandIn`, below.
  */
 import { vi } from 'vitest';
 import {
@@ -15,11 +16,16 @@ import {
   type ErrorAnswer,
   type FailedImage,
   GridParamSchema,
+  type HealthAnswer,
   IMAGE_PART,
   type ImageAnswer,
+  type TextAnswer,
+  textRequestSchema,
   UrlsRequestSchema,
 } from '../../../src/core/contract/encoder-api';
 import { errorEnvelope } from '../../../src/core/contract/errors';
+import { type ModelManifest, textTowerIdentity } from '../../../src/core/manifest';
+import type { TextVariant } from '../../../src/edge/inference/loaded-model';
 
 export type StandInMode =
   | 'ok'
@@ -249,6 +255,97 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
         resolve(new Response(body, response));
       }, reject);
     });
+  });
+  return state;
+}
+
+export type TextStandInMode = 'ok' | 'down' | 'wrong-version';
+
+export interface TextStandInOptions {
+  baseUrl: string;
+  /** The function-placed model it serves: its id, version, dim and text towers name the answers. */
+  manifest: ModelManifest;
+  /** Embeddings of `texts` by the tower of `variant` (the tests run an edge tower on the same weights). */
+  embed: (texts: string[], variant: TextVariant) => Promise<Float32Array[]>;
+}
+
+export interface TextStandIn {
+  /** The text tower it runs (ENCODER_TEXT_VARIANT): set it to switch, as a restarted encoder would. */
+  variant: TextVariant;
+  /** `down`: connections refused; `wrong-version`: answers name another version. */
+  mode: TextStandInMode;
+  /** Texts per POST /v1/embed/text call, in call order. */
+  texts: string[][];
+  /** GET /healthz calls. */
+  health: number;
+  restore: () => void;
+}
+
+/**
+ * The text side of the encoder for one `function`-placed model, at the fetch boundary: POST
+ * /v1/embed/text (bearer auth, `?model=`, the contract's body) and GET /healthz, both naming the
+ * tower that answers (`text_variant`, `text_tower`: core/manifest.ts textTowerIdentity, as the
+ * encoder computes it). Fetches to other origins go out unchanged.
+ */
+export function installTextEncoderStandIn(options: TextStandInOptions): TextStandIn {
+  const { manifest } = options;
+  const state: TextStandIn = {
+    variant: manifest.text.default_variant,
+    mode: 'ok',
+    texts: [],
+    health: 0,
+    restore: () => spy.mockRestore(),
+  };
+  const real = globalThis.fetch;
+  const towerOf = (version: string) => ({
+    text_variant: state.variant,
+    text_tower: textTowerIdentity({ ...manifest, version }, state.variant),
+  });
+  const answer = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (state.mode === 'down') throw new TypeError('connection refused');
+    const version = state.mode === 'wrong-version' ? 'other' : manifest.version;
+    if (url.pathname === ENCODER_PATHS.health && request.method === 'GET') {
+      state.health++;
+      const model = {
+        id: manifest.id,
+        version,
+        dim: manifest.projection_dim,
+        image_variant: 'fp32' as const,
+        default: true,
+        ...towerOf(version),
+      };
+      return Response.json({
+        status: 'ok',
+        models: [model],
+        provider: 'cpu',
+        provider_requested: 'cpu',
+        onnxruntime: 'stand-in',
+        batch: { max_size: 32, max_wait_ms: 5 },
+        runners: { count: 1, intra_op_threads: 0, decode_threads: 0 },
+        uptime_s: 1,
+      } satisfies HealthAnswer);
+    }
+    if (url.pathname !== ENCODER_PATHS.text || request.method !== 'POST')
+      return error(404, 'not_found', 'no route');
+    if (request.headers.get('authorization') === null) return error(401, 'unauthorized', 'no token');
+    const model = url.searchParams.get('model') ?? manifest.id;
+    if (model !== manifest.id) return error(404, 'unknown_model', `no model ${model}`);
+    const { texts } = textRequestSchema().parse(await request.json());
+    state.texts.push(texts);
+    const embeddings = await options.embed(texts, state.variant);
+    return Response.json({
+      model: manifest.id,
+      version,
+      dim: manifest.projection_dim,
+      ...towerOf(version),
+      data: embeddings.map((e, index) => ({ index, embedding: Array.from(e) })),
+    } satisfies TextAnswer);
+  };
+  const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const request = new Request(input as RequestInfo, init);
+    if (!request.url.startsWith(options.baseUrl)) return real(input as RequestInfo, init);
+    return answer(request);
   });
   return state;
 }
