@@ -1,15 +1,14 @@
 /**
  * The one place that builds storage keys. Every key carries the key-layout version and the
  * model id; index and cache keys also carry the model version, because new weights are a new
- * embedding space and vectors of two spaces must never mix. Index keys also carry the collection.
+ * embedding space and vectors of two spaces must never mix. Index keys also carry the collection;
+ * cache keys the text tower whose numbers they hold (another tower of the same version answers
+ * slightly differently: see TextTowerKey).
  */
-import type { EmbeddingSpace, IndexKey } from '../core/contract/spaces';
+import type { IndexKey } from '../core/contract/spaces';
 
 /** Bump when the layout of anything stored under these keys changes incompatibly. */
 export const STORAGE_KEY_VERSION = 'v2';
-
-/** What a cache key names of an embedding space: the model id and version (not the dim). */
-type Space = Pick<EmbeddingSpace, 'model' | 'version'>;
 
 const part = (s: string) => encodeURIComponent(s);
 
@@ -36,22 +35,53 @@ export function imageObjectKey(collection: string, id: string): string {
   return `images/${STORAGE_KEY_VERSION}/${part(collection)}/${part(id)}`;
 }
 
-/** KV key of a cached caption-scoring answer. */
-export function scoreCacheKvKey(space: Space, digest: string): string {
-  return `score:${STORAGE_KEY_VERSION}:${part(space.model)}:${part(space.version)}:${digest}`;
+/**
+ * What a cache key names of the text tower whose numbers it holds: the model id and version, and
+ * the tower's identity (core/manifest.ts `textTowerIdentity`: `<id>@<version>#<sha256 prefix of
+ * the tower's files>:<variant>`; an `edge` tower's is `LoadedModel.identity`, a `function`
+ * tower's the one the encoder names). A student republished under the same version, or the
+ * encoder switched to another variant, is another tower: its answers never meet the old ones.
+ */
+export interface TextTowerKey {
+  model: string;
+  version: string;
+  tower: string;
+}
+
+/** The tower's part of a key: its identity after `<id>@<version>#` (files and variant). */
+function towerPart(key: TextTowerKey): string {
+  const prefix = `${key.model}@${key.version}#`;
+  if (!key.tower.startsWith(prefix))
+    throw new Error(`text tower ${key.tower} is not one of ${key.model}@${key.version}`);
+  return part(key.tower.slice(prefix.length));
+}
+
+const cacheKey = (kind: string, key: TextTowerKey, digest: string) =>
+  `${kind}:${STORAGE_KEY_VERSION}:${part(key.model)}:${part(key.version)}:${towerPart(key)}:${digest}`;
+const cacheUrl = (host: string, key: TextTowerKey, digest: string) =>
+  `https://${host}/${STORAGE_KEY_VERSION}/${part(key.model)}/${part(key.version)}/${towerPart(key)}/${digest}`;
+
+/** KV key of a cached caption-scoring answer (its captions embedded by `key`'s tower). */
+export function scoreCacheKvKey(key: TextTowerKey, digest: string): string {
+  return cacheKey('score', key, digest);
 }
 
 /** Cache API request URL of a cached caption-scoring answer (a synthetic, never-fetched host). */
-export function scoreCacheUrl(space: Space, digest: string): string {
-  return `https://score-cache.koclip.internal/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/${digest}`;
+export function scoreCacheUrl(key: TextTowerKey, digest: string): string {
+  return cacheUrl('score-cache.koclip.internal', key, digest);
 }
 
 /** KV key of a cached query embedding (a `function`-placed text tower's answer for one text). */
-export function queryEmbeddingKvKey(space: Space, digest: string): string {
-  return `qemb:${STORAGE_KEY_VERSION}:${part(space.model)}:${part(space.version)}:${digest}`;
+export function queryEmbeddingKvKey(key: TextTowerKey, digest: string): string {
+  return cacheKey('qemb', key, digest);
 }
 
 /** Cache API request URL of a cached query embedding (a synthetic, never-fetched host). */
-export function queryEmbeddingUrl(space: Space, digest: string): string {
-  return `https://query-cache.koclip.internal/${STORAGE_KEY_VERSION}/${part(space.model)}/${part(space.version)}/${digest}`;
+export function queryEmbeddingUrl(key: TextTowerKey, digest: string): string {
+  return cacheUrl('query-cache.koclip.internal', key, digest);
+}
+
+/** Name of the Durable Object that keeps one collection's model and migrations (`idFromName`). */
+export function collectionObjectName(collection: string): string {
+  return `collection:${STORAGE_KEY_VERSION}:${part(collection)}`;
 }

@@ -232,11 +232,23 @@ export function checkedAnswer<Item extends { index: number; embedding?: number[]
   model: EmbeddingSpace,
   expected: number,
 ): Item[] {
+  return checkedBody(schema, json, model, expected).items;
+}
+
+/** `checkedAnswer`, with the parsed answer too (for what it says beside its items). */
+export function checkedBody<
+  Answer extends EmbeddingSpace & { data: { index: number; embedding?: number[] }[] },
+>(
+  schema: z.ZodType<Answer>,
+  json: unknown,
+  model: EmbeddingSpace,
+  expected: number,
+): { answer: Answer; items: Answer['data'] } {
   const parsed = schema.safeParse(json);
   if (!parsed.success)
     throw new ApiError(502, 'encoder_bad_response', "the encoder's answer does not follow the contract");
   checkSameModel(parsed.data, model);
   const items = inOrder(parsed.data.data, expected);
   for (const item of items) if (item.embedding) checkDim(item.embedding, model);
-  return items;
+  return { answer: parsed.data, items };
 }

@@ -1,7 +1,8 @@
 /**
  * A model as one request uses it, resolved once by the registry (./model-registry.ts, `loadModel`)
  * and passed down to every layer that needs it: the manifest, the text variant it runs, the
- * tower's identity (which keys text sessions and cached query embeddings), its embedding space,
+ * tower's identity (which keys text sessions, and an `edge` tower's cached query embeddings and
+ * caption scores; a `function` tower's are keyed by the tower the encoder names), its embedding space,
  * and its package files (tokenizer, text tower) read on first use and kept for the isolate.
  * The edge text tower's session is created from these files by ./text-tower.ts (the module that
  * runs text towers on onnxruntime-web); a `function`-placed tower is reached through the

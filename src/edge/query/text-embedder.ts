@@ -3,20 +3,24 @@
  * text tower here (../inference/text-tower.ts, onnxruntime-web) and keeps each text's embedding
  * in the isolate (a repeated query runs no tower); `function` asks the encoder function
  * (../inference/encoder-text.ts) and keeps each text's embedding in the edge cache (Cache API +
- * KV, keyed by model version and text), so a repeated query costs no encoder call.
+ * KV), so a repeated query costs no encoder call. Both are keyed by the text tower that made the
+ * numbers (its identity: model, version, files and variant), never by the version alone: a
+ * student republished under its version, or the encoder switched to another variant, is another
+ * tower, and every answer says which tower it comes from (`tower`).
  */
 import { sha256Hex } from '../../core/hash';
 import type { Env } from '../env';
+import { ApiError } from '../http/errors';
 import { encoderConfigFromEnv } from '../inference/encoder-client';
-import { embedTextsRemote } from '../inference/encoder-text';
+import { embedTextsRemote, encoderTextTower } from '../inference/encoder-text';
 import type { LoadedModel } from '../inference/loaded-model';
 import { embedTexts, type TextEmbeddings } from '../inference/text-tower';
 import { EDGE_QUERY_CACHE_BYTES } from '../isolate-memory';
-import { queryEmbeddingKvKey, queryEmbeddingUrl } from '../storage-keys';
+import { queryEmbeddingKvKey, queryEmbeddingUrl, type TextTowerKey } from '../storage-keys';
 import { EdgeCache } from './edge-cache';
 import { IsolateCache } from './isolate-cache';
 
-/** How long a cached query embedding lives (the key changes with the model version). */
+/** How long a cached query embedding lives (the key changes with the text tower). */
 export const QUERY_CACHE_TTL_S = 30 * 24 * 3600;
 
 interface EdgeEmbedding {
@@ -61,6 +65,7 @@ async function embedAtEdge(
     truncated: found.map((f) => f.truncated),
     tokenCounts: found.map((f) => f.tokens),
     cached: texts.length - missing.length,
+    tower: model.identity,
   };
 }
 
@@ -72,6 +77,23 @@ interface CachedText {
 export interface QueryTextEmbeddings extends TextEmbeddings {
   /** How many of the texts came from a cache (the isolate's for `edge`, the edge cache for `function`). */
   cached: number;
+  /** The text tower whose numbers they all are (core/manifest.ts textTowerIdentity). */
+  tower: string;
+}
+
+/**
+ * The text tower that will answer `model`'s query texts, as far as the Worker can tell before
+ * asking: an `edge` tower's own identity, or the tower the encoder runs for a `function` one
+ * (../inference/encoder-text.ts). Caches of its numbers are looked up under it.
+ */
+export async function queryTextTower(env: Env, model: LoadedModel): Promise<string> {
+  if (model.manifest.text.placement === 'edge') return model.identity;
+  return encoderTextTower(encoderConfigFromEnv(env), model.manifest);
+}
+
+/** What the storage keys of `model`'s caches name of `tower` (src/edge/storage-keys.ts). */
+export function textTowerKey(model: LoadedModel, tower: string): TextTowerKey {
+  return { model: model.id, version: model.version, tower };
 }
 
 /** Embeds query texts with the model's text tower, wherever it is placed. */
@@ -81,39 +103,76 @@ export async function embedQueryTexts(
   texts: readonly string[],
 ): Promise<QueryTextEmbeddings> {
   if (model.manifest.text.placement === 'edge') return embedAtEdge(env, model, texts);
-  const { space } = model;
-  const cache = new EdgeCache(env.EDGE_CACHE, QUERY_CACHE_TTL_S);
-  const keys = await Promise.all(
-    texts.map(async (text) => {
-      const digest = await sha256Hex(text);
-      return { kv: queryEmbeddingKvKey(space, digest), url: queryEmbeddingUrl(space, digest) };
-    }),
-  );
-  const found = await Promise.all(keys.map((k) => cache.get<CachedText>(k)));
-  const missing = texts.flatMap((text, i) => (found[i] ? [] : [{ text, i }]));
-  const results: CachedText[] = found.map((hit) => hit?.value ?? { embedding: [], truncated: false });
-  if (missing.length > 0) {
-    const remote = await embedTextsRemote(
-      encoderConfigFromEnv(env),
-      space,
-      missing.map((m) => m.text),
-    );
-    await Promise.all(
-      missing.map(({ i }, j) => {
-        const item = remote[j] as { embedding: Float32Array; truncated: boolean };
-        const value = { embedding: Array.from(item.embedding), truncated: item.truncated };
-        results[i] = value;
-        return cache.put(keys[i] as { kv: string; url: string }, value);
-      }),
-    );
-  }
+  const results = await embedOnEncoder(env, model, texts);
   // Token counts for usage reporting come from the package's tokenizer, read at the edge.
   const tokenizer = await model.tokenizer(env);
   return {
     model: model.manifest,
-    embeddings: results.map((r) => Float32Array.from(r.embedding)),
-    truncated: results.map((r) => r.truncated),
+    embeddings: results.values.map((r) => Float32Array.from(r.embedding)),
+    truncated: results.values.map((r) => r.truncated),
     tokenCounts: texts.map((t) => tokenizer.encode(t).ids.length),
-    cached: texts.length - missing.length,
+    cached: results.cached,
+    tower: results.tower,
   };
+}
+
+/**
+ * A `function` tower's embeddings of `texts`, from the edge cache under the tower the encoder runs
+ * (as this isolate knows it) or from the encoder, each kept under the tower that made it. One
+ * answer is one tower's: when the encoder answers the misses with another tower than the one the
+ * hits were cached under (it switched), the hits are embedded again by it.
+ */
+async function embedOnEncoder(env: Env, model: LoadedModel, texts: readonly string[]) {
+  const config = encoderConfigFromEnv(env);
+  const cache = new EdgeCache(env.EDGE_CACHE, QUERY_CACHE_TTL_S);
+  const digests = await Promise.all(texts.map((text) => sha256Hex(text)));
+  const keys = (tower: string, i: number) => {
+    const key = textTowerKey(model, tower);
+    return {
+      kv: queryEmbeddingKvKey(key, digests[i] as string),
+      url: queryEmbeddingUrl(key, digests[i] as string),
+    };
+  };
+  const expected = await encoderTextTower(config, model.manifest);
+  const found = await Promise.all(texts.map((_, i) => cache.get<CachedText>(keys(expected, i))));
+  const values = found.map((hit) => hit?.value);
+  const indicesWhere = (missing: boolean) =>
+    texts.flatMap((_, i) => ((values[i] === undefined) === missing ? [i] : []));
+  const missing = indicesWhere(true);
+  const hits = indicesWhere(false);
+  let tower = expected;
+  let embedded = 0;
+  /** Embeds the texts at `indices` on the encoder and keeps each under the tower that answered. */
+  const embed = async (indices: number[]) => {
+    const remote = await embedTextsRemote(
+      config,
+      model.space,
+      indices.map((i) => texts[i] as string),
+    );
+    await Promise.all(
+      indices.map((i, j) => {
+        const item = remote.items[j] as { embedding: Float32Array; truncated: boolean };
+        const value = { embedding: Array.from(item.embedding), truncated: item.truncated };
+        values[i] = value;
+        return cache.put(keys(remote.tower, i), value);
+      }),
+    );
+    return remote.tower;
+  };
+  if (missing.length > 0) {
+    tower = await embed(missing);
+    embedded = missing.length;
+    if (tower !== expected && hits.length > 0) {
+      // The encoder switched towers: the cached texts are the old tower's numbers.
+      if ((await embed(hits)) !== tower) {
+        throw new ApiError(
+          502,
+          'encoder_tower_changed',
+          'the encoder switched text towers within one request; try again',
+        );
+      }
+      embedded = texts.length;
+    }
+  }
+  return { values: values as CachedText[], cached: texts.length - embedded, tower };
 }

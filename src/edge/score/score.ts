@@ -1,14 +1,15 @@
 /**
  * Caption scoring of one image (Image->Text zero-shot): the cache is looked up by the image's
- * identity before any embedding; on a miss the image and the (templated) captions are embedded
- * and scored, and the answer is cached.
+ * identity and the text tower that will embed the captions before any embedding; on a miss the
+ * image and the (templated) captions are embedded and scored, and the answer is cached under the
+ * tower that embedded them.
  */
 import type { z } from 'zod';
 import type { ScoreFields, ScoreResponseSchema } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
 import { guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, imageIdentity, type QueryImage, queryImageFrom } from '../query/image';
-import { embedQueryTexts } from '../query/text-embedder';
+import { embedQueryTexts, queryTextTower, textTowerKey } from '../query/text-embedder';
 import { ScoreCache, scoreCacheDigest } from './cache';
 import { applyTemplate, scoreCaptions } from './captions';
 
@@ -39,13 +40,14 @@ export async function scoreRequestFrom(fields: ScoreInput): Promise<ScoreRequest
 /** Scores captions against an image; `cache` tells whether the answer came from a cache. */
 export async function runScore(ctx: QueryContext, request: ScoreRequest) {
   const { model, store } = ctx;
-  const cache = new ScoreCache(ctx.env.EDGE_CACHE, { model: model.id, version: model.version });
+  const cache = new ScoreCache(ctx.env.EDGE_CACHE);
+  const tower = textTowerKey(model, await queryTextTower(ctx.env, model));
   const digest = await scoreCacheDigest(
     await guardIndex(() => imageIdentity(request.image, store)),
     request.captions,
     request.template,
   );
-  const hit = await cache.get<ScoreBody>(digest);
+  const hit = await cache.get<ScoreBody>(tower, digest);
   if (hit) return { body: hit.value, cache: 'HIT' as const, tier: hit.tier };
   const texts = applyTemplate(request.captions, request.template);
   const image = await guardIndex(() =>
@@ -75,6 +77,7 @@ export async function runScore(ctx: QueryContext, request: ScoreRequest) {
     logits: scores.logits,
     best: scores.best,
   };
-  await cache.put(digest, body);
+  // Under the tower that embedded the captions (a `function` model's encoder may have just switched).
+  await cache.put(textTowerKey(model, embedded.tower), digest, body);
   return { body, cache: 'MISS' as const, tier: null };
 }

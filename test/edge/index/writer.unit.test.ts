@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { textTowerIdentity } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
 import {
   IndexCorruptError,
@@ -64,7 +65,8 @@ describe('storage keys', () => {
       expect(key).toContain(encodeURIComponent(index.version));
       expect(key).toContain(index.collection);
     }
-    for (const key of [scoreCacheKvKey(index, 'abc'), scoreCacheUrl(index, 'abc')]) {
+    const tower = { ...index, tower: textTowerIdentity(manifest) };
+    for (const key of [scoreCacheKvKey(tower, 'abc'), scoreCacheUrl(tower, 'abc')]) {
       expect(key).toContain(STORAGE_KEY_VERSION);
       expect(key).toContain(index.model);
     }

@@ -1,6 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import goldenText from '../../../models/koclip-tiny/golden/text.json';
+import { textTowerIdentity } from '../../../src/core/manifest';
 import { cosine, softmax } from '../../../src/core/vector';
 import { isolateScores, scoreCacheDigest } from '../../../src/edge/score/cache';
 import type { ScoreBody } from '../../../src/edge/score/score';
@@ -105,7 +106,8 @@ describe('POST /v1/score', () => {
     const generation = await demoStore(env).generation();
     expect(generation).toBe((await demoStore(env).catalogue())?.generation);
     const digest = await scoreCacheDigest(`id:default/demo-0003@g${generation}`, request.captions, undefined);
-    expect(await caches.default.delete(scoreCacheUrl(space, digest))).toBe(true);
+    const tower = { ...space, tower: textTowerIdentity(manifest) };
+    expect(await caches.default.delete(scoreCacheUrl(tower, digest))).toBe(true);
     expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'kv', body: first.body });
     expect(await score(request)).toMatchObject({ cache: 'HIT', tier: 'isolate' });
     isolateScores.clear();
