@@ -1,12 +1,21 @@
 /**
- * Progress of the bulk CLI on stderr: a cli-progress bar on a terminal (done/total, images/s,
- * ETA, failures), a plain line every few seconds otherwise (CI logs, pipes), nothing when silent.
+ * Progress of the bulk CLI and the migration CLI on stderr: a cli-progress bar on a terminal
+ * (done/total, images/s, ETA, failures), a plain line every few seconds otherwise (CI logs,
+ * pipes), nothing when silent. Images/s and ETA are measured here unless the caller passes the
+ * service's own (a migration's).
  */
 import cliProgress from 'cli-progress';
 
+/** A rate and an ETA measured elsewhere (null: unknown, or nothing left). */
+export interface Measured {
+  rate: number;
+  etaS: number | null;
+}
+
 export interface Progress {
-  start(label: string, total: number): void;
-  update(done: number, failed: number): void;
+  /** `total` null: not known yet (shown as `?`). */
+  start(label: string, total: number | null): void;
+  update(done: number, failed: number, measured?: Measured): void;
   /** A line above the bar (a retry, a warning). */
   note(line: string): void;
   stop(): void;
@@ -30,8 +39,13 @@ class Rates {
     this.t0 = performance.now();
     this.first = done;
   }
-  /** Images/s since start, and seconds left at that rate. */
-  of(done: number, total: number): { rate: number; eta: number } {
+  /** Images/s since start, and seconds left at that rate (or as measured elsewhere). */
+  of(done: number, total: number | null, measured?: Measured): { rate: number; eta: number } {
+    if (measured) {
+      const eta = measured.etaS ?? (total !== null && done >= total ? 0 : Number.POSITIVE_INFINITY);
+      return { rate: measured.rate, eta };
+    }
+    if (total === null) return { rate: 0, eta: Number.POSITIVE_INFINITY };
     const s = (performance.now() - this.t0) / 1000;
     const rate = s > 0 ? (done - this.first) / s : 0;
     return { rate, eta: rate > 0 ? (total - done) / rate : Number.POSITIVE_INFINITY };
@@ -50,17 +64,17 @@ export function createProgress(
 class BarProgress implements Progress {
   private bar: cliProgress.SingleBar | undefined;
   private rates = new Rates();
-  private total = 0;
+  private total: number | null = 0;
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
-  start(label: string, total: number) {
+  start(label: string, total: number | null) {
     this.stop();
     this.total = total;
     this.rates.reset();
     this.bar = new cliProgress.SingleBar(
       {
         stream: this.stream,
-        format: `${label.padEnd(9)} [{bar}] {value}/{total} | {rate} img/s | ETA {eta_s} | failed {failed}`,
+        format: `${label.padEnd(9)} [{bar}] {value}/{of} | {rate} img/s | ETA {eta_s} | failed {failed}`,
         barsize: 30,
         hideCursor: true,
         etaBuffer: 50,
@@ -68,11 +82,17 @@ class BarProgress implements Progress {
       },
       cliProgress.Presets.shades_classic,
     );
-    this.bar.start(total, 0, { rate: '0.0', eta_s: '?', failed: 0 });
+    // An unknown total keeps the bar empty.
+    this.bar.start(total ?? Number.MAX_SAFE_INTEGER, 0, {
+      of: total ?? '?',
+      rate: '0.0',
+      eta_s: '?',
+      failed: 0,
+    });
   }
 
-  update(done: number, failed: number) {
-    const { rate, eta } = this.rates.of(done, this.total);
+  update(done: number, failed: number, measured?: Measured) {
+    const { rate, eta } = this.rates.of(done, this.total, measured);
     this.bar?.update(done, { rate: rate.toFixed(1), eta_s: formatEta(eta), failed });
   }
 
@@ -91,31 +111,34 @@ class BarProgress implements Progress {
 
 class LineProgress implements Progress {
   private label = '';
-  private total = 0;
+  private total: number | null = 0;
   private last = 0;
   private lastDone = -1;
   private done = 0;
   private failed = 0;
+  private measured: Measured | undefined;
   private rates = new Rates();
   constructor(
     private readonly stream: NodeJS.WriteStream,
     private readonly everyMs = 2000,
   ) {}
 
-  start(label: string, total: number) {
+  start(label: string, total: number | null) {
     this.label = label;
     this.total = total;
     this.done = 0;
     this.failed = 0;
     this.lastDone = -1;
+    this.measured = undefined;
     this.last = performance.now();
     this.rates.reset();
-    this.stream.write(`${label}: 0/${total}\n`);
+    this.stream.write(`${label}: 0/${total ?? '?'}\n`);
   }
 
-  update(done: number, failed: number) {
+  update(done: number, failed: number, measured?: Measured) {
     this.done = done;
     this.failed = failed;
+    this.measured = measured;
     const now = performance.now();
     if (now - this.last >= this.everyMs || (done === this.total && this.lastDone !== done)) this.print(now);
   }
@@ -123,10 +146,13 @@ class LineProgress implements Progress {
   private print(now: number) {
     this.last = now;
     this.lastDone = this.done;
-    const { rate, eta } = this.rates.of(this.done, this.total);
-    const pct = this.total ? Math.floor((100 * this.done) / this.total) : 100;
+    const { rate, eta } = this.rates.of(this.done, this.total, this.measured);
+    const of =
+      this.total === null
+        ? '?'
+        : `${this.total} (${this.total ? Math.floor((100 * this.done) / this.total) : 100}%)`;
     this.stream.write(
-      `${this.label}: ${this.done}/${this.total} (${pct}%) ${rate.toFixed(1)} img/s ETA ${formatEta(eta)} failed ${this.failed}\n`,
+      `${this.label}: ${this.done}/${of} ${rate.toFixed(1)} img/s ETA ${formatEta(eta)} failed ${this.failed}\n`,
     );
   }
 
@@ -135,7 +161,7 @@ class LineProgress implements Progress {
   }
 
   stop() {
-    if (this.total && this.lastDone !== this.done) this.print(performance.now());
+    if (this.total !== 0 && this.lastDone !== this.done) this.print(performance.now());
     this.total = 0;
   }
 }
