@@ -8,6 +8,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { errorEnvelope } from '../core/contract/errors';
 import { EMBEDDING_LIMITS, LIMITS } from '../core/contract/limits';
+import collections from './collections/route';
 import { debugRoutes } from './debug/route';
 import docs from './docs/route';
 import embeddings from './embeddings/route';
@@ -47,6 +48,7 @@ app.route('/', patches);
 app.route('/', imageContent);
 app.route('/', webhooks);
 app.route('/', images);
+app.route('/', collections);
 
 app.doc31('/openapi.json', {
   openapi: '3.1.0',

@@ -205,3 +205,42 @@ export const WEBHOOK = {
     ],
   },
 };
+
+const MIGRATION = {
+  id: 'm1-3f9c2a7e',
+  collection: 'products',
+  from: MODEL,
+  to: { model: 'koclip-tiny-student', version: '2026.12.07-1' },
+  state: 'copying',
+  total: 950,
+  copied: 400,
+  indexed: 380,
+  pending: 20,
+  failed: 0,
+  failures: [],
+  images_per_s: 41.3,
+  eta_s: 13.8,
+  started_at: '2026-12-07T19:00:00.000Z',
+  switched_at: null,
+  rollback_until: null,
+  finished_at: null,
+  error: null,
+};
+
+export const COLLECTIONS = {
+  collection: { collection: 'products', model: 'koclip-tiny', pinned: false, migration: null },
+  setModel: { model: 'koclip-tiny' },
+  start: { to: 'koclip-tiny-student' },
+  migration: MIGRATION,
+  switched: {
+    ...MIGRATION,
+    state: 'switched',
+    copied: 950,
+    indexed: 950,
+    pending: 0,
+    images_per_s: 43.9,
+    eta_s: null,
+    switched_at: '2026-12-07T19:00:21.600Z',
+    rollback_until: '2026-12-08T19:00:21.600Z',
+  },
+};

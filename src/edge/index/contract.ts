@@ -18,6 +18,16 @@ export type WriterEvent =
     }
   | { op: 'delete'; id: string };
 
+/** An image as a migration copies it from one index into another: what it was accepted with. */
+export interface CopiedImage {
+  id: string;
+  source: ImageSourceRef;
+  metadata: Record<string, string | number | boolean | null>;
+  caption?: string;
+  /** The hash of the bytes the old index embedded (or expects), when known. */
+  content_sha256?: string;
+}
+
 /** What accept() answers per event, in order: the arrival number the event got. */
 export interface AcceptedEvent {
   id: string;

@@ -16,6 +16,7 @@ export type {
   ApplyItem,
   CatalogueSegment,
   CatalogueView,
+  CopiedImage,
   PlanItem,
   RecordView,
   WriterEvent,

@@ -14,7 +14,7 @@ import { requireAdmin } from '../http/auth';
 import { validationHook } from '../http/errors';
 import { documented, errorResponse, ImageFileSchema } from '../http/openapi';
 import { deleteImage, imageStatus, indexStats, storeUpload, type UploadForm, uploadFrom } from './images';
-import { ingestSpace } from './ingest';
+import { readSpace } from './ingest';
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
@@ -93,7 +93,8 @@ app.openapi(
         ? { form: c.req.valid('form') as UploadForm }
         : { bytes: new Uint8Array(await c.req.arrayBuffer()), contentType },
     );
-    const status = await storeUpload(c.env, await ingestSpace(c.env), collection, id, upload);
+    const coll = collection ?? DEFAULT_COLLECTION;
+    const status = await storeUpload(c.env, await readSpace(c.env, coll), coll, id, upload);
     return c.json(status, 202);
   },
 );
@@ -125,8 +126,8 @@ app.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const { collection, model } = c.req.valid('query');
-    const space = await ingestSpace(c.env, model);
-    return c.json(await imageStatus(c.env, space, collection ?? DEFAULT_COLLECTION, id), 200);
+    const coll = collection ?? DEFAULT_COLLECTION;
+    return c.json(await imageStatus(c.env, await readSpace(c.env, coll, model), coll, id), 200);
   },
 );
 
@@ -154,7 +155,8 @@ app.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const collection = c.req.valid('query').collection ?? DEFAULT_COLLECTION;
-    return c.json(await deleteImage(c.env, await ingestSpace(c.env), collection, id), 200);
+    const coll = collection ?? DEFAULT_COLLECTION;
+    return c.json(await deleteImage(c.env, await readSpace(c.env, coll), coll, id), 200);
   },
 );
 
@@ -176,8 +178,8 @@ app.openapi(
   }),
   async (c) => {
     const { collection, model } = c.req.valid('query');
-    const space = await ingestSpace(c.env, model);
-    return c.json(await indexStats(c.env, space, collection ?? DEFAULT_COLLECTION), 200);
+    const coll = collection ?? DEFAULT_COLLECTION;
+    return c.json(await indexStats(c.env, await readSpace(c.env, coll, model), coll), 200);
   },
 );
 

@@ -85,7 +85,7 @@ export async function storeUpload(
   } catch (cause) {
     throw new ApiError(503, 'storage_unavailable', 'the image could not be stored; retry', { cause });
   }
-  await ingestEvents(env, space, [
+  await ingestEvents(env, [
     {
       op: 'upsert',
       collection,
@@ -124,7 +124,7 @@ export async function deleteImage(
     env.IMAGES_BUCKET.head(imageObjectKey(collection, id)),
   ]);
   if (!record && !original) throw notFound(space, collection, id);
-  await ingestEvents(env, space, [{ op: 'delete', collection, id }]);
+  await ingestEvents(env, [{ op: 'delete', collection, id }]);
   return { id, collection, deleted: true };
 }
 

@@ -1,14 +1,16 @@
 /**
  * The one way into the index for webhooks, uploads and R2 events: events (already validated)
- * are grouped by index, accepted by that index's writer (upserts become `pending` with an arrival
- * seq, deletes are applied at once), and the upserts are queued for the consumer. Callers answer
- * only once this resolves, so a 202 means "durably accepted and queued".
+ * are grouped by collection, accepted by the writer of each index the collection writes to (its
+ * current model's; during a migration both, ../collections/), upserts becoming `pending` with an
+ * arrival seq and deletes applied at once, and the upserts are queued for the consumer. Callers
+ * answer only once this resolves, so a 202 means "durably accepted and queued".
  */
 import type { ImageMetadata, ImageSourceRef } from '../../core/contract/ingest-schemas';
 import { enqueueUpserts, type UpsertMessage, upsertMessage } from '../../core/contract/queue-messages';
 import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
 import { embeddingSpace } from '../../core/manifest';
-import { type Env, readConfig } from '../env';
+import { readModelOf, writeSpacesOf } from '../collections';
+import type { Env } from '../env';
 import { ApiError } from '../http/errors';
 import { type AcceptedEvent, type WriterEvent, writerFor } from '../index';
 import { getModel } from '../inference/model-registry';
@@ -31,9 +33,9 @@ export interface AcceptedIngest extends AcceptedEvent {
   collection: string;
 }
 
-/** The space ingest writes: the Worker's default model (or `modelId`, for reads such as stats). */
-export async function ingestSpace(env: Env, modelId?: string): Promise<EmbeddingSpace> {
-  return embeddingSpace(await getModel(env, modelId ?? readConfig(env).defaultModel));
+/** The space a read of `collection` uses: `modelId`, else the collection's current model. */
+export async function readSpace(env: Env, collection: string, modelId?: string): Promise<EmbeddingSpace> {
+  return embeddingSpace(await getModel(env, modelId ?? (await readModelOf(env, collection))));
 }
 
 const toWriterEvent = (e: IngestEvent): WriterEvent =>
@@ -49,56 +51,61 @@ const toWriterEvent = (e: IngestEvent): WriterEvent =>
       };
 
 /**
- * Accepts the events with their indexes' writers (one call per collection) and returns, in the
- * events' order, what each got, plus the queue messages of the upserts. Deletes also remove the
- * image's kept original (uploads). Writer failures are 503 `index_unavailable`.
+ * Accepts the events with their indexes' writers (one call per collection and index) and returns,
+ * in the events' order, what each got in the index reads use, plus the queue messages of the
+ * upserts: `messages` for that index, `others` for the second index of a migration. Deletes also
+ * remove the image's kept original (uploads). Writer failures are 503 `index_unavailable`.
  */
 export async function acceptEvents(
   env: Env,
-  space: EmbeddingSpace,
   events: IngestEvent[],
-): Promise<{ accepted: AcceptedIngest[]; messages: UpsertMessage[] }> {
+): Promise<{ accepted: AcceptedIngest[]; messages: UpsertMessage[]; others: UpsertMessage[] }> {
   const groups = new Map<string, number[]>();
   events.forEach((e, i) => {
     groups.set(e.collection, [...(groups.get(e.collection) ?? []), i]);
   });
   const accepted: AcceptedIngest[] = new Array(events.length);
   const messages: UpsertMessage[] = [];
+  const others: UpsertMessage[] = [];
   const acceptedAt = new Date().toISOString();
   await Promise.all(
     [...groups].map(async ([collection, indexes]) => {
       const group = indexes.map((i) => events[i] as IngestEvent);
-      const writer = writerFor(env, indexKey(space, collection));
-      let results: AcceptedEvent[];
-      try {
-        results = await writer.accept({ collection, ...space }, group.map(toWriterEvent));
-      } catch (cause) {
-        throw new ApiError(503, 'index_unavailable', 'the index writer could not accept the events', {
-          cause,
-        });
-      }
-      results.forEach((r, k) => {
-        const event = group[k] as IngestEvent;
-        accepted[indexes[k] as number] = { id: r.id, op: r.op, seq: r.seq, collection };
-        if (event.op === 'upsert')
-          messages.push(upsertMessage(indexKey(space, collection), event, r.seq, acceptedAt));
-      });
+      const spaces = await writeSpacesOf(env, collection);
+      await Promise.all(
+        spaces.map(async (space, s) => {
+          const writer = writerFor(env, indexKey(space, collection));
+          let results: AcceptedEvent[];
+          try {
+            results = await writer.accept({ collection, ...space }, group.map(toWriterEvent));
+          } catch (cause) {
+            throw new ApiError(503, 'index_unavailable', 'the index writer could not accept the events', {
+              cause,
+            });
+          }
+          results.forEach((r, k) => {
+            const event = group[k] as IngestEvent;
+            if (s === 0) accepted[indexes[k] as number] = { id: r.id, op: r.op, seq: r.seq, collection };
+            if (event.op === 'upsert')
+              (s === 0 ? messages : others).push(
+                upsertMessage(indexKey(space, collection), event, r.seq, acceptedAt),
+              );
+          });
+        }),
+      );
     }),
   );
   const deletes = events.filter((e) => e.op === 'delete');
   if (deletes.length > 0) {
     await env.IMAGES_BUCKET.delete(deletes.map((e) => imageObjectKey(e.collection, e.id)));
   }
-  return { accepted, messages };
+  return { accepted, messages, others };
 }
 
 /** Accepts the events and queues their upserts; resolves once all are durably queued (else 503). */
-export async function ingestEvents(
-  env: Env,
-  space: EmbeddingSpace,
-  events: IngestEvent[],
-): Promise<AcceptedIngest[]> {
-  const { accepted, messages } = await acceptEvents(env, space, events);
+export async function ingestEvents(env: Env, events: IngestEvent[]): Promise<AcceptedIngest[]> {
+  const { accepted, messages: primary, others } = await acceptEvents(env, events);
+  const messages = [...primary, ...others];
   const rate = dropRate(env);
   const sent =
     rate === 0

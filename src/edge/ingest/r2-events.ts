@@ -13,9 +13,9 @@ import {
 } from '../../core/contract/ids';
 import { type ImageMetadata, ImageMetadataSchema } from '../../core/contract/ingest-schemas';
 import { INGEST_LIMITS } from '../../core/contract/limits';
-import type { UpsertMessage } from '../../core/contract/queue-messages';
+import { enqueueUpserts, type UpsertMessage } from '../../core/contract/queue-messages';
 import type { Env } from '../env';
-import { acceptEvents, type IngestEvent, ingestSpace } from './ingest';
+import { acceptEvents, type IngestEvent } from './ingest';
 
 const UPSERT_ACTIONS = new Set(['PutObject', 'CopyObject', 'CompleteMultipartUpload']);
 const DELETE_ACTIONS = new Set(['DeleteObject', 'LifecycleDeletion']);
@@ -112,11 +112,16 @@ export async function acceptR2Events(env: Env, events: readonly R2Event[]): Prom
     }),
   );
   if (accepted.length === 0) return outcomes;
-  const { accepted: seqs, messages } = await acceptEvents(
+  const {
+    accepted: seqs,
+    messages,
+    others,
+  } = await acceptEvents(
     env,
-    await ingestSpace(env),
     accepted.map((a) => a.event),
   );
+  // The second index of a migration gets its messages through the queue.
+  await enqueueUpserts(env.INDEX_QUEUE, others);
   const byKey = new Map(messages.map((m) => [`${m.collection}/${m.id}#${m.seq}`, m]));
   accepted.forEach(({ at, event }, i) => {
     const message =

@@ -12,7 +12,7 @@ import type { AppEnv } from '../env';
 import { limitBody } from '../http/body-limit';
 import { validationHook } from '../http/errors';
 import { errorResponse } from '../http/openapi';
-import { ingestEvents, ingestSpace } from './ingest';
+import { ingestEvents } from './ingest';
 import { checkDelivery, forgetDelivery, webhookEvents } from './webhook';
 
 const PATH = '/v1/webhooks/index';
@@ -88,7 +88,7 @@ app.post(PATH, limitBody(INGEST_LIMITS.bodyBytes), async (c) => {
   const events = webhookEvents(raw);
   let accepted: Awaited<ReturnType<typeof ingestEvents>>;
   try {
-    accepted = await ingestEvents(c.env, await ingestSpace(c.env), events);
+    accepted = await ingestEvents(c.env, events);
   } catch (error) {
     // Our failure, not the sender's: let the very same delivery be retried.
     await forgetDelivery(c.env, signature);

@@ -6,7 +6,8 @@
  */
 import { DEFAULT_COLLECTION } from '../../core/contract/ids';
 import { indexKey } from '../../core/contract/spaces';
-import { type Env, readConfig } from '../env';
+import { readModelOf } from '../collections';
+import type { Env } from '../env';
 import { ApiError } from '../http/errors';
 import { IndexCorruptError, IndexReader } from '../index';
 import { type EncoderClientConfig, encoderConfigFromEnv } from '../inference/encoder-client';
@@ -24,13 +25,16 @@ export interface QueryContext {
   encoder: () => EncoderClientConfig;
 }
 
-/** Resolves the model a request names (or the default) and the index of that collection in its space. */
+/**
+ * Resolves the model a request names (else the collection's current model: its alias, or the
+ * Worker's default) and the index of that collection in its space.
+ */
 export async function queryContext(
   env: Env,
   modelId: string | undefined,
   collection: string = DEFAULT_COLLECTION,
 ): Promise<QueryContext> {
-  const model = await loadModel(env, modelId ?? readConfig(env).defaultModel);
+  const model = await loadModel(env, modelId ?? (await readModelOf(env, collection)));
   const store = new IndexReader(env, indexKey(model.space, collection));
   return { env, model, collection, store, encoder: () => encoderConfigFromEnv(env) };
 }

@@ -12,6 +12,12 @@ const CursorSchema = z.object({
   o: z.number().int().positive().max(MAX_SEARCH_DEPTH),
   g: z.number().int().nonnegative(),
   f: z.string().regex(/^[0-9a-f]{32}$/),
+  /** The query's fingerprint without its model, and the model (`id@version`) it was issued for. */
+  q: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional(),
+  m: z.string().max(256).optional(),
 });
 
 /** What identifies a query for cursor purposes (a cursor only continues the query it came from). */
@@ -36,10 +42,10 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-async function fingerprint(identity: QueryIdentity): Promise<string> {
+async function fingerprint(identity: QueryIdentity, withModel = true): Promise<string> {
   const text = canonical([
-    identity.model,
-    identity.version,
+    withModel ? identity.model : null,
+    withModel ? identity.version : null,
     identity.source,
     identity.minScore ?? null,
     identity.filter ?? null,
@@ -57,14 +63,20 @@ export async function encodeCursor(
   generation: number,
   identity: QueryIdentity,
 ): Promise<string> {
-  return toBase64Url(JSON.stringify({ v: 1, o: offset, g: generation, f: await fingerprint(identity) }));
+  const [f, q] = await Promise.all([fingerprint(identity), fingerprint(identity, false)]);
+  const m = `${identity.model}@${identity.version}`;
+  return toBase64Url(JSON.stringify({ v: 1, o: offset, g: generation, f, q, m }));
 }
 
 export type CursorCheck =
   | { ok: true; offset: number }
-  | { ok: false; reason: 'malformed' | 'other_query' | 'stale' };
+  | { ok: false; reason: 'malformed' | 'other_query' | 'stale' | 'moved' };
 
-/** Reads a cursor back, refusing one that is malformed, from another query, or from an older index. */
+/**
+ * Reads a cursor back, refusing one that is malformed, from another query, from an older index
+ * generation (`stale`), or of the same query issued for another model (`moved`: the collection
+ * now reads another model, so the next page would come from another embedding space).
+ */
 export async function decodeCursor(
   cursor: string,
   generation: number,
@@ -79,7 +91,13 @@ export async function decodeCursor(
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  if (parsed.f !== (await fingerprint(identity))) return { ok: false, reason: 'other_query' };
+  if (parsed.f !== (await fingerprint(identity))) {
+    const moved =
+      parsed.m !== undefined &&
+      parsed.m !== `${identity.model}@${identity.version}` &&
+      parsed.q === (await fingerprint(identity, false));
+    return { ok: false, reason: moved ? 'moved' : 'other_query' };
+  }
   if (parsed.g !== generation) return { ok: false, reason: 'stale' };
   return { ok: true, offset: parsed.o };
 }

@@ -86,6 +86,8 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
     const check = await decodeCursor(request.cursor, catalogue.generation, cursorIdentity);
     if (!check.ok && check.reason === 'stale')
       throw new ApiError(409, 'cursor_stale', 'the index changed since this cursor was issued; search again');
+    if (!check.ok && check.reason === 'moved')
+      throw new ApiError(409, 'cursor_stale', 'the collection now reads another model; search again');
     if (!check.ok)
       throw new ApiError(
         400,

@@ -23,10 +23,26 @@ describe('cursors', () => {
     ['another text', { source: 'text:파란 별' }],
     ['another filter', { filter: { colour: 'blue' } }],
     ['another min_score', { minScore: 0.2 }],
-    ['another model version', { version: '2' }],
   ])('refuse %s', async (_name, change) => {
     const cursor = await encodeCursor(20, 3, identity);
     expect(await decodeCursor(cursor, 3, { ...identity, ...change })).toEqual({
+      ok: false,
+      reason: 'other_query',
+    });
+  });
+
+  it('refuse a cursor of another model version as moved (its collection now reads another model)', async () => {
+    const cursor = await encodeCursor(20, 3, identity);
+    expect(await decodeCursor(cursor, 3, { ...identity, version: '2' })).toEqual({
+      ok: false,
+      reason: 'moved',
+    });
+    expect(await decodeCursor(cursor, 3, { ...identity, model: 'another-model' })).toEqual({
+      ok: false,
+      reason: 'moved',
+    });
+    // Another model and another query: another query.
+    expect(await decodeCursor(cursor, 3, { ...identity, version: '2', source: 'text:other' })).toEqual({
       ok: false,
       reason: 'other_query',
     });

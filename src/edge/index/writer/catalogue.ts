@@ -70,6 +70,11 @@ export class Catalogue {
     this.cachedMeta = undefined;
   }
 
+  /** Forgets what it cached of the tables (after the storage was deleted). */
+  forget(): void {
+    this.cachedMeta = undefined;
+  }
+
   meta(): IndexMeta | null {
     if (this.cachedMeta !== undefined) return this.cachedMeta;
     const collection = this.get('collection');
@@ -118,6 +123,7 @@ export class Catalogue {
     now: number,
     checkAt: number,
   ): void {
+    this.sql.exec('DELETE FROM tombstones WHERE id = ?', event.id);
     this.sql.exec(
       `INSERT INTO records (id, state, seq, source, metadata, caption, expected_sha256, attempts, accepted_at,
          updated_at, enqueues, check_at)
@@ -136,6 +142,64 @@ export class Catalogue {
       now,
       checkAt,
     );
+  }
+
+  /** Of `ids`, those with neither a record nor a tombstone here (a migration may copy them in). */
+  absent(ids: readonly string[]): Set<string> {
+    const present = new Set<string>();
+    // Durable Object SQLite binds at most 100 parameters per statement: 2 x 50 here.
+    for (let i = 0; i < ids.length; i += 50) {
+      const chunk = ids.slice(i, i + 50);
+      const marks = chunk.map(() => '?').join(',');
+      for (const r of this.sql.exec<{ id: string }>(
+        `SELECT id FROM records WHERE id IN (${marks}) UNION SELECT id FROM tombstones WHERE id IN (${marks})`,
+        ...chunk,
+        ...chunk,
+      ))
+        present.add(r.id);
+    }
+    return new Set(ids.filter((id) => !present.has(id)));
+  }
+
+  /** Of `ids`, those whose record is pending. */
+  pendingOf(ids: readonly string[]): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < ids.length; i += 50) {
+      const chunk = ids.slice(i, i + 50);
+      for (const r of this.sql.exec<{ id: string }>(
+        `SELECT id FROM records WHERE state = 'pending' AND id IN (${chunk.map(() => '?').join(',')})`,
+        ...chunk,
+      ))
+        out.push(r.id);
+    }
+    return out;
+  }
+
+  /** Records that are not `failed`, by id after `after`, at most `limit` (a migration's copy). */
+  livePage(after: string | null, limit: number): RecordRow[] {
+    return this.sql
+      .exec<RecordRow>(
+        "SELECT * FROM records WHERE state != 'failed' AND id > ? ORDER BY id LIMIT ?",
+        after ?? '',
+        limit,
+      )
+      .toArray();
+  }
+
+  /** Failed records, most recent first, at most `limit`. */
+  failures(limit: number): { id: string; code: string; message: string }[] {
+    return this.sql
+      .exec<{ id: string; error_code: string | null; error_message: string | null }>(
+        "SELECT id, error_code, error_message FROM records WHERE state = 'failed' ORDER BY updated_at DESC LIMIT ?",
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, code: r.error_code ?? 'failed', message: r.error_message ?? '' }));
+  }
+
+  /** Forgets tombstones older than `before`. */
+  pruneTombstones(before: number): void {
+    this.sql.exec('DELETE FROM tombstones WHERE deleted_at < ?', before);
   }
 
   /** The consumer took up this pending record (an attempt): the reconciler waits until `checkAt`. */
@@ -175,8 +239,16 @@ export class Catalogue {
     this.counter('reconciler_failed');
   }
 
-  /** Removes a record; true when it had a vector in the index (which then no longer counts). */
-  deleteRecord(id: string): boolean {
+  /**
+   * Removes a record and leaves a tombstone (a migration's copy never brings the id back); true
+   * when it had a vector in the index (which then no longer counts).
+   */
+  deleteRecord(id: string, now: number): boolean {
+    this.sql.exec(
+      'INSERT INTO tombstones (id, deleted_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET deleted_at = excluded.deleted_at',
+      id,
+      now,
+    );
     const record = this.record(id);
     if (!record) return false;
     this.sql.exec('DELETE FROM records WHERE id = ?', id);

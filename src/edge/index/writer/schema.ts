@@ -3,8 +3,11 @@
  * per image, the segments that make up the index, and the rows of live segments that no longer
  * count. Tables are created on first use; a later change adds a numbered migration:
  * 2. the reconciler's columns: how often a pending record was sent to the queue again
- *    (`enqueues`) and when it is looked at next if nothing happens to it (`check_at`).
+ *    (`enqueues`) and when it is looked at next if nothing happens to it (`check_at`);
+ * 3. tombstones: ids deleted recently, so that a migration's copy of an image never brings back
+ *    one deleted meanwhile (kept 7 days).
  */
+import { applyMigrations } from '../../sql-migrations';
 
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -48,6 +51,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE records ADD COLUMN check_at INTEGER;
    UPDATE records SET check_at = updated_at WHERE state = 'pending';
    CREATE INDEX IF NOT EXISTS records_check ON records (state, check_at);`,
+  `CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL);
+   CREATE INDEX IF NOT EXISTS tombstones_age ON tombstones (deleted_at);`,
 ];
 
 /** One row of `records`, as SQLite returns it. */
@@ -87,11 +92,7 @@ export interface SegmentRow extends Record<string, SqlStorageValue> {
   retired_at: number | null;
 }
 
-/** Applies the migrations this database has not seen yet (inside the caller's transaction). */
+/** Brings this database's tables to the latest schema (inside the caller's transaction). */
 export function migrate(sql: SqlStorage): void {
-  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)');
-  const current = sql.exec<{ v: number }>('SELECT v FROM schema_version').toArray()[0]?.v ?? 0;
-  for (let v = current; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v] as string);
-  if (current === 0) sql.exec('INSERT INTO schema_version (v) VALUES (?)', MIGRATIONS.length);
-  else if (current < MIGRATIONS.length) sql.exec('UPDATE schema_version SET v = ?', MIGRATIONS.length);
+  applyMigrations(sql, MIGRATIONS);
 }

@@ -13,7 +13,15 @@ import type { IndexStats } from '../../../core/contract/ingest-schemas';
 import type { IndexKey } from '../../../core/contract/spaces';
 import type { SegmentEncoding, SegmentItem } from '../../../core/index-format/segment';
 import type { Env } from '../../env';
-import type { AcceptedEvent, ApplyItem, CatalogueView, PlanItem, RecordView, WriterEvent } from '../contract';
+import type {
+  AcceptedEvent,
+  ApplyItem,
+  CatalogueView,
+  CopiedImage,
+  PlanItem,
+  RecordView,
+  WriterEvent,
+} from '../contract';
 import { Catalogue, type IndexMeta } from './catalogue';
 import { compactionPlan, compactSegments } from './compaction';
 import {
@@ -28,6 +36,9 @@ import { writeSegments } from './segment-writer';
 
 /** How long a retired segment stays in R2 for readers that still hold an older catalogue. */
 export const RETIRE_GRACE_MS = 60_000;
+
+/** How long a deleted id is remembered (a migration running longer could copy it back). */
+export const TOMBSTONE_MS = 7 * 24 * 3600 * 1000;
 
 /** What accept() needs to know of the index the first time it is written. */
 export interface WriterSpace extends IndexKey {
@@ -69,7 +80,7 @@ export class IndexWriter extends DurableObject<Env> {
       for (const event of events) {
         const seq = this.cat.nextSeq();
         if (event.op === 'delete') {
-          changed = this.cat.deleteRecord(event.id) || changed;
+          changed = this.cat.deleteRecord(event.id, now) || changed;
         } else {
           this.cat.upsertPending(event, seq, now, checkAt);
         }
@@ -80,6 +91,73 @@ export class IndexWriter extends DurableObject<Env> {
     });
     await this.scheduleMaintenance();
     return accepted;
+  }
+
+  /**
+   * A migration's copy: accepts the images as upserts (as `accept` does) except those this index
+   * already has a record or a tombstone of, because a write that reached this index directly is
+   * newer than any copy. Answers what was accepted, in order.
+   */
+  async copyIn(space: WriterSpace, images: CopiedImage[]): Promise<AcceptedEvent[]> {
+    const now = Date.now();
+    const checkAt = nextCheck(now, this.reconcileSettings, 0);
+    return this.ctx.storage.transactionSync(() => {
+      this.cat.init(space);
+      const absent = this.cat.absent(images.map((i) => i.id));
+      const accepted: AcceptedEvent[] = [];
+      for (const image of images) {
+        if (!absent.has(image.id)) continue;
+        absent.delete(image.id);
+        const seq = this.cat.nextSeq();
+        this.cat.upsertPending({ op: 'upsert', ...image }, seq, now, checkAt);
+        accepted.push({ id: image.id, op: 'upsert', seq });
+      }
+      return accepted;
+    });
+  }
+
+  /** The images of this index that are not `failed`, by id after `after` (a migration reads them). */
+  async exportPage(
+    after: string | null,
+    limit: number,
+  ): Promise<{ images: CopiedImage[]; next: string | null }> {
+    const rows = this.cat.livePage(after, Math.max(1, Math.min(limit, 500)));
+    const images = rows.map((r) => ({
+      id: r.id,
+      source: JSON.parse(r.source ?? '{}'),
+      metadata: JSON.parse(r.metadata),
+      ...(r.caption === null ? {} : { caption: r.caption }),
+      ...((r.content_sha256 ?? r.expected_sha256) === null
+        ? {}
+        : { content_sha256: (r.content_sha256 ?? r.expected_sha256) as string }),
+    }));
+    return { images, next: rows.length < limit ? null : (rows.at(-1)?.id ?? null) };
+  }
+
+  /** Of `ids`, those this index has neither a record nor a tombstone of, and those still pending. */
+  async settledOf(ids: string[]): Promise<{ absent: string[]; pending: string[] }> {
+    return { absent: [...this.cat.absent(ids)], pending: this.cat.pendingOf(ids) };
+  }
+
+  /** The most recent failures (id, the reason's code and message), at most `limit`. */
+  async failures(limit: number): Promise<{ id: string; code: string; message: string }[]> {
+    return this.cat.failures(Math.max(1, Math.min(limit, 100)));
+  }
+
+  /**
+   * Deletes the whole index: every segment in R2, then this object's storage and alarm (a
+   * migration retires the index it moved away from). Later calls see an index never written.
+   */
+  async retireIndex(): Promise<{ segments: number }> {
+    const segments = this.sql.exec<{ key: string }>('SELECT key FROM segments').toArray();
+    for (let i = 0; i < segments.length; i += 1000) {
+      await this.env.INDEX_BUCKET.delete(segments.slice(i, i + 1000).map((s) => s.key));
+    }
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.ctx.storage.transactionSync(() => migrate(this.sql));
+    this.cat.forget();
+    return { segments: segments.length };
   }
 
   /** What the consumer should do with each upsert message; counts an attempt on the live ones. */
@@ -204,6 +282,7 @@ export class IndexWriter extends DurableObject<Env> {
     }
     await this.compact(meta);
     await this.reconcile(meta, now);
+    this.cat.pruneTombstones(now - TOMBSTONE_MS);
     await this.scheduleMaintenance();
   }
 
