@@ -6,7 +6,8 @@
  * the second model starts while one client searches without pause and another uploads 100 images
  * and deletes 50. No search may fail, every page names one model, the switch is one step (no page
  * of the old model after the first of the new), every write made meanwhile is in the new index
- * (and, for a rollback, in the old one), and the rollback returns reads to the old model.
+ * (and, for a rollback, in the old one), and the rollback returns reads to the old model. The
+ * switch is waited for by the migration CLI's own follower (`npm run migrate -- --follow`).
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { type ImageServer, startImageServer } from '../../scripts/index/image-server';
 import { distinctScenes, embedImages } from '../../scripts/index/synthetic-images';
+import { runMigrateCli } from '../../scripts/migrate/cli';
 import {
   type EncoderProcess,
   ROOT,
@@ -174,13 +176,37 @@ describe('a collection moves to a new model under load (wrangler dev + real enco
       if (del.status !== 202) throw new Error(`deletes: ${del.status}`);
     })();
 
-    let final: Migration = started;
-    const deadline = Date.now() + 300_000;
-    while (final.state === 'copying' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      final = await migration(started.id);
-    }
+    // The bulk CLI's follower (`npm run migrate -- move --follow <id>`) waits for the switch.
+    const out = {
+      text: '',
+      isTTY: false,
+      columns: 200,
+      write: (c: string | Uint8Array) => ((out.text += c.toString()), true),
+    };
+    const code = await runMigrateCli(
+      [
+        COLLECTION,
+        '--follow',
+        started.id,
+        '--url',
+        base,
+        '--progress',
+        'lines',
+        '--poll-interval',
+        '0.5',
+        '--timeout',
+        '300',
+      ],
+      {
+        stdout: out as unknown as NodeJS.WritableStream,
+        stderr: out as unknown as NodeJS.WriteStream,
+        env: { ADMIN_TOKEN: adminHeaders.authorization.slice('Bearer '.length) },
+      },
+    );
     switched = true;
+    expect(code, out.text).toBe(0);
+    expect(out.text).toMatch(/switched/);
+    const final = await migration(started.id);
     await Promise.all([searcher, writer]);
     console.log(
       `migration: ${final.state} after ${((Date.parse(final.switched_at ?? '') - Date.parse(final.started_at)) / 1000).toFixed(1)} s, ` +
