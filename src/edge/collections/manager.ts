@@ -68,7 +68,9 @@ export class CollectionManager extends DurableObject<Env> {
     if (!m) return { model, writes: null, migration: null };
     const from = { model: m.from_model, version: m.from_version, dim: m.from_dim };
     const to = { model: m.to_model, version: m.to_version, dim: m.to_dim };
-    return { model, writes: m.state === 'copying' ? [from, to] : [to, from], migration: m };
+    // While the new index is being emptied (`reset`), writes go to the old one alone.
+    const writes = m.state === 'switched' ? [to, from] : m.phase === 'reset' ? [from] : [from, to];
+    return { model, writes, migration: m };
   }
 
   /** Points the collection at `model` (refused with 409 `migration_running` while one is active). */
@@ -100,7 +102,7 @@ export class CollectionManager extends DurableObject<Env> {
       this.sql.exec(
         `INSERT INTO migrations (id, n, from_model, from_version, from_dim, to_model, to_version, to_dim, state,
            phase, total, started_at, settle_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'copying', 'copy', ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'copying', 'reset', ?, ?, ?)`,
         id,
         n,
         from.model,
@@ -114,7 +116,7 @@ export class CollectionManager extends DurableObject<Env> {
         now + settle,
       );
     });
-    await this.ctx.storage.setAlarm(now + settle);
+    await this.ctx.storage.setAlarm(now);
     return this.row(id) as MigrationRow;
   }
 

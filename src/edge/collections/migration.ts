@@ -1,6 +1,9 @@
 /**
  * One step of a collection's migration, run by its Durable Object's alarm (./manager.ts):
- * - `copying`, phase `copy`: after the settle time, the next page of the old index (its images
+ * - `copying`, phase `reset`: the new index is emptied (an index of that model kept from an
+ *   earlier setting or a rolled-back migration is stale); writes go to the old index alone until
+ *   then, and to both from the next phase on;
+ * - phase `copy`: after the settle time, the next page of the old index (its images
  *   that are not failed, by id) is accepted into the new index (`copyIn`: an id the new index
  *   already has, or deleted meanwhile, is left alone, since a write that reached it directly is
  *   newer) and queued for the consumer, which re-embeds the kept original (R2) or the source URL
@@ -108,8 +111,14 @@ export async function step(
     return { nextAt: null };
   }
   if (m.state !== 'copying') return { nextAt: null };
-  if (now < m.settle_until) return { nextAt: m.settle_until };
   const newWriter = writerFor(env, indexKey(to, collection));
+  if (m.phase === 'reset') {
+    await newWriter.retireIndex();
+    const settleUntil = Date.now() + settings.settleMs;
+    manager.commit(m.id, { state: 'copying', phase: 'reset' }, { phase: 'copy', settle_until: settleUntil });
+    return { nextAt: settleUntil };
+  }
+  if (now < m.settle_until) return { nextAt: m.settle_until };
   const pending = (await newWriter.stats())?.counts.pending ?? 0;
 
   if (m.phase === 'copy') {

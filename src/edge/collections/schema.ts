@@ -44,7 +44,10 @@ export interface MigrationRow extends Record<string, SqlStorageValue> {
   to_dim: number;
   /** MigrationState of core/contract/collection-schemas.ts. */
   state: string;
-  /** While copying: `copy` (reading the old index through), then `verify` (until nothing is missing). */
+  /**
+   * While copying: `reset` (the new index is emptied: what it held came from an earlier time),
+   * `copy` (reading the old index through), then `verify` (until nothing is missing).
+   */
   phase: string;
   /** The last id read of the old index in this pass. */
   cursor: string | null;
@@ -53,7 +56,7 @@ export interface MigrationRow extends Record<string, SqlStorageValue> {
   copied: number;
   total: number | null;
   started_at: number;
-  /** Copying starts then: writes resolved before the migration began have landed by then. */
+  /** Copying starts then: writes that chose their indexes before dual writes began have landed. */
   settle_until: number;
   switched_at: number | null;
   rollback_until: number | null;

@@ -194,7 +194,8 @@ describe('a migration, step by step', () => {
       (await errorOf(await admin(`/v1/collections/${c}/migrations/${started.id}/rollback`, json({})))).code,
     ).toBe('rollback_closed');
     const t0 = Date.parse(started.started_at);
-    // Before its settle time nothing is copied; then a page is.
+    // The first step empties the new index; before the settle time nothing is copied; then a page is.
+    expect(await stepAt(c, t0)).toEqual({ nextAt: expect.any(Number) });
     expect(await stepAt(c, t0)).toEqual({ nextAt: expect.any(Number) });
     expect(
       ((await (await admin(`/v1/collections/${c}/migrations/${started.id}`)).json()) as Migration).copied,
@@ -259,6 +260,7 @@ describe('a migration, step by step', () => {
       await admin(`/v1/collections/${c}/migrations`, json({ to: OTHER }))
     ).json()) as Migration;
     const t0 = Date.parse(started.started_at);
+    await stepAt(c, t0);
     await stepAt(c, t0 + 60_000);
     await embedPending(c, OTHER);
     for (let k = 0; k < 4; k++) await stepAt(c, t0 + 61_000 + k * 1000);
@@ -279,5 +281,38 @@ describe('a migration, step by step', () => {
     expect(
       (await errorOf(await admin(`/v1/collections/${c}/migrations/${started.id}/rollback`, json({})))).code,
     ).toBe('rollback_closed');
+  });
+
+  it('starts a new migration from an empty new index: what a rolled-back one left there is stale', async () => {
+    const c = 'again';
+    await indexed(c, tiny.id, 3);
+    const run = async () => {
+      const m = (await (
+        await admin(`/v1/collections/${c}/migrations`, json({ to: OTHER }))
+      ).json()) as Migration;
+      const t0 = Date.parse(m.started_at);
+      await stepAt(c, t0);
+      await stepAt(c, t0 + 60_000);
+      await embedPending(c, OTHER);
+      for (let k = 0; k < 4; k++) await stepAt(c, t0 + 61_000 + k * 1000);
+      return m;
+    };
+    const first = await run();
+    expect((await await admin(`/v1/collections/${c}/migrations/${first.id}/rollback`, json({}))).status).toBe(
+      200,
+    );
+    // Back on the old model alone: a delete reaches only its index.
+    const gone = demo.items[1]?.id as string;
+    expect((await admin(`/v1/images/${gone}?collection=${c}`, { method: 'DELETE' })).status).toBe(200);
+    const other = writerFor(env, { collection: c, model: OTHER, version: tiny.version });
+    expect((await other.record(gone))?.state).toBe('indexed');
+    const second = await run();
+    expect(
+      (await (await admin(`/v1/collections/${c}/migrations/${second.id}`)).json()) as Migration,
+    ).toMatchObject({
+      state: 'switched',
+      indexed: 2,
+    });
+    expect(await other.record(gone)).toBeNull();
   });
 });
