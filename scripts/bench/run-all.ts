@@ -35,6 +35,7 @@ const BENCHES: [string, string | string[]][] = [
   ['wasm-peak', 'bench:wasm-peak'],
   ['cold', 'bench:cold'],
   ['index', 'bench:index'],
+  ['migration', 'bench:migration'],
   ['stack', 'bench:stack'],
   ['stack-long', 'bench:stack-long'],
 ];
