@@ -181,7 +181,10 @@ describe('a collection moves to a new model under load (wrangler dev + real enco
       text: '',
       isTTY: false,
       columns: 200,
-      write: (c: string | Uint8Array) => ((out.text += c.toString()), true),
+      write(c: string | Uint8Array) {
+        out.text += c.toString();
+        return true;
+      },
     };
     const code = await runMigrateCli(
       [
