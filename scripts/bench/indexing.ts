@@ -12,10 +12,10 @@
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { SIGNATURE_HEADER, signWebhook } from '../../src/core/contract/webhook-signature';
 import { type ImageServer, startImageServer } from '../index/image-server';
 import { scenePngs } from '../index/synthetic-images';
 import { STACK_ENCODER, STACK_SECRETS, STACK_VARS, type Stack, startStack } from '../stack/index';
+import { webhook } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -37,24 +37,6 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
-
-async function webhook(base: string, events: unknown[]): Promise<void> {
-  const body = JSON.stringify({ events });
-  for (let attempt = 0; ; attempt++) {
-    const response = await fetch(`${base}/v1/webhooks/index`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        [SIGNATURE_HEADER]: await signWebhook(STACK_SECRETS.WEBHOOK_SECRET, body),
-      },
-      body,
-    });
-    if (response.status === 202) return void (await response.arrayBuffer());
-    if (attempt >= 5 || response.status < 500)
-      throw new Error(`webhook ${response.status}: ${await response.text()}`);
-    await sleep(200 * 2 ** attempt);
-  }
-}
 
 async function counts(base: string, collection: string) {
   const r = await fetch(`${base}/v1/index/stats?collection=${collection}`, { headers: admin });

@@ -26,7 +26,6 @@ import {
   MigrationSchema,
 } from '../../src/core/contract/collection-schemas';
 import { ImageStatusSchema, IndexStatsSchema } from '../../src/core/contract/ingest-schemas';
-import { SIGNATURE_HEADER, signWebhook } from '../../src/core/contract/webhook-signature';
 import { tinyWithExternalData } from '../../test/model/support/external-data';
 import { type ImageServer, startImageServer } from '../index/image-server';
 import { distinctScenes, embedImages } from '../index/synthetic-images';
@@ -40,7 +39,7 @@ import {
   startWorker,
   type WorkerProcess,
 } from '../stack/index';
-import { machine, percentile } from './support/common';
+import { machine, percentile, webhook } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -62,24 +61,6 @@ const admin = { authorization: `Bearer ${STACK_SECRETS.ADMIN_TOKEN}` };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Requests that answered neither as expected nor with a retried 5xx, by route. */
 const errors = { search: 0, status: 0 };
-
-async function webhook(base: string, events: unknown[]): Promise<void> {
-  const body = JSON.stringify({ events });
-  for (let attempt = 0; ; attempt++) {
-    const response = await fetch(`${base}/v1/webhooks/index`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        [SIGNATURE_HEADER]: await signWebhook(STACK_SECRETS.WEBHOOK_SECRET, body),
-      },
-      body,
-    });
-    if (response.status === 202) return void (await response.arrayBuffer());
-    if (attempt >= 5 || response.status < 500)
-      throw new Error(`webhook ${response.status}: ${await response.text()}`);
-    await sleep(200 * 2 ** attempt);
-  }
-}
 
 async function adminCall(base: string, path: string, init: RequestInit = {}): Promise<unknown> {
   const r = await fetch(`${base}${path}`, {

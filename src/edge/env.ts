@@ -26,6 +26,27 @@ const ConfigSchema = z.object({
     .transform((v) => v === '1' || v === 'true'),
 });
 
+/**
+ * Parses some of the Worker's vars with `schema` (its keys name them; an unset or empty var is
+ * absent, so the schema's default applies); a bad value is 500 `misconfigured` naming the var
+ * in the log, never in the answer. For the settings a capability reads itself (the queue's
+ * backoff, the reconciler, migrations).
+ */
+export function parseVars<S extends z.ZodObject>(schema: S, env: object): z.infer<S> {
+  const vars = env as Record<string, unknown>;
+  const given = Object.fromEntries(
+    Object.keys(schema.shape).flatMap((k) => (vars[k] === undefined || vars[k] === '' ? [] : [[k, vars[k]]])),
+  );
+  const result = schema.safeParse(given);
+  if (!result.success) {
+    const fields = result.error.issues.map((i) => i.path.join('.')).join(', ');
+    throw new ApiError(500, 'misconfigured', 'the service is misconfigured', {
+      cause: new Error(`invalid vars: ${fields}`),
+    });
+  }
+  return result.data;
+}
+
 export interface Config {
   defaultModel: string;
   adminToken: string | undefined;

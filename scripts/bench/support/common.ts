@@ -5,7 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { NODE, ROOT } from '../../stack/index';
+import { SIGNATURE_HEADER, signWebhook } from '../../../src/core/contract/webhook-signature';
+import { NODE, ROOT, STACK_SECRETS } from '../../stack/index';
 
 export { ROOT };
 
@@ -59,4 +60,23 @@ export async function machine(): Promise<{ cpu: string; cores: number; load: num
     load: os.loadavg().map((l) => Math.round(l * 10) / 10),
     at: new Date().toISOString(),
   };
+}
+
+/** One signed webhook of `events` to the stack at `base` (its secret), retried on a 5xx. */
+export async function webhook(base: string, events: unknown[]): Promise<void> {
+  const body = JSON.stringify({ events });
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(`${base}/v1/webhooks/index`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        [SIGNATURE_HEADER]: await signWebhook(STACK_SECRETS.WEBHOOK_SECRET, body),
+      },
+      body,
+    });
+    if (response.status === 202) return void (await response.arrayBuffer());
+    if (attempt >= 5 || response.status < 500)
+      throw new Error(`webhook ${response.status}: ${await response.text()}`);
+    await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+  }
 }

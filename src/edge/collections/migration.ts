@@ -18,8 +18,7 @@
 import { z } from 'zod';
 import { enqueueUpserts, upsertMessage } from '../../core/contract/queue-messages';
 import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
-import type { Env } from '../env';
-import { ApiError } from '../http/errors';
+import { type Env, parseVars } from '../env';
 import { type AcceptedEvent, type CopiedImage, writerFor } from '../index';
 import type { CollectionManager } from './manager';
 import type { MigrationRow } from './schema';
@@ -54,22 +53,10 @@ const SettingsSchema = z.object({
 export function migrationSettings(
   env: Partial<Pick<Env, 'MIGRATION_ROLLBACK_S' | 'MIGRATION_SETTLE_S'>>,
 ): MigrationSettings {
-  const given = Object.fromEntries(
-    Object.entries({
-      MIGRATION_ROLLBACK_S: env.MIGRATION_ROLLBACK_S,
-      MIGRATION_SETTLE_S: env.MIGRATION_SETTLE_S,
-    }).filter(([, v]) => v !== undefined && v !== ''),
-  );
-  const parsed = SettingsSchema.safeParse(given);
-  if (!parsed.success) {
-    const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
-    throw new ApiError(500, 'misconfigured', 'the service is misconfigured', {
-      cause: new Error(`invalid vars: ${fields}`),
-    });
-  }
+  const vars = parseVars(SettingsSchema, env);
   return {
-    settleMs: parsed.data.MIGRATION_SETTLE_S * 1000,
-    rollbackMs: parsed.data.MIGRATION_ROLLBACK_S * 1000,
+    settleMs: vars.MIGRATION_SETTLE_S * 1000,
+    rollbackMs: vars.MIGRATION_ROLLBACK_S * 1000,
     pageSize: 100,
     inFlight: 200,
     maxFaults: 10,

@@ -7,37 +7,24 @@
  * origin's 5xx) is retried a few deliveries, then failed with the encoder's reason.
  */
 import { z } from 'zod';
-import type { Env } from '../env';
-import { ApiError } from '../http/errors';
+import { type Env, parseVars } from '../env';
 
 /** Deliveries after which a URL that still cannot be fetched ends `failed`. */
 export const URL_FETCH_ATTEMPTS = 3;
 /** Longest delay before a delivery is tried again (QUEUE_RETRY_MAX_DELAY_S may lower it). */
 export const MAX_RETRY_DELAY_S = 300;
 
-const CapSchema = z.coerce.number().int().min(1).max(MAX_RETRY_DELAY_S);
-const caps = new WeakMap<object, number>();
+const CapSchema = z.object({
+  QUEUE_RETRY_MAX_DELAY_S: z.coerce.number().int().min(1).max(MAX_RETRY_DELAY_S).default(MAX_RETRY_DELAY_S),
+});
 
 /**
  * The backoff's cap from QUEUE_RETRY_MAX_DELAY_S (unset or empty: MAX_RETRY_DELAY_S). A value
  * that is not a whole number of seconds from 1 to 300 is 500 `misconfigured` (the batch fails
  * and is delivered again, and the log says why).
  */
-export function retryCapSeconds(env: Pick<Env, 'QUEUE_RETRY_MAX_DELAY_S'>): number {
-  const known = caps.get(env);
-  if (known !== undefined) return known;
-  const raw = env.QUEUE_RETRY_MAX_DELAY_S;
-  const parsed =
-    raw === undefined || raw === ''
-      ? { success: true as const, data: MAX_RETRY_DELAY_S }
-      : CapSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ApiError(500, 'misconfigured', 'the service is misconfigured', {
-      cause: new Error('invalid vars: QUEUE_RETRY_MAX_DELAY_S'),
-    });
-  }
-  caps.set(env, parsed.data);
-  return parsed.data;
+export function retryCapSeconds(env: Partial<Pick<Env, 'QUEUE_RETRY_MAX_DELAY_S'>>): number {
+  return parseVars(CapSchema, env).QUEUE_RETRY_MAX_DELAY_S;
 }
 
 /** Delay before the next delivery of a message delivered `attempts` times: 2, 4, 8, ... `max` s. */

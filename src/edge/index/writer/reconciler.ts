@@ -15,8 +15,7 @@
  */
 import { z } from 'zod';
 import { enqueueUpserts, type UpsertQueue, upsertMessage } from '../../../core/contract/queue-messages';
-import type { Env } from '../../env';
-import { ApiError } from '../../http/errors';
+import { type Env, parseVars } from '../../env';
 import type { Catalogue, IndexMeta } from './catalogue';
 import type { RecordRow } from './schema';
 
@@ -41,23 +40,8 @@ const SettingsSchema = z.object({
 export function reconcileSettings(
   env: Partial<Pick<Env, 'RECONCILE_AFTER_S' | 'RECONCILE_MAX_REENQUEUES'>>,
 ): ReconcileSettings {
-  const given = Object.fromEntries(
-    Object.entries({
-      RECONCILE_AFTER_S: env.RECONCILE_AFTER_S,
-      RECONCILE_MAX_REENQUEUES: env.RECONCILE_MAX_REENQUEUES,
-    }).filter(([, v]) => v !== undefined && v !== ''),
-  );
-  const parsed = SettingsSchema.safeParse(given);
-  if (!parsed.success) {
-    const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
-    throw new ApiError(500, 'misconfigured', 'the service is misconfigured', {
-      cause: new Error(`invalid vars: ${fields}`),
-    });
-  }
-  return {
-    afterMs: parsed.data.RECONCILE_AFTER_S * 1000,
-    maxReenqueues: parsed.data.RECONCILE_MAX_REENQUEUES,
-  };
+  const vars = parseVars(SettingsSchema, env);
+  return { afterMs: vars.RECONCILE_AFTER_S * 1000, maxReenqueues: vars.RECONCILE_MAX_REENQUEUES };
 }
 
 /** When a record that has been sent `enqueues` times is looked at next. */
