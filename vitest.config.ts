@@ -5,6 +5,10 @@ import { defineConfig } from 'vitest/config';
 // end-to-end tests of the whole stack run on Node.
 export default defineConfig({
   test: {
+    // Two files at a time, also on 2 cores (vitest's default there is one): the end-to-end files
+    // spend most of their time waiting on the processes they start (wrangler dev, the encoder,
+    // Chromium) and on queue batches, so a second file runs meanwhile. CI time, not a speed test.
+    maxWorkers: 2,
     projects: [
       // Workers project (its own file; vitest only auto-detects names starting with "vitest").
       { extends: './test/workers.vitest.config.ts' },
