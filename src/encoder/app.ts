@@ -5,7 +5,6 @@
  * and one error path with the `{ error: { code, message } }` envelope.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
@@ -21,6 +20,7 @@ import { errorEnvelope } from '../core/contract/errors';
 import { mediaType } from '../core/contract/media-types';
 import type { EncoderServiceConfig } from './config';
 import { requireToken } from './http/auth';
+import { limitBody } from './http/body-limit';
 import { asEncoderError, EncoderError } from './http/errors';
 import { readImageQuery, readImageRequest } from './http/image-request';
 import type { EncoderMetrics } from './http/metrics';
@@ -53,20 +53,10 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
 
   app.use('*', observe(metrics));
   app.use('/v1/*', requireToken(config.token));
-  const tooLarge = () => {
+  const tooLarge = (): never => {
     throw new EncoderError(413, 'body_too_large', `the body is larger than ${config.limits.bodyBytes} bytes`);
   };
-  const streamedLimit = bodyLimit({ maxSize: config.limits.bodyBytes, onError: tooLarge });
-  app.use('/v1/*', async (c, next) => {
-    // With a Content-Length (which Node's parser holds the body to) the header is enough, and
-    // the body stays unread here: @hono/node-server then reads it straight from the socket
-    // instead of through a web stream. Chunked bodies are counted as they stream in.
-    const length = c.req.header('content-length');
-    if (length === undefined || c.req.header('transfer-encoding') !== undefined)
-      return streamedLimit(c, next);
-    if (Number(length) > config.limits.bodyBytes) tooLarge();
-    await next();
-  });
+  app.use('/v1/*', limitBody(config.limits.bodyBytes, tooLarge));
   if (config.metricsAuth) app.use(ENCODER_PATHS.metrics, requireToken(config.token));
 
   app.get(ENCODER_PATHS.health, (c) =>
