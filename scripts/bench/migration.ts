@@ -1,24 +1,6 @@
-/**
- * A collection's migration to another model on the local stack (issue 19): the Worker under
- * `wrangler dev`, the real encoder serving two packages (koclip-tiny, and koclip-tiny-next: the
- * same weights under another id, published to the Worker's local R2 by `model:publish`, as
- * test/e2e/migration.e2e.test.ts does) and a loopback image server, in a scratch folder.
- * Each run indexes N distinct scenes into a fresh collection by signed webhook, then times live
- * indexing (single-image webhooks, `--parallel` at a time, from the 202 to status `indexed` and to
- * the first search by the image's bytes that returns it) on the idle stack, then starts a
- * migration to the second model and takes the same samples while it copies. A sample counts as
- * "during" when its 202 came before the switch; the migration's figures (time to switch, images/s
- * from start to switch, copied/total, the most images pending in the new index) are read from the
- * Migration answers, polled every 250 ms. Four samples at a time by default, both phases alike,
- * because one at a time (about 1.1 s each) does not fit 30 of them into a 1,000-image migration;
- * a run that takes fewer than `--samples` before the switch says so.
- *
- *   npm run bench:migration -- [--images 1000] [--samples 30] [--parallel 4] [--runs 1] [--settle 1]
- */
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   CollectionSchema,
@@ -26,7 +8,7 @@ import {
   MigrationSchema,
 } from '../../src/core/contract/collection-schemas';
 import { ImageStatusSchema, IndexStatsSchema } from '../../src/core/contract/ingest-schemas';
-import { tinyWithExternalData } from '../../test/model/support/external-data';
+import { twoPackages } from '../../test/model/support/external-data';
 import { type ImageServer, startImageServer } from '../index/image-server';
 import { distinctScenes, embedImages } from '../index/synthetic-images';
 import {
@@ -137,21 +119,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'bench-migration-'));
 const persist = join(scratch, 'state');
 const stack: { encoder?: EncoderProcess; worker?: WorkerProcess; images?: ImageServer } = {};
 try {
-  const models = join(scratch, 'models');
-  mkdirSync(models);
-  cpSync(join(ROOT, 'models', A), join(models, A), { recursive: true });
-  const pkg = tinyWithExternalData(join(models, B), B);
-  const publish = spawnSync(
-    process.execPath,
-    ['scripts/model/publish.mjs', pkg, '--local', '--persist-to', persist],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-      // wrangler's shebang asks PATH for `node`: this one (22), not whatever the shell has first.
-      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` },
-    },
-  );
-  if (publish.status !== 0) throw new Error(`model:publish failed:\n${publish.stdout}\n${publish.stderr}`);
+  const models = twoPackages(join(scratch, 'models'), B, persist);
   const encoder = await startEncoder({
     ...STACK_ENCODER,
     env: { ENCODER_MODELS_DIR: models, ENCODER_MODELS: `${A},${B}`, ENCODER_DEFAULT_MODEL: A },

@@ -1,16 +1,4 @@
-/**
- * A collection moves to another model under load, end to end: the Worker under `wrangler dev`
- * (miniflare's Queue, R2, KV and Durable Objects) and the real encoder serving two packages
- * (koclip-tiny, and koclip-tiny-next: the same weights under another id and tower files, published
- * to the local R2 by `model:publish`). 1,000 images are indexed by signed webhook; a migration to
- * the second model starts while one client searches without pause and another uploads 100 images
- * and deletes 50. No search may fail, every page names one model, the switch is one step (no page
- * of the old model after the first of the new), every write made meanwhile is in the new index
- * (and, for a rollback, in the old one), and the rollback returns reads to the old model. The
- * switch is waited for by the migration CLI's own follower (`npm run migrate -- --follow`).
- */
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -19,7 +7,6 @@ import { distinctScenes, embedImages } from '../../scripts/index/synthetic-image
 import { runMigrateCli } from '../../scripts/migrate/cli';
 import {
   type EncoderProcess,
-  ROOT,
   STACK_ENCODER,
   STACK_VARS,
   startEncoder,
@@ -27,7 +14,7 @@ import {
   type WorkerProcess,
 } from '../../scripts/stack/index';
 import type { Migration } from '../../src/core/contract/collection-schemas';
-import { tinyWithExternalData } from '../model/support/external-data';
+import { twoPackages } from '../model/support/external-data';
 import {
   adminHeaders,
   deliver,
@@ -56,19 +43,7 @@ let pngs: Buffer[] = [];
 let base = '';
 
 beforeAll(async () => {
-  const models = join(tmp, 'models');
-  mkdirSync(models);
-  cpSync(join(ROOT, 'models', A), join(models, A), { recursive: true });
-  const pkg = tinyWithExternalData(join(models, B), B);
-  const publish = spawnSync(
-    process.execPath,
-    ['scripts/model/publish.mjs', pkg, '--local', '--persist-to', persist],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-    },
-  );
-  if (publish.status !== 0) throw new Error(`model:publish failed:\n${publish.stdout}\n${publish.stderr}`);
+  const models = twoPackages(join(tmp, 'models'), B, persist);
   encoder = await startEncoder({
     ...STACK_ENCODER,
     env: { ENCODER_MODELS_DIR: models, ENCODER_MODELS: `${A},${B}`, ENCODER_DEFAULT_MODEL: A },

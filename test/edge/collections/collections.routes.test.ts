@@ -20,11 +20,11 @@ import { step } from '../../../src/edge/collections/migration';
 import { writerFor } from '../../../src/edge/index';
 import { modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { ADMIN, admin, call, errorOf } from '../support/ingest-fixtures';
-import { demo } from '../support/search-fixtures';
+import { demo, seedDemo } from '../support/search-fixtures';
 
 const tiny = parseManifest(manifestJson);
 const OTHER = 'koclip-tiny-other';
-const space = (model: string) => ({ model, version: tiny.version, dim: tiny.projection_dim });
+const _space = (model: string) => ({ model, version: tiny.version, dim: tiny.projection_dim });
 
 beforeAll(async () => {
   const tokenizerBytes = new TextEncoder().encode(JSON.stringify(tokenizerJson));
@@ -47,21 +47,7 @@ const json = (body: unknown) => ({
 
 /** Indexes demo items `0..n` in `collection` under `model` (accept and apply, no queue). */
 async function indexed(collection: string, model: string, n: number) {
-  const writer = writerFor(env, { collection, model, version: tiny.version });
-  const accepted = await writer.accept(
-    { collection, ...space(model) },
-    demo.items
-      .slice(0, n)
-      .map((d) => ({ op: 'upsert', id: d.id, source: { r2_key: `c/${d.id}` }, metadata: {} })),
-  );
-  await writer.apply(
-    accepted.map((a, i) => ({
-      id: a.id,
-      seq: a.seq,
-      vector: Array.from(demo.items[i]?.vector ?? []),
-      content_sha256: 'a'.repeat(64),
-    })),
-  );
+  await seedDemo(env, { model, collection, count: n });
 }
 
 /** Pending records of an index with their seqs (what the consumer's messages would carry). */

@@ -10,12 +10,11 @@ import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
 import { sha256Hex } from '../../../src/core/hash';
 import { type ModelManifest, parseManifest } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
-import { writerFor } from '../../../src/edge/index';
 import { loadModel, modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { embedQueryTexts } from '../../../src/edge/query/text-embedder';
 import { installTextEncoderStandIn, type TextStandIn } from '../support/encoder-stand-in';
-import { demo } from '../support/search-fixtures';
+import { seedDemo } from '../support/search-fixtures';
 
 const tiny = parseManifest(manifestJson);
 const FN_MODEL = 'koclip-fn';
@@ -51,25 +50,7 @@ function installTextEncoder(): TextStandIn {
 beforeAll(async () => {
   fnManifest = await publishFunctionModel();
   // koclip-fn shares koclip-tiny's embedding space: index the demo set under it.
-  const index = { collection: 'default', model: FN_MODEL, version: tiny.version };
-  const writer = writerFor(env, index);
-  const accepted = await writer.accept(
-    { ...index, dim: tiny.projection_dim },
-    demo.items.map((d) => ({
-      op: 'upsert' as const,
-      id: d.id,
-      source: { r2_key: d.file },
-      metadata: d.metadata,
-    })),
-  );
-  await writer.apply(
-    accepted.map((a, i) => ({
-      id: a.id,
-      seq: a.seq,
-      vector: Array.from(demo.items[i]?.vector ?? []),
-      content_sha256: 'x',
-    })),
-  );
+  await seedDemo(env, { model: FN_MODEL });
 });
 
 afterEach(() => {

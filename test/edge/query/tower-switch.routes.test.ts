@@ -13,13 +13,12 @@ import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
 import { sha256Hex } from '../../../src/core/hash';
 import { type ModelManifest, parseManifest } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
-import { writerFor } from '../../../src/edge/index';
 import { forgetEncoderTextTowers } from '../../../src/edge/inference/encoder-text';
 import type { TextVariant } from '../../../src/edge/inference/loaded-model';
 import { loadModel, modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { installTextEncoderStandIn, type TextStandIn } from '../support/encoder-stand-in';
-import { demo, demoVector } from '../support/search-fixtures';
+import { demoVector, seedDemo } from '../support/search-fixtures';
 
 const tiny = parseManifest(manifestJson);
 /** koclip-tiny's weights with both text towers in R2: the reference numbers of each variant. */
@@ -48,25 +47,7 @@ async function publish(
 
 /** Indexes the demo set under `id` (koclip-tiny's embedding space). */
 async function seed(id: string): Promise<void> {
-  const index = { collection: 'default', model: id, version: tiny.version };
-  const writer = writerFor(env, index);
-  const accepted = await writer.accept(
-    { ...index, dim: tiny.projection_dim },
-    demo.items.map((d) => ({
-      op: 'upsert' as const,
-      id: d.id,
-      source: { r2_key: d.file },
-      metadata: d.metadata,
-    })),
-  );
-  await writer.apply(
-    accepted.map((a, i) => ({
-      id: a.id,
-      seq: a.seq,
-      vector: Array.from(demo.items[i]?.vector ?? []),
-      content_sha256: `demo-${i}`,
-    })),
-  );
+  await seedDemo(env, { model: id });
 }
 
 /** The embeddings of `texts` by koclip-tiny's `variant` text tower. */

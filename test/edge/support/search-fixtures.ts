@@ -24,14 +24,21 @@ export function demoStore(env: Env): IndexReader {
 }
 
 /**
- * Writes the whole demo set through the index writer (the one write path), with the demo
- * embeddings the model kit computed instead of calls to the encoder.
+ * Writes the demo set (or its first `count` items) through the index writer (the one write
+ * path), with the demo embeddings the model kit computed instead of calls to the encoder; into
+ * koclip-tiny's default collection unless another model id (the same embedding space under
+ * another name) or collection is given.
  */
-export async function seedDemo(env: Env, options: { encoding?: SegmentEncoding } = {}) {
-  const writer = writerFor(env, demoIndex);
+export async function seedDemo(
+  env: Env,
+  options: { encoding?: SegmentEncoding; model?: string; collection?: string; count?: number } = {},
+) {
+  const { model = manifest.id, collection = 'default', count = demo.items.length, encoding } = options;
+  const index = { collection, model, version: manifest.version };
+  const writer = writerFor(env, index);
   const accepted = await writer.accept(
-    { ...demoIndex, dim: manifest.projection_dim, ...options },
-    demo.items.map((item) => ({
+    { ...index, dim: manifest.projection_dim, ...(encoding ? { encoding } : {}) },
+    demo.items.slice(0, count).map((item) => ({
       op: 'upsert' as const,
       id: item.id,
       source: { r2_key: `demo/${item.file}` },

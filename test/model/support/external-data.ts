@@ -7,8 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const TINY = join(ROOT, 'models', 'koclip-tiny');
@@ -44,5 +44,29 @@ export function tinyWithExternalData(dir: string, id: string): string {
   manifest.text.external_data = { int8: data };
   for (const rel of ['text-int8.onnx', data]) manifest.files[rel] = fileEntry(join(dir, rel));
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  return dir;
+}
+
+/**
+ * A folder of two packages for a stack that serves both (a collection migration): koclip-tiny
+ * and, under `second`, the same weights as an external-data package (another id, other tower
+ * files), the second published to the Worker's local R2 under `persist`. Returns the folder, for
+ * the encoder's ENCODER_MODELS_DIR.
+ */
+export function twoPackages(dir: string, second: string, persist: string): string {
+  mkdirSync(dir, { recursive: true });
+  cpSync(TINY, join(dir, 'koclip-tiny'), { recursive: true });
+  const pkg = tinyWithExternalData(join(dir, second), second);
+  const publish = spawnSync(
+    process.execPath,
+    ['scripts/model/publish.mjs', pkg, '--local', '--persist-to', persist],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      // wrangler's shebang asks PATH for `node`: this one (22), not whatever a shell has first.
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` },
+    },
+  );
+  if (publish.status !== 0) throw new Error(`model:publish failed:\n${publish.stdout}\n${publish.stderr}`);
   return dir;
 }
