@@ -20,7 +20,6 @@ import { enqueueUpserts, upsertMessage } from '../../core/contract/queue-message
 import { type EmbeddingSpace, indexKey } from '../../core/contract/spaces';
 import { type Env, parseVars } from '../env';
 import { type AcceptedEvent, type CopiedImage, writerFor } from '../index';
-import type { CollectionManager } from './manager';
 import type { MigrationRow } from './schema';
 
 export interface MigrationSettings {
@@ -63,6 +62,11 @@ export function migrationSettings(
   };
 }
 
+/** Where a step records its changes: the collection's object, each change checked against the row. */
+export interface MigrationLedger {
+  commit(id: string, expect: { state: string; phase?: string }, change: Partial<MigrationRow>): boolean;
+}
+
 /** When the alarm should run the next step (null: nothing left to do). */
 export interface StepOutcome {
   nextAt: number | null;
@@ -81,7 +85,7 @@ export const toSpace = (m: MigrationRow): EmbeddingSpace => ({
 
 /** Runs one step of migration `m` of `collection` at `now`. */
 export async function step(
-  manager: CollectionManager,
+  manager: MigrationLedger,
   env: Env,
   collection: string,
   m: MigrationRow,
