@@ -125,11 +125,6 @@ export class CollectionManager extends DurableObject<Env> {
     return this.row(id) ?? notFound(id);
   }
 
-  /** The most recent migrations, newest first. */
-  async migrations(limit = 10): Promise<MigrationRow[]> {
-    return this.sql.exec<MigrationRow>('SELECT * FROM migrations ORDER BY n DESC LIMIT ?', limit).toArray();
-  }
-
   /**
    * Back to the old model after a switch, within the rollback period (409 `rollback_closed`
    * otherwise): the alias returns to the old model in one step and writes go to it alone again.

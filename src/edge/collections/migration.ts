@@ -35,8 +35,8 @@ export interface MigrationSettings {
   maxFaults: number;
 }
 
-export const DEFAULT_MIGRATION_ROLLBACK_S = 24 * 3600;
-export const DEFAULT_MIGRATION_SETTLE_S = 5;
+const DEFAULT_MIGRATION_ROLLBACK_S = 24 * 3600;
+const DEFAULT_MIGRATION_SETTLE_S = 5;
 
 const SettingsSchema = z.object({
   MIGRATION_ROLLBACK_S: z.coerce
@@ -72,7 +72,7 @@ export interface StepOutcome {
   nextAt: number | null;
 }
 
-export const fromSpace = (m: MigrationRow): EmbeddingSpace => ({
+const fromSpace = (m: MigrationRow): EmbeddingSpace => ({
   model: m.from_model,
   version: m.from_version,
   dim: m.from_dim,

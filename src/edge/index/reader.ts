@@ -11,8 +11,6 @@ import type { CatalogueView, RecordView } from './contract';
 import { IndexCorruptError, loadSegment } from './segments';
 import { writerFor } from './writer/stub';
 
-export { IndexCorruptError };
-
 export interface LoadedIndex {
   catalogue: CatalogueView;
   segments: Segment[];

@@ -3,7 +3,8 @@
  * and passed down to every layer that needs it: the manifest, the text variant it runs, the
  * tower's identity (which keys text sessions, and an `edge` tower's cached query embeddings and
  * caption scores; a `function` tower's are keyed by the tower the encoder names), its embedding space,
- * and its package files (tokenizer, text tower) read on first use and kept for the isolate.
+ * and its package files (tokenizer, text tower), read through the registry (which keeps the
+ * tokenizer for the isolate).
  * The edge text tower's session is created from these files by ./text-tower.ts (the module that
  * runs text towers on onnxruntime-web); a `function`-placed tower is reached through the
  * encoder's text client (./encoder-text.ts) with `space`. Nothing below the route looks the
@@ -33,7 +34,6 @@ export class LoadedModel {
   /** model id @ version # tower files : variant (core/manifest.ts textTowerIdentity). */
   readonly identity: string;
   readonly space: EmbeddingSpace;
-  private tokenizerPromise: Promise<TextTokenizer> | undefined;
 
   constructor(
     readonly manifest: ModelManifest,
@@ -52,16 +52,9 @@ export class LoadedModel {
     return this.manifest.version;
   }
 
-  /** The package's tokenizer, read and built once per handle (a failed read is tried again). */
+  /** The package's tokenizer (the registry builds it once per model version). */
   tokenizer(env: Env): Promise<TextTokenizer> {
-    if (!this.tokenizerPromise) {
-      const pending = this.reader.tokenizer(env);
-      this.tokenizerPromise = pending;
-      pending.catch(() => {
-        if (this.tokenizerPromise === pending) this.tokenizerPromise = undefined;
-      });
-    }
-    return this.tokenizerPromise;
+    return this.reader.tokenizer(env);
   }
 
   /** The ONNX files of this handle's text tower, each checked against the manifest's sha256. */
