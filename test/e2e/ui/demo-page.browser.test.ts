@@ -210,6 +210,11 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     await page.click('#upload-form button[type=submit]');
     await page.waitForSelector('#upload-status[role="alert"]');
     expect(await page.textContent('#uploads')).toContain('unauthorized');
+    // The footer's counts are refreshed after the token is saved (GET /healthz, then the stats),
+    // which can finish after the upload's 401: wait for it rather than read it once.
+    await page.waitForFunction(() =>
+      document.querySelector('#st-index')?.textContent?.includes('unauthorized'),
+    );
     expect(await page.textContent('#st-index')).toContain('unauthorized');
 
     stack.encoderProxy.setDown(true);
