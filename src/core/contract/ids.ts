@@ -16,8 +16,17 @@ export function isModelId(id: string): boolean {
   return MODEL_ID_PATTERN.test(id);
 }
 
-/** Image ids: any printable characters without whitespace. */
-export const IMAGE_ID_PATTERN = /^[^\s\p{Cc}]+$/u;
+/**
+ * Image ids: any characters but whitespace and control characters (`[^\s\p{Cc}]`), spelled out
+ * without the `u` flag: the OpenAPI document carries a regex's source as a JSON-Schema `pattern`,
+ * where flags have no place (zod-to-openapi kept `/u` inside it, which no id matched), and where
+ * other dialects (Python's, in schemathesis) read `\s` and `\p{..}` differently. The class below is
+ * the C0 and C1 controls, space, and the rest of ECMAScript's `\s` (NBSP, U+1680, U+2000-U+200A,
+ * U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF); test/core/contract/ids.unit.test.ts checks
+ * it against the `u` form for every code point.
+ */
+export const IMAGE_ID_PATTERN =
+  /^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$/;
 
 export const ImageIdSchema = z
   .string()
