@@ -25,8 +25,8 @@ export function isModelId(id: string): boolean {
  * U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF); test/core/contract/ids.unit.test.ts checks
  * it against the `u` form for every code point.
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 export const IMAGE_ID_PATTERN =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   /^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$/;
 
 export const ImageIdSchema = z
