@@ -4,11 +4,16 @@
  * contract's schemas, call the Embedder and answer the contract's types, metrics on every request
  * and one error path with the `{ error: { code, message } }` envelope.
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { type RequestIdVariables, requestId } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
+  ENCODER_CLIENT_CHARS,
+  ENCODER_HEADERS,
   ENCODER_PATHS,
+  type EncoderLane,
+  EncoderLaneSchema,
   type ErrorAnswer,
   type HealthAnswer,
   type ImageAnswer,
@@ -18,6 +23,7 @@ import {
 } from '../core/contract/encoder-api';
 import { errorEnvelope } from '../core/contract/errors';
 import { mediaType } from '../core/contract/media-types';
+import { REQUEST_ID_MAX_CHARS } from '../core/contract/request-id';
 import type { EncoderServiceConfig } from './config';
 import { requireToken } from './http/auth';
 import { limitBody } from './http/body-limit';
@@ -25,7 +31,15 @@ import { asEncoderError, EncoderError } from './http/errors';
 import { readImageQuery, readImageRequest } from './http/image-request';
 import type { EncoderMetrics } from './http/metrics';
 import type { Embedder } from './inference/embedder';
+import type { QueryLane } from './inference/lanes';
 import type { RuntimeInfo } from './inference/runtime';
+
+/** What the log line of a request says besides its method, path, status and time. */
+interface Variables extends RequestIdVariables {
+  lane?: EncoderLane;
+  images?: number;
+}
+type EncoderEnv = { Variables: Variables };
 
 const ROUTES = new Set<string>(Object.values(ENCODER_PATHS));
 
@@ -39,23 +53,85 @@ function observe(metrics: EncoderMetrics): MiddlewareHandler {
   };
 }
 
+/**
+ * One JSON line per /v1 request on stdout: the Worker's request id (or the one made here), the
+ * lane, the client of a query, the status and the time; the Worker logs the same id.
+ */
+function logRequests(): MiddlewareHandler<EncoderEnv> {
+  return async function logRequest(c, next) {
+    const started = performance.now();
+    await next();
+    console.log(
+      JSON.stringify({
+        msg: 'encoder_request',
+        request_id: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        lane: c.get('lane') ?? null,
+        client: c.get('lane') === 'query' ? clientOf(c) : null,
+        images: c.get('images') ?? null,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      }),
+    );
+  };
+}
+
+/** The lane of an image request (`index` when the header is absent; 400 when it is not a lane). */
+function laneOf(c: Context): EncoderLane {
+  const header = c.req.header(ENCODER_HEADERS.lane);
+  if (header === undefined) return 'index';
+  const parsed = EncoderLaneSchema.safeParse(header.trim().toLowerCase());
+  if (!parsed.success)
+    throw new EncoderError(400, 'bad_lane', `${ENCODER_HEADERS.lane} must be query or index`);
+  return parsed.data;
+}
+
+/** Who a query counts against: the Worker's `X-Encoder-Client`, or one shared anonymous client. */
+function clientOf(c: Context): string {
+  return (c.req.header(ENCODER_HEADERS.client) ?? '').trim().slice(0, ENCODER_CLIENT_CHARS) || 'anonymous';
+}
+
 export interface AppDeps {
   config: EncoderServiceConfig;
   embedder: Embedder;
   metrics: EncoderMetrics;
   runtime: RuntimeInfo;
   startedAt: Date;
+  /** The query lane (the same object the embedder holds): its per-client cap is counted here. */
+  queryLane: QueryLane;
 }
 
-export function createApp({ config, embedder, metrics, runtime, startedAt }: AppDeps): Hono {
-  const app = new Hono();
+export function createApp({
+  config,
+  embedder,
+  metrics,
+  runtime,
+  startedAt,
+  queryLane,
+}: AppDeps): Hono<EncoderEnv> {
+  const app = new Hono<EncoderEnv>();
   const TextRequestSchema = textRequestSchema(config.limits);
 
   app.use('*', observe(metrics));
+  // The Worker's id when well-formed (core/contract/request-id.ts), else a fresh one; answered back.
+  app.use('*', requestId({ headerName: ENCODER_HEADERS.requestId, limitLength: REQUEST_ID_MAX_CHARS }));
+  app.use('/v1/*', logRequests());
   app.use('/v1/*', requireToken(config.token));
   const tooLarge = (): never => {
     throw new EncoderError(413, 'body_too_large', `the body is larger than ${config.limits.bodyBytes} bytes`);
   };
+  // The lane of an image request, and a query client over its cap refused before its body is read.
+  app.use(ENCODER_PATHS.image, async (c, next) => {
+    const lane = laneOf(c);
+    c.set('lane', lane);
+    const leave = lane === 'query' ? queryLane.enter(clientOf(c)) : () => {};
+    try {
+      await next();
+    } finally {
+      leave();
+    }
+  });
   app.use('/v1/*', limitBody(config.limits.bodyBytes, tooLarge));
   if (config.metricsAuth) app.use(ENCODER_PATHS.metrics, requireToken(config.token));
 
@@ -90,14 +166,16 @@ export function createApp({ config, embedder, metrics, runtime, startedAt }: App
   );
 
   app.post(ENCODER_PATHS.image, async (c) => {
+    const lane = c.get('lane') ?? 'index';
     const { model: modelId, grid } = readImageQuery(c);
     const model = embedder.model(modelId);
     const sources = await readImageRequest(c, {
       imageBytes: config.limits.imageBytes,
       images: config.limits.images,
     });
+    c.set('images', sources.length);
     if (grid && sources.length !== 1) throw new EncoderError(400, 'bad_grid', 'grid needs exactly one image');
-    const items = await embedder.embedImages(model, sources, grid);
+    const items = await embedder.embedImages(model, sources, grid, lane);
     const first = items[0];
     if (sources.length === 1 && first && 'error' in first) {
       // One image: its error is the answer (already counted in encoder_errors_total).

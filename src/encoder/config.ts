@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { BEARER_TOKEN_PATTERN, ENCODER_LIMITS } from '../core/contract/encoder-api';
+import { PIXEL_LIMITS } from '../core/contract/limits';
 
 const MIB = 1024 * 1024;
 
@@ -51,7 +52,16 @@ export const EnvSchema = z.object({
   ENCODER_MAX_WAIT_MS: int(0, 1000, 5),
   ENCODER_MAX_IMAGE_BYTES: int(1, 1024 * MIB, 20 * MIB),
   ENCODER_MAX_BODY_BYTES: int(1, 4096 * MIB, ENCODER_LIMITS.bodyBytes),
-  ENCODER_MAX_PIXELS: int(1, 1_000_000_000, 40_000_000),
+  ENCODER_MAX_PIXELS: int(1, 1_000_000_000, PIXEL_LIMITS.index),
+  /** Decoded pixels of a query image (X-Encoder-Lane: query): search by image, score, patches. */
+  ENCODER_MAX_QUERY_PIXELS: int(1, 1_000_000_000, PIXEL_LIMITS.query),
+  /**
+   * Query images fetched, decoded and embedded at once (inference/lanes.ts); the default is half
+   * the cores (at least 1), so a flood of queries leaves the rest to indexing. 0: no split.
+   */
+  ENCODER_QUERY_SLOTS: int(0, 1024, Math.max(1, Math.floor(availableParallelism() / 2))),
+  /** Query requests of one client (X-Encoder-Client) at once before 429 rate_limited; 0: no cap. */
+  ENCODER_QUERY_PER_CLIENT: int(0, 1024, 4),
   // The Worker sends up to the contract's limits: a host may raise these, not lower them.
   ENCODER_MAX_IMAGES: int(1, 1024, ENCODER_LIMITS.images),
   ENCODER_MAX_TEXTS: int(1, 4096, ENCODER_LIMITS.texts),
@@ -86,11 +96,14 @@ export interface EncoderServiceConfig {
     imageBytes: number;
     bodyBytes: number;
     pixels: number;
+    queryPixels: number;
     images: number;
     texts: number;
     textChars: number;
   };
   fetch: { timeoutMs: number; maxRedirects: number; allowList: string[] };
+  /** The query lane (inference/lanes.ts). */
+  lanes: { querySlots: number; queryPerClient: number };
   metricsAuth: boolean;
 }
 
@@ -137,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       imageBytes: e.ENCODER_MAX_IMAGE_BYTES,
       bodyBytes: e.ENCODER_MAX_BODY_BYTES,
       pixels: e.ENCODER_MAX_PIXELS,
+      queryPixels: e.ENCODER_MAX_QUERY_PIXELS,
       images: e.ENCODER_MAX_IMAGES,
       texts: e.ENCODER_MAX_TEXTS,
       textChars: e.ENCODER_MAX_TEXT_CHARS,
@@ -146,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxRedirects: e.ENCODER_FETCH_MAX_REDIRECTS,
       allowList: e.ENCODER_URL_ALLOWLIST,
     },
+    lanes: { querySlots: e.ENCODER_QUERY_SLOTS, queryPerClient: e.ENCODER_QUERY_PER_CLIENT },
     metricsAuth: e.ENCODER_METRICS_AUTH,
   };
 }

@@ -10,6 +10,7 @@ import { EncoderMetrics } from './http/metrics';
 import { DecodePool } from './images/decode-pool';
 import { UrlGuard } from './images/url-guard';
 import { Embedder } from './inference/embedder';
+import { QueryLane } from './inference/lanes';
 import {
   type LoadedModel,
   listPackages,
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
   const metrics = new EncoderMetrics();
   for (const model of models.values()) metrics.modelLoaded(model);
   const pool = new DecodePool(config.decodeThreads);
+  const queryLane = new QueryLane({ slots: config.lanes.querySlots, perClient: config.lanes.queryPerClient });
   const embedder = new Embedder(
     models,
     config.defaultModel,
@@ -59,19 +61,29 @@ async function main(): Promise<void> {
       maxWaitMs: config.maxWaitMs,
       maxRuns: runtime.runners,
       maxPixels: config.limits.pixels,
+      maxQueryPixels: config.limits.queryPixels,
+      queryLane,
       fetch: { ...config.fetch, maxBytes: config.limits.imageBytes },
       pool,
     },
     metrics,
     new UrlGuard(config.fetch.allowList),
   );
-  const app = createApp({ config, embedder, metrics, runtime: runtime.info, startedAt: new Date() });
+  const app = createApp({
+    config,
+    embedder,
+    metrics,
+    runtime: runtime.info,
+    startedAt: new Date(),
+    queryLane,
+  });
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     // The line tests and the benchmark wait for (the port matters when ENCODER_PORT=0).
     console.log(
       `encoder: listening on http://${config.host}:${info.port} (provider ${runtime.info.active}, ` +
         `${config.runners} runners x ${config.threads || 'default'} intra-op threads, ${pool.size} decode threads, ` +
-        `batch ${config.batchSize}, wait ${config.maxWaitMs} ms)`,
+        `batch ${config.batchSize}, wait ${config.maxWaitMs} ms, ` +
+        `query lane ${config.lanes.querySlots || 'off'} slots, ${config.lanes.queryPerClient || 'no cap'} per client)`,
     );
   });
   const stop = () => {

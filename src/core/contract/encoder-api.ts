@@ -19,6 +19,29 @@ export const ENCODER_PATHS = {
   metrics: '/metrics',
 } as const;
 
+/**
+ * Headers the Worker sends with every call: the request id (the encoder logs it, and answers it
+ * back), the lane of an image request and, on the query lane, who asked.
+ * - `X-Encoder-Lane: query | index`: query images (search by image, score, patches) get their
+ *   own share of the encoder (ENCODER_QUERY_SLOTS images at once) and the lower pixel limit
+ *   (PIXEL_LIMITS.query); indexing (the queue consumer) is never queued behind them. Absent:
+ *   `index` (what callers before lanes expected).
+ * - `X-Encoder-Client`: the caller a query counts against (`key:<id>` or `ip:<address>`); more
+ *   than ENCODER_QUERY_PER_CLIENT query requests of one client at once answer 429 `rate_limited`
+ *   with `Retry-After`.
+ */
+export const ENCODER_HEADERS = {
+  requestId: 'X-Request-Id',
+  lane: 'X-Encoder-Lane',
+  client: 'X-Encoder-Client',
+} as const;
+
+export const EncoderLaneSchema = z.enum(['query', 'index']);
+export type EncoderLane = z.infer<typeof EncoderLaneSchema>;
+
+/** Characters of an `X-Encoder-Client` value (longer ones are cut). */
+export const ENCODER_CLIENT_CHARS = 200;
+
 /** The multipart field of each image in a POST /v1/embed/image batch. */
 export const IMAGE_PART = 'image';
 

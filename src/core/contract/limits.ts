@@ -24,6 +24,18 @@ export const LIMITS = {
   filterValues: 32,
 } as const;
 
+/**
+ * Decoded pixels (width x height of the first frame) the encoder accepts per image: images to
+ * index may be large photos; a query image (search by image, score, patches) needs only the
+ * model's input size, so its limit is lower (4096 x 4096, about 50 MB of RGB while decoding)
+ * and a hostile query cannot make the encoder decode 40 megapixels. Over either: 413
+ * `too_many_pixels`. The encoder's ENCODER_MAX_PIXELS and ENCODER_MAX_QUERY_PIXELS default to these.
+ */
+export const PIXEL_LIMITS = {
+  index: 40_000_000,
+  query: 4096 * 4096,
+} as const;
+
 /** Limits of the ingest API (webhook, uploads). */
 export const INGEST_LIMITS = {
   /** Events in one webhook call (one Queue batch at most). */

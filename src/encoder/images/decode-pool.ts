@@ -1,7 +1,8 @@
 /**
  * A small pool of decode worker threads (see decode-worker.ts). Each worker holds at most two
  * jobs at once so that one image's libvips decode overlaps another's resampling; with a size of
- * 0 images are prepared in-process.
+ * 0 images are prepared in-process. Jobs of the index lane go before waiting query jobs (the
+ * query lane's own cap is ../inference/lanes.ts), so a queue of query images never delays indexing.
  */
 import { Worker } from 'node:worker_threads';
 import { EncoderError } from '../http/errors';
@@ -12,6 +13,8 @@ const PER_WORKER = 2;
 type Reply =
   | { id: number; ok: true; prepared: PreparedImage }
   | { id: number; ok: false; error: { status: number; code: string; message: string } };
+
+export type PoolLane = 'index' | 'query';
 
 interface Task {
   id: number;
@@ -27,7 +30,8 @@ interface Slot {
 
 export class DecodePool {
   #slots: Slot[] = [];
-  #queue: Task[] = [];
+  /** Waiting jobs per lane: index first. */
+  #queues: Record<PoolLane, Task[]> = { index: [], query: [] };
   #nextId = 0;
   #closed = false;
 
@@ -69,14 +73,16 @@ export class DecodePool {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0) {
+    for (;;) {
+      const queue = this.#queues.index.length > 0 ? this.#queues.index : this.#queues.query;
+      if (queue.length === 0) return;
       const slot = this.#slots.reduce<Slot | undefined>(
         (best, s) =>
           s.running.size < PER_WORKER && (!best || s.running.size < best.running.size) ? s : best,
         undefined,
       );
       if (!slot) return;
-      const task = this.#queue.shift() as Task;
+      const task = queue.shift() as Task;
       slot.running.set(task.id, task);
       // The bytes move to the worker when they own their whole buffer (nothing here reads them
       // again); a view into a shared buffer (a multipart body) is copied.
@@ -86,10 +92,10 @@ export class DecodePool {
     }
   }
 
-  prepare(job: PrepareJob): Promise<PreparedImage> {
+  prepare(job: PrepareJob, lane: PoolLane = 'index'): Promise<PreparedImage> {
     if (this.#slots.length === 0) return prepareImage(job);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, job, resolve, reject });
+      this.#queues[lane].push({ id: this.#nextId++, job, resolve, reject });
       this.#pump();
     });
   }

@@ -3,7 +3,7 @@
  * decoded and preprocessed on its own, then joins its model's dynamic batch; a failure of one
  * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
  */
-import type { EmbeddedImage, FailedImage, TextItem } from '../../core/contract/encoder-api';
+import type { EmbeddedImage, EncoderLane, FailedImage, TextItem } from '../../core/contract/encoder-api';
 import { padBatch } from '../../core/tokenizer';
 import { EncoderError } from '../http/errors';
 import type { EncoderMetrics } from '../http/metrics';
@@ -12,6 +12,7 @@ import { type FetchLimits, fetchImage } from '../images/fetch-image';
 import type { Crop } from '../images/pixel-tensor';
 import type { UrlGuard } from '../images/url-guard';
 import { DynamicBatcher } from './batcher';
+import type { QueryLane } from './lanes';
 import type { LoadedModel } from './model-package';
 import type { Embeddings } from './runtime';
 
@@ -29,7 +30,12 @@ export interface EmbedderOptions {
   maxWaitMs: number;
   /** Batches of one tower that may run at once (the runtime's runners). */
   maxRuns: number;
+  /** Decoded pixels of an image to index (the index lane). */
   maxPixels: number;
+  /** Decoded pixels of a query image (the query lane). */
+  maxQueryPixels: number;
+  /** The query lane's share of the encoder (./lanes.ts). */
+  queryLane: QueryLane;
   fetch: FetchLimits;
   /** Where images are decoded and preprocessed (worker threads, or in-process with size 0). */
   pool: DecodePool;
@@ -132,17 +138,27 @@ export class Embedder {
    * Fetches and decodes one image into the crops the model sees (one, or one per grid cell),
    * counted in `preparing` meanwhile so that the batcher knows more images are on their way.
    */
-  async #prepare(model: LoadedModel, source: ImageToEmbed, grid?: { rows: number; cols: number }) {
+  async #prepare(
+    model: LoadedModel,
+    source: ImageToEmbed,
+    lane: EncoderLane,
+    grid?: { rows: number; cols: number },
+  ) {
     const batchers = this.#batchersOf(model);
     batchers.preparing++;
     try {
       const bytes = await this.#bytesOf(source);
-      const { seconds, ...prepared } = await this.#options.pool.prepare({
-        bytes,
-        size: model.manifest.image.size,
-        maxPixels: this.#options.maxPixels,
-        ...(grid ? { grid } : {}),
-      });
+      const query = lane === 'query';
+      const { seconds, ...prepared } = await this.#options.pool.prepare(
+        {
+          bytes,
+          size: model.manifest.image.size,
+          maxPixels: query ? this.#options.maxQueryPixels : this.#options.maxPixels,
+          ...(grid ? { grid } : {}),
+        },
+        // Without a split, queries queue with indexing as they come.
+        query && this.#options.queryLane.split ? 'query' : 'index',
+      );
       this.#metrics.decodeSeconds.observe(seconds);
       return prepared;
     } finally {
@@ -150,17 +166,22 @@ export class Embedder {
     }
   }
 
-  /** Embeds images; with `grid` (one image only) every cell of the grid, row-major. */
+  /**
+   * Embeds images; with `grid` (one image only) every cell of the grid, row-major. On the query
+   * lane each image waits for one of the lane's slots first, and has the lower pixel limit.
+   */
   async embedImages(
     model: LoadedModel,
     sources: readonly ImageToEmbed[],
     grid?: { rows: number; cols: number },
+    lane: EncoderLane = 'index',
   ): Promise<ImageItem[]> {
     const batcher = this.#batchersOf(model).image;
     const perSource = await Promise.all(
       sources.map(async (source, index): Promise<ImageItem[]> => {
+        const free = lane === 'query' ? await this.#options.queryLane.slot() : () => {};
         try {
-          const { crops, ...info } = await this.#prepare(model, source, grid);
+          const { crops, ...info } = await this.#prepare(model, source, lane, grid);
           const embeddings = await Promise.all(crops.map((crop) => batcher.submit(crop)));
           return embeddings.map(
             (e, cell): EmbeddedImage => ({
@@ -175,6 +196,8 @@ export class Embedder {
           if (!(error instanceof EncoderError)) throw error;
           this.#metrics.errors.inc({ code: error.code });
           return [{ index, error: { code: error.code, message: error.message }, status: error.status }];
+        } finally {
+          free();
         }
       }),
     );
