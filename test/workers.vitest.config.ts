@@ -16,7 +16,11 @@ export default defineConfig({
           ENCODER_TOKEN: 'test-encoder-token',
           ENCODER_URL: 'http://encoder.test',
           DEBUG_ROUTES: '1',
+          // Read routes anonymous, as most route tests call them; test/edge/access runs `keys`.
+          AUTH_MODE: 'open',
         },
+        // A small burst limit of its own for the limit tests (passed in as RATE_LIMIT there).
+        ratelimits: { RATE_LIMIT_TEST: { namespace_id: '9001', simple: { limit: 3, period: 60 } } },
       },
     }),
   ],

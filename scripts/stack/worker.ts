@@ -63,7 +63,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerPr
   const ip = options.ip ?? '127.0.0.1';
   const ownPersist = options.persist === undefined;
   const persist = options.persist ?? mkdtempSync(join(tmpdir(), 'koclip-stack-'));
-  const vars = { ...(options.debugRoutes ? { DEBUG_ROUTES: '1' } : {}), ...options.vars };
+  // A local stack is the demo: read routes anonymous and no burst limits (AUTH_MODE and
+  // RATE_LIMITS from this process's environment win, then the caller's vars).
+  const access = {
+    AUTH_MODE: process.env.AUTH_MODE === 'keys' ? 'keys' : 'open',
+    RATE_LIMITS: process.env.RATE_LIMITS === 'on' ? 'on' : 'off',
+  };
+  const vars = { ...access, ...(options.debugRoutes ? { DEBUG_ROUTES: '1' } : {}), ...options.vars };
   const args = [
     WRANGLER_JS,
     'dev',

@@ -7,6 +7,7 @@ import { app } from './app';
 import type { Env } from './env';
 import { handleDeadLetters, handleIndexBatch } from './queue/consumer';
 
+export { KeyRegistry, UsageCounter } from './access';
 export { CollectionManager } from './collections';
 export { IndexWriter } from './index';
 export { ReplayGuard } from './ingest/replay-guard';

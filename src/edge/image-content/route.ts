@@ -54,7 +54,8 @@ app.openapi(route, async (c) => {
       'content-type': type.startsWith('image/') ? type : 'application/octet-stream',
       'content-length': String(object.size),
       etag: object.httpEtag,
-      'cache-control': 'public, max-age=60',
+      // Private: the answer may need a key, so no shared cache may keep it.
+      'cache-control': 'private, max-age=60',
       'x-content-type-options': 'nosniff',
     },
   }) as never;

@@ -1,6 +1,8 @@
 /** POST /v1/patches: how well each cell of a rows x cols grid over an image matches a text. */
+
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { PatchesFieldsSchema, PatchesResponseSchema } from '../../core/contract/api-schemas';
+import { allowCollection, chargeEncoder } from '../access';
 import { PATCHES } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
@@ -42,8 +44,11 @@ app.openapi(
     const fields = (
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json')
     ) as PatchesInput;
+    const collection = allowCollection(c, fields.collection);
+    // Every patches request runs the encoder (an indexed image's original is encoded again).
+    await chargeEncoder(c);
     const request = await patchesRequestFrom(fields);
-    const body = await runPatches(await queryContext(c.env, fields.model, fields.collection), request);
+    const body = await runPatches(await queryContext(c.env, fields.model, collection), request);
     return c.json(body, 200);
   },
 );
