@@ -12,6 +12,7 @@ import { CollectionSchema, ImageIdSchema, ModelIdSchema, Sha256HexSchema } from 
 import type { ImageMetadata, ImageSourceRef } from './ingest-schemas';
 import { ImageMetadataSchema, ImageSourceRefSchema } from './ingest-schemas';
 import { INGEST_LIMITS } from './limits';
+import { REQUEST_ID_PATTERN } from './request-id';
 import type { IndexKey } from './spaces';
 
 export const UpsertMessageSchema = z
@@ -29,6 +30,12 @@ export const UpsertMessageSchema = z
     content_sha256: Sha256HexSchema.optional(),
     /** ISO time the writer accepted the event (queue lag, logs). */
     accepted_at: z.string(),
+    /**
+     * X-Request-Id of the request that sent the event (./request-id.ts): the consumer sends it to
+     * the encoder with the image. Absent on messages from before request ids, and on re-sends
+     * of the reconciler and copies of a migration (no request made them).
+     */
+    request_id: z.string().regex(REQUEST_ID_PATTERN).optional(),
   })
   .strict();
 export type UpsertMessage = z.infer<typeof UpsertMessageSchema>;
@@ -49,12 +56,16 @@ export interface UpsertFields {
   content_sha256?: string;
 }
 
-/** The message of an upsert the writer of `index` accepted with `seq` at `acceptedAt` (ISO). */
+/**
+ * The message of an upsert the writer of `index` accepted with `seq` at `acceptedAt` (ISO), sent
+ * on behalf of the request `requestId` when a request sent it.
+ */
 export function upsertMessage(
   index: IndexKey,
   fields: UpsertFields,
   seq: number,
   acceptedAt: string,
+  requestId?: string,
 ): UpsertMessage {
   return {
     v: 1,
@@ -69,6 +80,7 @@ export function upsertMessage(
     ...(fields.caption === undefined ? {} : { caption: fields.caption }),
     ...(fields.content_sha256 === undefined ? {} : { content_sha256: fields.content_sha256 }),
     accepted_at: acceptedAt,
+    ...(requestId === undefined ? {} : { request_id: requestId }),
   };
 }
 

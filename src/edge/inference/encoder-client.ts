@@ -3,7 +3,8 @@
  * built with the types and answers parsed with the schemas of the contract both sides share
  * (src/core/contract/encoder-api.ts; in prose docs/encoder-contract.md), and answers checked
  * against the model the Worker serves. Failures become ApiErrors: the encoder's own 4xx about the
- * image pass through, a timeout is 504, anything else wrong with the encoder is 502. Batches with
+ * image pass through, an image URL it could not fetch is 422 `image_fetch_failed`, a timeout is 504,
+ * anything else wrong with the encoder is 502. Batches with
  * an outcome per image (the queue consumer's calls) are ./encoder-batch.ts, over the same transport.
  */
 import { z } from 'zod';
@@ -17,11 +18,13 @@ import {
   ImageAnswerSchema,
   type ImageQuery,
   type TextQuery,
+  URL_FETCH_FAILURE_CODES,
   type UrlsRequest,
 } from '../../core/contract/encoder-api';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
+import { encoderCallHeaders, recordEncoderCall } from '../http/request-context';
 
 export const DEFAULT_ENCODER_TIMEOUT_MS = 10_000;
 
@@ -99,7 +102,10 @@ export async function embedImage(
   const body = await call(config, encoderPath(ENCODER_PATHS.image, query), init);
   if (grid) return checkedAnswer(GridAnswerSchema, body, model, grid.rows * grid.cols).map(imageEmbedding);
   return checkedAnswer(ImageAnswerSchema, body, model, 1).map((item) => {
-    if ('error' in item) throw new ApiError(422, item.error.code, item.error.message);
+    if ('error' in item) {
+      if (URL_FETCH_FAILURE_CODES.includes(item.error.code)) throw imageFetchFailed(item.error);
+      throw new ApiError(422, item.error.code, item.error.message);
+    }
     return imageEmbedding(item);
   });
 }
@@ -131,14 +137,21 @@ export function imageEmbedding(item: {
 export async function call(config: EncoderClientConfig, path: string, init: RequestInit): Promise<unknown> {
   const doFetch = config.fetch ?? fetch;
   let response: Response;
+  const started = performance.now();
   try {
     response = await doFetch(`${config.url}${path}`, {
       ...init,
       method: 'POST',
-      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${config.token}` },
+      headers: {
+        ...(init.headers as Record<string, string>),
+        // The request id, lane and client of the request or batch (../http/request-context.ts).
+        ...encoderCallHeaders(),
+        authorization: `Bearer ${config.token}`,
+      },
       signal: AbortSignal.timeout(config.timeoutMs),
     });
   } catch (error) {
+    recordEncoderCall(performance.now() - started);
     const name = (error as { name?: string }).name;
     if (name === 'TimeoutError' || name === 'AbortError') {
       throw new ApiError(504, 'encoder_timeout', `the encoder did not answer within ${config.timeoutMs} ms`);
@@ -148,7 +161,9 @@ export async function call(config: EncoderClientConfig, path: string, init: Requ
   let text: string;
   try {
     text = await response.text();
+    recordEncoderCall(performance.now() - started);
   } catch {
+    recordEncoderCall(performance.now() - started);
     throw new ApiError(
       504,
       'encoder_timeout',
@@ -161,10 +176,35 @@ export async function call(config: EncoderClientConfig, path: string, init: Requ
   } catch {
     json = undefined;
   }
+  if (response.status === 429) throw rateLimited(json, response.headers.get('retry-after'));
   if (!response.ok) throw fromErrorStatus(response.status, json);
   if (json === undefined)
     throw new ApiError(502, 'encoder_bad_response', 'the encoder answered with something that is not JSON');
   return json;
+}
+
+/**
+ * The encoder's 429: this client has its most query images in the encoder at once (its per-client
+ * cap, src/encoder/inference/lanes.ts); passed on with the encoder's Retry-After.
+ */
+function rateLimited(json: unknown, retryAfter: string | null): ApiError {
+  const parsed = ErrorAnswerSchema.safeParse(json);
+  const seconds = retryAfter && /^\d{1,4}$/.test(retryAfter) ? retryAfter : '1';
+  return new ApiError(
+    429,
+    'rate_limited',
+    parsed.success ? parsed.data.error.message : 'too many query images at once; retry later',
+    { headers: { 'Retry-After': seconds } },
+  );
+}
+
+/** 422 `image_fetch_failed`: the caller's image URL could not be fetched, with the encoder's reason. */
+export function imageFetchFailed(error: { code: string; message: string }): ApiError {
+  return new ApiError(
+    422,
+    'image_fetch_failed',
+    `the image URL could not be fetched (${error.code}): ${error.message}`,
+  );
 }
 
 function fromErrorStatus(status: number, json: unknown): ApiError {
@@ -175,7 +215,11 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
   if (IMAGE_STATUSES.has(status) && parsed.success) {
     return new ApiError(status, parsed.data.error.code, parsed.data.error.message);
   }
-  // The encoder reports its own failures to fetch an image URL as 502/504 with a code.
+  // An image URL of the caller's that the encoder could not fetch: a 4xx with the reason, so that
+  // a caller's dead link never reads as our outage.
+  if (parsed.success && URL_FETCH_FAILURE_CODES.includes(parsed.data.error.code))
+    return imageFetchFailed(parsed.data.error);
+  // Any other 502/504 with a code is the encoder's own failure.
   if ((status === 502 || status === 504) && parsed.success) {
     return new ApiError(status, parsed.data.error.code, `encoder: ${detail}`);
   }

@@ -12,6 +12,7 @@ import { embeddingSpace } from '../../core/manifest';
 import { readModelOf, writeSpacesOf } from '../collections';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
+import { currentScope } from '../http/request-context';
 import { type AcceptedEvent, type WriterEvent, writerFor } from '../index';
 import { getModel } from '../inference/model-registry';
 import { imageObjectKey } from '../storage-keys';
@@ -68,6 +69,8 @@ export async function acceptEvents(
   const messages: UpsertMessage[] = [];
   const others: UpsertMessage[] = [];
   const acceptedAt = new Date().toISOString();
+  // The request (or queue batch, for R2 events) these events came with: its messages carry its id.
+  const requestId = currentScope()?.requestId;
   await Promise.all(
     [...groups].map(async ([collection, indexes]) => {
       const group = indexes.map((i) => events[i] as IngestEvent);
@@ -88,7 +91,7 @@ export async function acceptEvents(
             if (s === 0) accepted[indexes[k] as number] = { id: r.id, op: r.op, seq: r.seq, collection };
             if (event.op === 'upsert')
               (s === 0 ? messages : others).push(
-                upsertMessage(indexKey(space, collection), event, r.seq, acceptedAt),
+                upsertMessage(indexKey(space, collection), event, r.seq, acceptedAt, requestId),
               );
           });
         }),

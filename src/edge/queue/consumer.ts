@@ -14,14 +14,30 @@ import {
   UpsertMessageSchema,
 } from '../../core/contract/queue-messages';
 import type { Env } from '../env';
+import { withRequestScope } from '../http/request-context';
 import { writerFor } from '../index';
 import { acceptR2Events, type R2Event, type R2EventOutcome, R2EventSchema } from '../ingest/r2-events';
 import { writerName } from '../storage-keys';
 import { retryCapSeconds, retryDelaySeconds } from './failures';
 import { processIndex, type Work } from './process-index';
 
-/** Handles one batch of `koclip-index`. */
-export async function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+/**
+ * Handles one batch of `koclip-index`, in a scope of its own (../http/request-context.ts): its
+ * encoder calls go to the encoder's index lane, under the request id of the messages they carry
+ * (./process-index.ts) or else the batch's own id.
+ */
+export function handleIndexBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const scope = {
+    requestId: crypto.randomUUID(),
+    lane: 'index' as const,
+    client: () => 'queue',
+    encoderMs: 0,
+    encoderCalls: 0,
+  };
+  return withRequestScope(scope, () => consumeIndexBatch(batch, env));
+}
+
+async function consumeIndexBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const settling: Promise<void>[] = [];
   const works: Work[] = [];
   const events: { msg: Message<unknown>; event: R2Event }[] = [];

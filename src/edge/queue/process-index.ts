@@ -12,6 +12,7 @@ import { embeddingSpace } from '../../core/manifest';
 import { normalise } from '../../core/vector';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
+import { currentScope, withRequestScope } from '../http/request-context';
 import { type ApplyItem, writerFor } from '../index';
 import { embedImages } from '../inference/encoder-batch';
 import { type EncoderImage, encoderConfigFromEnv } from '../inference/encoder-client';
@@ -160,9 +161,10 @@ async function processChunk(env: Env, writer: Writer, model: EmbeddingSpace, wor
   if (embed.length > 0) {
     let results: (ApplyItem | 'retry')[] = [];
     try {
-      const items = await embedImages(
-        encoderConfigFromEnv(env),
+      const items = await embedChunk(
+        env,
         model,
+        embed.map((e) => e.work.message),
         embed.map((e) => e.image),
       );
       const urlIds = embed
@@ -185,6 +187,50 @@ async function processChunk(env: Env, writer: Writer, model: EmbeddingSpace, wor
     });
   }
   await applyAll(writer, outcomes);
+}
+
+/**
+ * One encoder call of the consumer, under the request id of the messages it carries when they
+ * share one (a webhook call's or an upload's), else the batch's; one JSON line names them all.
+ */
+async function embedChunk(
+  env: Env,
+  model: EmbeddingSpace,
+  messages: UpsertMessage[],
+  images: EncoderImage[],
+): Promise<Awaited<ReturnType<typeof embedImages>>> {
+  const batch = currentScope();
+  const ids = [...new Set(messages.flatMap((m) => (m.request_id ? [m.request_id] : [])))];
+  const requestId =
+    ids.length === 1 && messages.every((m) => m.request_id) ? (ids[0] as string) : batch?.requestId;
+  const scope = {
+    requestId: requestId ?? crypto.randomUUID(),
+    lane: 'index' as const,
+    client: () => 'queue',
+    encoderMs: 0,
+    encoderCalls: 0,
+  };
+  const started = performance.now();
+  let outcome = 'ok';
+  try {
+    return await withRequestScope(scope, () => embedImages(encoderConfigFromEnv(env), model, images));
+  } catch (error) {
+    outcome = error instanceof ApiError ? error.code : 'error';
+    throw error;
+  } finally {
+    console.log(
+      JSON.stringify({
+        msg: 'index_encode',
+        request_id: scope.requestId,
+        request_ids: ids,
+        batch_id: batch?.requestId ?? null,
+        images: images.length,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        encoder_ms: Math.round(scope.encoderMs * 10) / 10,
+        outcome,
+      }),
+    );
+  }
 }
 
 /** What to apply for one embedded image, or `retry` for a URL fetch that may work later. */

@@ -57,7 +57,15 @@ export interface StandIn {
   mode: StandInMode;
   /** Modes of the next calls, one each, before `mode` applies again (fault injection). */
   script: StandInMode[];
-  calls: { url: string; contentType: string | null; authorization: string | null }[];
+  calls: {
+    url: string;
+    contentType: string | null;
+    authorization: string | null;
+    /** X-Request-Id, X-Encoder-Lane and X-Encoder-Client the Worker sent. */
+    requestId: string | null;
+    lane: string | null;
+    client: string | null;
+  }[];
   /** Images per image-embedding call that got past auth, in call order. */
   items: number[];
   /** Answers for URLs the stand-in cannot "fetch" (default: 502 fetch_failed). */
@@ -90,6 +98,9 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
       url: request.url,
       contentType: request.headers.get('content-type'),
       authorization: request.headers.get('authorization'),
+      requestId: request.headers.get('x-request-id'),
+      lane: request.headers.get('x-encoder-lane'),
+      client: request.headers.get('x-encoder-client'),
     });
     const mode = state.script.shift() ?? state.mode;
     if (mode === 'hang') return new Promise<Response>(() => {});
