@@ -16,6 +16,7 @@ import type { AppEnv } from './env';
 import health from './health/route';
 import { limitBody } from './http/body-limit';
 import { toErrorResponse, validationHook } from './http/errors';
+import { errorCountsRoute, requestLog } from './http/request-log';
 import imageContent from './image-content/route';
 import images from './ingest/images-route';
 import webhooks from './ingest/webhook-route';
@@ -26,12 +27,21 @@ import search from './search/route';
 
 export const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+// Outermost: X-Request-Id on every answer, the request's scope and its one JSON log line.
+app.use('*', requestLog());
 app.use(
   '/v1/*',
   cors({
     origin: '*',
     allowHeaders: ['Authorization', 'Content-Type'],
-    exposeHeaders: ['X-Truncated-Inputs', 'X-Model-Version', 'X-Cache', 'X-Cache-Tier'],
+    exposeHeaders: [
+      'X-Truncated-Inputs',
+      'X-Model-Version',
+      'X-Cache',
+      'X-Cache-Tier',
+      'X-Request-Id',
+      'Retry-After',
+    ],
   }),
 );
 app.use('/v1/embeddings', limitBody(EMBEDDING_LIMITS.bodyBytes));
@@ -49,6 +59,7 @@ app.route('/', imageContent);
 app.route('/', webhooks);
 app.route('/', images);
 app.route('/', collections);
+app.route('/', errorCountsRoute);
 
 app.doc31('/openapi.json', {
   openapi: '3.1.0',

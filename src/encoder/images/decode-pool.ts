@@ -1,8 +1,9 @@
 /**
  * A small pool of decode worker threads (see decode-worker.ts). Each worker holds at most two
  * jobs at once so that one image's libvips decode overlaps another's resampling; with a size of
- * 0 images are prepared in-process. Jobs of the index lane go before waiting query jobs (the
- * query lane's own cap is ../inference/lanes.ts), so a queue of query images never delays indexing.
+ * 0 images are prepared in-process. Jobs wait in one queue per lane and, while both lanes wait,
+ * the lanes take turns: a queue of query images (whose number in flight ../inference/lanes.ts
+ * caps) never stands in front of indexing, and indexing never shuts queries out.
  */
 import { Worker } from 'node:worker_threads';
 import { EncoderError } from '../http/errors';
@@ -30,8 +31,9 @@ interface Slot {
 
 export class DecodePool {
   #slots: Slot[] = [];
-  /** Waiting jobs per lane: index first. */
+  /** Waiting jobs per lane, and the lane of the last job started (the other goes next). */
   #queues: Record<PoolLane, Task[]> = { index: [], query: [] };
+  #last: PoolLane = 'query';
   #nextId = 0;
   #closed = false;
 
@@ -74,7 +76,10 @@ export class DecodePool {
 
   #pump(): void {
     for (;;) {
-      const queue = this.#queues.index.length > 0 ? this.#queues.index : this.#queues.query;
+      const { index, query } = this.#queues;
+      const lane: PoolLane =
+        index.length > 0 && (query.length === 0 || this.#last === 'query') ? 'index' : 'query';
+      const queue = this.#queues[lane];
       if (queue.length === 0) return;
       const slot = this.#slots.reduce<Slot | undefined>(
         (best, s) =>
@@ -83,6 +88,7 @@ export class DecodePool {
       );
       if (!slot) return;
       const task = queue.shift() as Task;
+      this.#last = lane;
       slot.running.set(task.id, task);
       // The bytes move to the worker when they own their whole buffer (nothing here reads them
       // again); a view into a shared buffer (a multipart body) is copied.

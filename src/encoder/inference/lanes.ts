@@ -3,7 +3,8 @@
  * and query images (search by image, score, patches: `query`) share one process, so a flood of
  * queries must not stall ingestion:
  * - at most `slots` query images are fetched, decoded and embedded at once (the rest wait here,
- *   in order); indexing has no such cap and its decodes go first in the decode pool's queue;
+ *   in order); indexing has no such cap, and in the decode pool the two lanes take turns, so
+ *   waiting query images never stand in front of indexing (../images/decode-pool.ts);
  * - one client (`X-Encoder-Client`) may have at most `perClient` query requests in the encoder at
  *   once; one more is refused at once with 429 `rate_limited` and `Retry-After`.
  * `slots` 0 turns the split off (queries queue with indexing, as before lanes); `perClient` 0
