@@ -58,7 +58,20 @@ const issues = (error: z.ZodError) =>
     .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
     .join('; ');
 
-export function adminApi(options: AdminApiOptions): AdminApi {
+/** One admin request: `expected` status parsed with `schema`, a refusal thrown as ApiError. */
+export type AdminCall = <T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  expected: number,
+  schema: z.ZodType<T>,
+  body?: unknown,
+) => Promise<T>;
+
+/**
+ * Admin requests to the Worker with the token, retries and stop signal of `options`; shared by
+ * the migration CLI and the keys CLI (scripts/keys).
+ */
+export function adminCaller(options: AdminApiOptions): AdminCall {
   const base = options.url.replace(/\/+$/, '');
   const retry: RetryOptions = {
     retries: options.retries ?? 8,
@@ -70,27 +83,21 @@ export function adminApi(options: AdminApiOptions): AdminApi {
     onRetry: options.onRetry,
   };
 
-  function call<T>(
-    method: 'GET' | 'POST',
-    path: string,
-    expected: number,
-    schema: z.ZodType<T>,
-    body?: unknown,
-  ): Promise<T> {
+  const call: AdminCall = (method, path, expected, schema, body) => {
     const signal = options.signal;
     if (!signal) return send(method, path, expected, schema, body);
     if (signal.aborted) return Promise.reject(new Stopped());
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const onAbort = () => reject(new Stopped());
       signal.addEventListener('abort', onAbort, { once: true });
       send(method, path, expected, schema, body)
         .then(resolve, reject)
         .finally(() => signal.removeEventListener('abort', onAbort));
     });
-  }
+  };
 
   async function send<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     expected: number,
     schema: z.ZodType<T>,
@@ -119,7 +126,11 @@ export function adminApi(options: AdminApiOptions): AdminApi {
       `${what} (expected ${expected} or an error envelope): ${answer.text.slice(0, 200) || '(empty body)'}`,
     );
   }
+  return call;
+}
 
+export function adminApi(options: AdminApiOptions): AdminApi {
+  const call = adminCaller(options);
   const at = (name: string) => `/v1/collections/${encodeURIComponent(name)}`;
   const migrationAt = (name: string, id: string) => `${at(name)}/migrations/${encodeURIComponent(id)}`;
   return {
