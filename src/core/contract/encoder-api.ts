@@ -261,5 +261,18 @@ export const ITEM_ERROR_STATUS: Readonly<Record<string, number>> = {
   fetch_timeout: 504,
 };
 
+/**
+ * The codes the encoder answers (502 or 504) when an image URL a caller gave could not be fetched:
+ * no address, a refused connection, an HTTP error status from that host, too many redirects, or
+ * its host too slow. The caller's mistake, not the service failing: the Worker answers them as 422
+ * `image_fetch_failed` with the reason, and keeps 502/504 for the encoder's own faults.
+ */
+export const URL_FETCH_FAILURE_CODES: readonly string[] = [
+  'fetch_failed',
+  'upstream_status',
+  'too_many_redirects',
+  'fetch_timeout',
+];
+
 /** The status of a failed item's code (422, about the image, for a code this table lacks). */
 export const itemErrorStatus = (code: string): number => ITEM_ERROR_STATUS[code] ?? 422;

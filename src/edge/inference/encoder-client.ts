@@ -99,7 +99,20 @@ export async function embedImage(
     source.kind === 'url'
       ? urlsBody({ urls: [source.url] })
       : { body: source.bytes, headers: { 'content-type': source.contentType || 'application/octet-stream' } };
-  const body = await call(config, encoderPath(ENCODER_PATHS.image, query), init);
+  let body: unknown;
+  try {
+    body = await call(config, encoderPath(ENCODER_PATHS.image, query), init);
+  } catch (error) {
+    // A caller's image URL the encoder could not fetch: a 4xx with the reason, so that a caller's
+    // dead link never reads as our outage.
+    if (error instanceof ApiError && URL_FETCH_FAILURE_CODES.includes(error.code)) {
+      throw imageFetchFailed({
+        code: error.code,
+        message: error.message.replace(`encoder: ${error.code}: `, ''),
+      });
+    }
+    throw error;
+  }
   if (grid) return checkedAnswer(GridAnswerSchema, body, model, grid.rows * grid.cols).map(imageEmbedding);
   return checkedAnswer(ImageAnswerSchema, body, model, 1).map((item) => {
     if ('error' in item) {
@@ -215,11 +228,8 @@ function fromErrorStatus(status: number, json: unknown): ApiError {
   if (IMAGE_STATUSES.has(status) && parsed.success) {
     return new ApiError(status, parsed.data.error.code, parsed.data.error.message);
   }
-  // An image URL of the caller's that the encoder could not fetch: a 4xx with the reason, so that
-  // a caller's dead link never reads as our outage.
-  if (parsed.success && URL_FETCH_FAILURE_CODES.includes(parsed.data.error.code))
-    return imageFetchFailed(parsed.data.error);
-  // Any other 502/504 with a code is the encoder's own failure.
+  // The encoder reports its own failures to fetch an image URL as 502/504 with a code (a query's
+  // embedImage turns those into 422 image_fetch_failed; indexing records keep the code).
   if ((status === 502 || status === 504) && parsed.success) {
     return new ApiError(status, parsed.data.error.code, `encoder: ${detail}`);
   }

@@ -95,7 +95,7 @@ describe('embedImage against the encoder contract', () => {
     expect({ status: error.status, code: error.code }).toEqual({ status: 502, code: 'encoder_unreachable' });
   });
 
-  it("passes the encoder's 422 on the image through; a failed URL fetch is 502 with its code", async () => {
+  it("passes the encoder's 422 on the image through; a URL it could not fetch is 422 image_fetch_failed with the reason", async () => {
     const garbage = { kind: 'bytes' as const, bytes: new Uint8Array([1, 2, 3]), contentType: 'image/png' };
     expect(await failure(embedImage(config, model, garbage))).toMatchObject({
       status: 422,
@@ -103,8 +103,9 @@ describe('embedImage against the encoder contract', () => {
     });
     const missing = { kind: 'url' as const, url: 'https://images.test/nope.png' };
     expect(await failure(embedImage(config, model, missing))).toMatchObject({
-      status: 502,
-      code: 'fetch_failed',
+      status: 422,
+      code: 'image_fetch_failed',
+      message: expect.stringContaining('fetch_failed'),
     });
   });
 
