@@ -6,7 +6,6 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
-import { errorEnvelope } from '../core/contract/errors';
 import { EMBEDDING_LIMITS, LIMITS } from '../core/contract/limits';
 import collections from './collections/route';
 import { debugRoutes } from './debug/route';
@@ -16,6 +15,8 @@ import type { AppEnv } from './env';
 import health from './health/route';
 import { limitBody } from './http/body-limit';
 import { toErrorResponse, validationHook } from './http/errors';
+import { notFoundOrNotAllowed } from './http/method-not-allowed';
+import { withSharedErrorResponses } from './http/openapi';
 import { errorCountsRoute, requestLog } from './http/request-log';
 import imageContent from './image-content/route';
 import images from './ingest/images-route';
@@ -61,8 +62,8 @@ app.route('/', images);
 app.route('/', collections);
 app.route('/', errorCountsRoute);
 
-app.doc31('/openapi.json', {
-  openapi: '3.1.0',
+const OPENAPI_CONFIG = {
+  openapi: '3.1.0' as const,
   info: {
     title: 'KoCLIP edge API',
     version: '1.0.0',
@@ -70,9 +71,10 @@ app.doc31('/openapi.json', {
       'Korean CLIP at the edge: text embeddings (OpenAI-compatible), image search, caption scoring. ' +
       'Errors are `{ "error": { "code", "message" } }`.',
   },
-});
+};
 
-app.notFound((c) =>
-  c.json(errorEnvelope('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
-);
+// The document with the error answers every route shares (withSharedErrorResponses).
+app.get('/openapi.json', (c) => c.json(withSharedErrorResponses(app.getOpenAPI31Document(OPENAPI_CONFIG))));
+
+app.notFound((c) => notFoundOrNotAllowed(c, app.routes));
 app.onError((err, c) => toErrorResponse(c, err));

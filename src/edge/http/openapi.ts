@@ -49,8 +49,10 @@ export const ImageErrorResponses = {
   404: errorResponse('Unknown model, unknown image id, or empty index (`index_empty`)'),
   413: errorResponse('Body or image too large'),
   415: errorResponse('Unsupported media type'),
-  422: errorResponse('Not an image the encoder can read'),
-  502: errorResponse('The encoder failed or answered out of contract'),
+  422: errorResponse(
+    'Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason)',
+  ),
+  502: errorResponse("The service's encoder failed or answered out of contract (never a caller's URL)"),
   503: errorResponse('Encoder not configured or index unavailable'),
   504: errorResponse('The encoder timed out'),
 } as const;
@@ -61,4 +63,40 @@ export function bodyKind(contentType: string | undefined): 'json' | 'form' {
   if (type === 'application/json') return 'json';
   if (type === 'multipart/form-data') return 'form';
   throw new ApiError(415, 'unsupported_media_type', 'send application/json or multipart/form-data');
+}
+
+type DocOperation = { parameters?: unknown[]; requestBody?: unknown; responses?: Record<string, unknown> };
+const ERROR_REF = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']);
+
+/**
+ * The error answers every route shares, added to /openapi.json where a route's own definition
+ * leaves them out, because they come from code all routes run rather than from the route:
+ * - 400: validationHook refuses any parameter or body out of its schema (`invalid_param`,
+ *   `invalid_query`, `invalid_request`, ...), so every operation that takes input can answer it;
+ * - 413: the body limit (limitBody) of every `/v1/*` request, for each operation with a body.
+ */
+export function withSharedErrorResponses<T extends { paths?: object }>(doc: T): T {
+  for (const [path, item] of Object.entries(doc.paths ?? {}) as [string, Record<string, unknown>][]) {
+    for (const [method, value] of Object.entries(item)) {
+      if (!HTTP_METHODS.has(method)) continue;
+      const op = value as DocOperation;
+      const responses = op.responses ?? {};
+      if ((op.parameters?.length ?? 0) > 0 || op.requestBody) {
+        responses['400'] ??= {
+          description:
+            'A parameter or body field out of its schema (`invalid_param`, `invalid_query`, `invalid_request`)',
+          content: ERROR_REF,
+        };
+      }
+      if (path.startsWith('/v1/') && op.requestBody) {
+        responses['413'] ??= {
+          description: 'The request body is too large (`payload_too_large`)',
+          content: ERROR_REF,
+        };
+      }
+      op.responses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
+    }
+  }
+  return doc;
 }

@@ -170,8 +170,10 @@ describe('POST /v1/embeddings over plain fetch', () => {
     await expectError(await post(stream), 413, 'payload_too_large');
   });
 
-  it('answers GET with a JSON 404', async () => {
-    await expectError(await exports.default.fetch(`${BASE}/v1/embeddings`), 404, 'not_found');
+  it('answers GET with a JSON 405 and Allow: POST', async () => {
+    const res = await exports.default.fetch(`${BASE}/v1/embeddings`);
+    expect(res.headers.get('allow')).toBe('POST');
+    await expectError(res, 405, 'method_not_allowed');
   });
 });
 
