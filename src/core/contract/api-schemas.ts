@@ -6,7 +6,13 @@
 import { z } from 'zod';
 import { CollectionSchema, ImageIdSchema, ModelIdSchema } from './ids';
 import { LIMITS } from './limits';
-import { FILTER_OPERATORS, isoDateMs, type MetadataFilter } from './metadata-filter';
+import {
+  FILTER_OPERATORS,
+  filterFieldProblem,
+  isoDateMs,
+  type MetadataFilter,
+  withCheckedKeys,
+} from './metadata-filter';
 
 export const ImageUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
@@ -77,7 +83,7 @@ function filterClauseProblem(clause: unknown): string | undefined {
  * ISO dates (`{ "year": { "$gte": 2000 }, "taken": { "$lt": "2024-06-01" } }`). A bad clause is a
  * 400 naming its field: `filter.year: $gt needs a number or an ISO date`.
  */
-export const MetadataFilterSchema = z
+const FilterFieldsSchema = z
   .record(z.string().min(1).max(64), z.unknown())
   .superRefine((filter, ctx) => {
     const fields = Object.keys(filter);
@@ -90,6 +96,7 @@ export const MetadataFilterSchema = z
     }
   })
   .transform((filter) => filter as MetadataFilter);
+export const MetadataFilterSchema = withCheckedKeys(FilterFieldsSchema, filterFieldProblem);
 
 /** A JSON-encoded value in a query string or form field (e.g. `filter={"colour":"red"}`). */
 export function jsonText<T extends z.ZodType>(schema: T) {
@@ -144,13 +151,16 @@ export const SearchResponseSchema = z.object({
 });
 export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 
-/** A list of captions: a JSON array, or in a form repeated fields / one JSON-array field. */
-export const CaptionsSchema = z.preprocess(
+/** A list of captions: in a JSON body a JSON array (a bare string is refused, not wrapped). */
+export const CaptionsSchema = z
+  .array(QueryTextSchema)
+  .min(1, 'give at least one caption')
+  .max(LIMITS.captions, `at most ${LIMITS.captions} captions`);
+
+/** The captions of a form, where every field is text: repeated fields, one field, or one JSON-array field. */
+export const CaptionsFormSchema = z.preprocess(
   (v) => (typeof v === 'string' ? (v.trim().startsWith('[') ? safeJson(v) : [v]) : v),
-  z
-    .array(QueryTextSchema)
-    .min(1, 'give at least one caption')
-    .max(LIMITS.captions, `at most ${LIMITS.captions} captions`),
+  CaptionsSchema,
 );
 
 function safeJson(text: string): unknown {

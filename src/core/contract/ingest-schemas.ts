@@ -5,20 +5,27 @@
 import { z } from 'zod';
 import { CollectionSchema, ImageIdSchema } from './ids';
 import { INGEST_LIMITS, LIMITS } from './limits';
+import { metadataFieldProblem, withCheckedKeys } from './metadata-filter';
 
 const MetadataValue = z.union([z.string().max(1024), z.number().finite(), z.boolean(), z.null()]);
 
-/** Flat metadata: string, number, boolean or null values; at most 32 fields and 4 KiB as JSON. */
-export const ImageMetadataSchema = z
-  .record(z.string().min(1).max(64), MetadataValue)
-  .refine(
-    (m) => Object.keys(m).length <= INGEST_LIMITS.metadataFields,
-    `at most ${INGEST_LIMITS.metadataFields} metadata fields`,
-  )
-  .refine(
-    (m) => new TextEncoder().encode(JSON.stringify(m)).length <= INGEST_LIMITS.metadataBytes,
-    `metadata may be at most ${INGEST_LIMITS.metadataBytes} bytes as JSON`,
-  );
+/**
+ * Flat metadata: string, number, boolean or null values; at most 32 fields and 4 KiB as JSON. A
+ * reserved field name (`__proto__`, `constructor`, `prototype`, or `$...`) is a 400, not dropped.
+ */
+export const ImageMetadataSchema = withCheckedKeys(
+  z
+    .record(z.string().min(1).max(64), MetadataValue)
+    .refine(
+      (m) => Object.keys(m).length <= INGEST_LIMITS.metadataFields,
+      `at most ${INGEST_LIMITS.metadataFields} metadata fields`,
+    )
+    .refine(
+      (m) => new TextEncoder().encode(JSON.stringify(m)).length <= INGEST_LIMITS.metadataBytes,
+      `metadata may be at most ${INGEST_LIMITS.metadataBytes} bytes as JSON`,
+    ),
+  metadataFieldProblem,
+);
 export type ImageMetadata = z.infer<typeof ImageMetadataSchema>;
 
 const ImageUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(LIMITS.urlChars);

@@ -3,12 +3,65 @@
  * request schema (api-schemas.ts) and the matcher (src/edge/search/filter.ts, which documents
  * the semantics), so that both read a date alike.
  */
+import { z } from 'zod';
 
 export type FilterScalar = string | number | boolean | null;
 export const RANGE_OPERATORS = ['$lt', '$lte', '$gt', '$gte'] as const;
 export const FILTER_OPERATORS = ['$eq', '$ne', '$in', '$nin', ...RANGE_OPERATORS] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
 export type RangeOperator = (typeof RANGE_OPERATORS)[number];
+
+/**
+ * Names no metadata field may have: JavaScript's object internals (a `__proto__` key of a JSON body
+ * would otherwise vanish when the body becomes an object, and `constructor` / `prototype` read as
+ * inherited members), and `$`-prefixed names, which a filter reads as operators.
+ */
+export const RESERVED_FIELD_NAMES: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/** Why `name` cannot be a metadata field, or undefined when it can. */
+export function metadataFieldProblem(name: string): string | undefined {
+  if (RESERVED_FIELD_NAMES.includes(name)) {
+    return `${JSON.stringify(name)} is a reserved name (${RESERVED_FIELD_NAMES.join(', ')}), not a metadata field`;
+  }
+  if (name.startsWith('$'))
+    return 'metadata field names may not start with $ (filters read those as operators)';
+  return undefined;
+}
+
+/** Why `name` cannot be a field of a filter (`{ "<field>": <clause> }`), or undefined when it can. */
+export function filterFieldProblem(name: string): string | undefined {
+  const supported = `operators go inside a field's clause: ${FILTER_OPERATORS.join(' ')}`;
+  if (['$or', '$and', '$not', '$nor'].includes(name)) {
+    return (
+      `${name} is not supported: every field of a filter must hold (and); for one of several values of a ` +
+      `field give a list ({"colour": ["red", "blue"]}) or $in; ${supported}`
+    );
+  }
+  if (name.startsWith('$')) {
+    return `${JSON.stringify(name.slice(0, 40))} is not a field: a filter is {"<field>": <clause>}; ${supported}`;
+  }
+  if (RESERVED_FIELD_NAMES.includes(name)) return `${JSON.stringify(name)} is a reserved name, not a field`;
+  return undefined;
+}
+
+/**
+ * `schema` behind a check of the raw input's own keys: one issue per refused key, at its path. The
+ * check runs before a zod record copies the object, since the copy drops a `__proto__` key without
+ * a word. (A preprocess step: the OpenAPI document shows `schema` itself.)
+ */
+export function withCheckedKeys<T extends z.ZodType>(
+  schema: T,
+  problem: (key: string) => string | undefined,
+) {
+  return z.preprocess((value, ctx) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    for (const key of Object.keys(value)) {
+      const message = problem(key);
+      if (message) ctx.addIssue({ code: 'custom', path: [key], message });
+    }
+    return value;
+  }, schema);
+}
 
 /** Operators of one field, all of which must hold. Range bounds are numbers or ISO dates. */
 export type OperatorClause = {

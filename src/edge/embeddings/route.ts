@@ -14,11 +14,12 @@ import { embedQueryTexts } from '../query/text-embedder';
 
 const TextInput = z
   .string()
+  .min(1, 'must not be an empty string')
   .max(EMBEDDING_LIMITS.textChars, `at most ${EMBEDDING_LIMITS.textChars} characters`);
 
 const EmbeddingsRequest = z
   .object({
-    input: z.union([TextInput, z.array(TextInput).max(EMBEDDING_LIMITS.inputs)], {
+    input: z.union([TextInput, z.array(TextInput).min(1, 'must not be empty').max(EMBEDDING_LIMITS.inputs)], {
       error: 'input must be a string or an array of strings (token arrays are not supported)',
     }),
     // Any string: a malformed id is an unknown model (404 `unknown_model`), as OpenAI answers.

@@ -1,6 +1,6 @@
 /** POST /v1/score: softmax probabilities and logits of captions against one image, edge-cached. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { ScoreFieldsSchema, ScoreResponseSchema } from '../../core/contract/api-schemas';
+import { CaptionsFormSchema, ScoreFieldsSchema, ScoreResponseSchema } from '../../core/contract/api-schemas';
 import { SCORE } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
@@ -10,7 +10,10 @@ import { runScore, type ScoreInput, scoreRequestFrom } from './score';
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-const ScoreFormSchema = ScoreFieldsSchema.extend({ image: ImageFileSchema.optional() });
+const ScoreFormSchema = ScoreFieldsSchema.extend({
+  captions: CaptionsFormSchema,
+  image: ImageFileSchema.optional(),
+});
 
 app.openapi(
   createRoute({
