@@ -11,7 +11,17 @@ export const SIGNATURE_TOLERANCE_S = 300;
 
 const encoder = new TextEncoder();
 
-async function hmacHex(secret: string, message: string): Promise<string> {
+/** `<t>.<body>` as the bytes that are signed: the body's own bytes, never a decoding of them. */
+function signedBytes(t: number, body: string | Uint8Array): Uint8Array {
+  const prefix = encoder.encode(`${t}.`);
+  const bytes = typeof body === 'string' ? encoder.encode(body) : body;
+  const message = new Uint8Array(prefix.length + bytes.length);
+  message.set(prefix);
+  message.set(bytes, prefix.length);
+  return message;
+}
+
+async function hmacHex(secret: string, message: Uint8Array): Promise<string> {
   const key = await crypto.subtle.importKey(
     'raw',
     encoder.encode(secret),
@@ -19,17 +29,20 @@ async function hmacHex(secret: string, message: string): Promise<string> {
     false,
     ['sign'],
   );
-  return toHex(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(message))));
+  return toHex(new Uint8Array(await crypto.subtle.sign('HMAC', key, message)));
 }
 
-/** The header value for `body` signed at `t` (unix seconds) with each of `secrets`. */
+/**
+ * The header value for `body` signed at `t` (unix seconds) with each of `secrets`; a string body
+ * is signed as its UTF-8 bytes, which is what a client sends.
+ */
 export async function signWebhook(
   secrets: string | readonly string[],
-  body: string,
+  body: string | Uint8Array,
   t = Math.floor(Date.now() / 1000),
 ): Promise<string> {
   const list = typeof secrets === 'string' ? [secrets] : secrets;
-  const sigs = await Promise.all(list.map((s) => hmacHex(s, `${t}.${body}`)));
+  const sigs = await Promise.all(list.map((s) => hmacHex(s, signedBytes(t, body))));
   return [`t=${t}`, ...sigs.map((v) => `v1=${v}`)].join(',');
 }
 
@@ -72,13 +85,14 @@ export type SignatureCheck =
   | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
 
 /**
- * Verifies a header against the raw body with any of `secrets` (rotation on the receiving side)
+ * Verifies a header against the raw body (the request's bytes, as received: a BOM or bytes that
+ * are not UTF-8 are signed like any other) with any of `secrets` (rotation on the receiving side)
  * and any of its `v1` (rotation on the sending side). `signature` is the matching v1, for the
  * replay guard.
  */
 export async function verifyWebhook(
   header: string | null | undefined,
-  body: string,
+  body: string | Uint8Array,
   secrets: readonly string[],
   nowS = Math.floor(Date.now() / 1000),
   toleranceS = SIGNATURE_TOLERANCE_S,
@@ -89,7 +103,7 @@ export async function verifyWebhook(
   if (Math.abs(nowS - parsed.t) > toleranceS) return { ok: false, reason: 'stale' };
   let match: string | undefined;
   for (const secret of secrets) {
-    const expected = await hmacHex(secret, `${parsed.t}.${body}`);
+    const expected = await hmacHex(secret, signedBytes(parsed.t, body));
     // Every candidate is compared (no early exit on the first match), in constant time each.
     for (const candidate of parsed.v1) if (constantTimeEqual(candidate, expected)) match ??= candidate;
   }

@@ -83,7 +83,8 @@ app.openAPIRegistry.registerPath({
 });
 
 app.post(PATH, limitBody(INGEST_LIMITS.bodyBytes), async (c) => {
-  const raw = await c.req.text();
+  // The signature covers the request's bytes as received; they are decoded only once it holds.
+  const raw = new Uint8Array(await c.req.arrayBuffer());
   const signature = await checkDelivery(c.env, c.req.header(SIGNATURE_HEADER), raw);
   const events = webhookEvents(raw);
   let accepted: Awaited<ReturnType<typeof ingestEvents>>;

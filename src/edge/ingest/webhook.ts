@@ -35,7 +35,7 @@ const SIGNATURE_ERRORS = {
  * 409 `replayed` for a signature already seen inside the window. Answers the matching signature
  * (to `forget` it if the delivery then fails on our side).
  */
-export async function checkDelivery(env: Env, header: string | undefined, raw: string): Promise<string> {
+export async function checkDelivery(env: Env, header: string | undefined, raw: Uint8Array): Promise<string> {
   const check = await verifyWebhook(header, raw, webhookSecrets(env));
   if (!check.ok) {
     const [code, message] = SIGNATURE_ERRORS[check.reason];
@@ -63,10 +63,18 @@ export async function forgetDelivery(env: Env, signature: string): Promise<void>
 }
 
 /** The events of a webhook body (400 `invalid_request` naming the field), collections filled in. */
-export function webhookEvents(raw: string): IngestEvent[] {
+export function webhookEvents(raw: Uint8Array): IngestEvent[] {
+  let text: string;
+  try {
+    // A leading BOM is dropped (it was signed with the rest); bytes that are not UTF-8 are refused,
+    // never replaced with U+FFFD and stored.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(raw);
+  } catch {
+    throw new ApiError(400, 'invalid_request', 'the body is not valid UTF-8');
+  }
   let json: unknown;
   try {
-    json = JSON.parse(raw);
+    json = JSON.parse(text);
   } catch {
     throw new ApiError(400, 'invalid_request', 'the body is not valid JSON');
   }
