@@ -80,18 +80,18 @@ export const SEARCH = {
       summary: 'By an image inside the JSON body (data: URL, as in OpenAI vision requests)',
       value: { image_url: `data:image/png;base64,${TINY_PNG}`, k: 5 },
     },
-    image_url: {
-      summary: 'By an image URL (fetched by the encoder)',
-      value: { image_url: 'https://cdn.example.com/a.png' },
-    },
-    next_page: { summary: 'The next page', value: { text: '빨간 원', k: 5, cursor: 'eyJvIjo1LCJnIjozfQ' } },
+    // No http(s) `image_url` example: replaying it would make the service fetch from a host that is
+    // not ours, and a `cursor` example would be refused (a cursor is bound to its query and to the
+    // index generation it was issued for). The route's description shows both forms.
   },
   response: {
     object: 'search_results',
     ...MODEL,
     query: { kind: 'text', truncated: false },
     results: RED_CIRCLES,
-    next_cursor: 'eyJvIjo1LCJnIjozfQ',
+    // The shape encodeCursor (src/edge/search/cursor.ts) issues for this query at offset 5.
+    next_cursor:
+      'eyJ2IjoxLCJvIjo1LCJnIjoxLCJmIjoiYWExY2M3NjM0YWVhNzA5NzYwZWU2OTZhMjMwNWE0MmUiLCJxIjoiMTJlNzhmYjZlNmZjMDA2NDg4OTUyOTY2ZDlmNTU0YjEiLCJtIjoia29jbGlwLXRpbnlAMjAyNi4xMS4yOS0xIn0',
   },
 };
 

@@ -54,7 +54,10 @@ app.openapi(
     summary: 'Search the image index by text, indexed image id, image URL, base64 image or upload',
     description:
       'JSON bodies take the image as `image_url` (http(s), or a `data:image/...;base64,` URL as in OpenAI vision ' +
-      'requests) or `image_base64` (bare base64), checked like an upload (size, format). Multipart takes an `image` file.',
+      'requests) or `image_base64` (bare base64), checked like an upload (size, format). Multipart takes an `image` file. ' +
+      'An http(s) `image_url` is fetched by the encoder (`{"image_url": "https://images.example/a.png"}`); one it cannot ' +
+      'fetch is a 422 `image_fetch_failed` with the reason. The next page: the same request with `cursor` set to the ' +
+      "answer's `next_cursor` (bound to that query and to the index generation; else 400 `invalid_cursor`).",
     request: {
       body: {
         content: {
