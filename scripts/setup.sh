@@ -21,17 +21,20 @@ fi
 # (--system-site-packages: torch, onnx, numpy, Pillow), the kit itself installed editable (so
 # `.venv/bin/python -m koclip_kit` runs the checkout), the pinned dev tools and the converter's
 # pinned PyPI packages (requirements-convert.txt: transformers 4.44, jax/flax CPU, tokenizers,
-# safetensors, onnxruntime; about 400 MB, one pip run). Redone when a requirements file or
+# safetensors, onnxruntime; about 400 MB, one pip run) and the API fuzzer of npm test
+# (requirements-contract.txt: schemathesis). Redone when a requirements file or
 # pyproject.toml is newer than the last successful run's stamp.
 kit=scripts/model
 stamp=$kit/.venv/.setup-done
 if [[ ! -x $kit/.venv/bin/python || ! -f $stamp || $kit/requirements-dev.txt -nt $stamp \
-  || $kit/requirements-convert.txt -nt $stamp || $kit/pyproject.toml -nt $stamp ]]; then
+  || $kit/requirements-convert.txt -nt $stamp || $kit/requirements-contract.txt -nt $stamp
+  || $kit/pyproject.toml -nt $stamp ]]; then
   echo "[setup] python venv $kit/.venv"
   rm -f "$stamp"
   /usr/bin/python3 -m venv --system-site-packages "$kit/.venv"
   pip=("$kit/.venv/bin/python" -m pip --disable-pip-version-check --quiet)
-  "${pip[@]}" install --requirement "$kit/requirements-dev.txt" --requirement "$kit/requirements-convert.txt"
+  "${pip[@]}" install --requirement "$kit/requirements-dev.txt" --requirement "$kit/requirements-convert.txt" \
+    --requirement "$kit/requirements-contract.txt"
   "${pip[@]}" install --no-deps --no-build-isolation --editable "$kit"
   touch "$stamp"
 fi
