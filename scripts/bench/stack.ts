@@ -5,11 +5,13 @@
  * 1. caching: Worker time per request of a cached POST /v1/score (X-Cache: HIT) and of a repeated
  *    query embedding (POST /v1/embeddings), each sent `--repeat` times through the app inside one
  *    request (POST /debug/repeat; workerd's clock ticks in 1 ms steps);
- * 2. load: autocannon (pinned devDependency), `--connections` clients for `--duration` s on
+ * 2. access: keys and limits against none, side by side (`npm run bench:access` runs only this);
+ * 3. load: autocannon (pinned devDependency), `--connections` clients for `--duration` s on
  *    loopback, search by text and caption scoring mixed, with workerd's RSS (ps) and ORT's wasm
  *    memory (GET /debug/text-tower) sampled every 2 s.
  *
  *   npm run bench:stack -- [--connections 64] [--duration 60] [--repeat 300] [--no-load] [--no-caching]
+ *     [--no-access] [--access-rounds 40] [--access-n 25]
  *     [--mix both|search|score]
  *     [--out build/bench/stack.json]
  */
@@ -19,8 +21,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { readDevVars } from '../index/dev-vars';
 import { TS_RUNNER } from '../stack/index';
-import { machine, postJson, ROOT } from './support/common';
+import { machine, percentile, postJson, ROOT } from './support/common';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +35,11 @@ const { values } = parseArgs({
     /** Which requests the load run sends: both (default), search or score. */
     mix: { type: 'string', default: 'both' },
     'no-caching': { type: 'boolean', default: false },
+    /** Skip the access comparison (keys and limits against none, side by side). */
+    'no-access': { type: 'boolean', default: false },
+    /** Access comparison: rounds of `--access-n` requests per variant and route. */
+    'access-rounds': { type: 'string', default: '40' },
+    'access-n': { type: 'string', default: '25' },
     out: { type: 'string', default: 'build/bench/stack.json' },
   },
 });
@@ -148,6 +156,97 @@ for (const [name, body] of values['no-caching']
   );
 }
 
+/**
+ * Keys and limits against none, side by side: each round sends `--access-n` requests of one route
+ * through the app (POST /debug/repeat) once per variant, in rotating order; a variant's figure is
+ * the median (and p95) over rounds of its mean Worker time per request.
+ * - none: AUTH_MODE=open, RATE_LIMITS=off, anonymous (no gate work beyond the route table);
+ * - key: AUTH_MODE=keys, RATE_LIMITS=on, an API key without quotas (key check from the isolate's
+ *   cache, the RATE_LIMIT binding, the usage count after the answer);
+ * - key + quotas: the same with daily quotas (the UsageCounter object is asked before the answer).
+ * Keys rotate (ACCESS_KEYS per variant) so that none passes the binding's 600 per 60 s.
+ */
+const ACCESS_KEYS = 8;
+interface AccessRow {
+  route: string;
+  variant: string;
+  p50: number;
+  p95: number;
+  rounds: number;
+  statuses: Record<string, number>;
+}
+const access: AccessRow[] = [];
+if (!values['no-access']) {
+  const admin = `Bearer ${readDevVars().ADMIN_TOKEN ?? ''}`;
+  const createKey = async (limits: Record<string, number> | undefined) => {
+    const res = await fetch(`${base}/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench', scopes: ['search'], ...(limits ? { limits } : {}) }),
+    });
+    if (res.status !== 201) throw new Error(`POST /v1/keys: ${res.status} ${await res.text()}`);
+    return `Bearer ${((await res.json()) as { key: string }).key}`;
+  };
+  const keysOn = { AUTH_MODE: 'keys', RATE_LIMITS: 'on' };
+  const keysNoBurst = { AUTH_MODE: 'keys', RATE_LIMITS: 'off' };
+  const plain = await Promise.all(Array.from({ length: ACCESS_KEYS }, () => createKey(undefined)));
+  const quoted = await Promise.all(
+    Array.from({ length: ACCESS_KEYS }, () => createKey({ requests_per_day: 1e9, encoder_per_day: 1e9 })),
+  );
+  const variants: { name: string; vars: Record<string, string>; auth: string[] }[] = [
+    { name: 'none (open, anonymous)', vars: { AUTH_MODE: 'open', RATE_LIMITS: 'off' }, auth: [''] },
+    { name: 'key', vars: keysNoBurst, auth: plain },
+    { name: 'key + daily quotas', vars: keysNoBurst, auth: quoted },
+    { name: 'key + burst limit', vars: keysOn, auth: plain },
+    { name: 'key + burst limit + daily quotas', vars: keysOn, auth: quoted },
+  ];
+  const routes = [
+    ['cached /v1/score (4 captions)', { path: '/v1/score', body: scoreBody('demo-0001') }],
+    [
+      'GET /v1/search (text, 300 demo images)',
+      { method: 'GET', path: `/v1/search?q=${encodeURIComponent('빨간 원')}&k=10` },
+    ],
+  ] as const;
+  const n = Number(values['access-n']);
+  const rounds = Number(values['access-rounds']);
+  for (const [route, request] of routes) {
+    const times = variants.map(() => [] as number[]);
+    const statuses = variants.map(() => ({}) as Record<string, number>);
+    for (let round = -2; round < rounds; round++) {
+      for (let j = 0; j < variants.length; j++) {
+        const v = (round + j + variants.length) % variants.length;
+        const variant = variants[v] as (typeof variants)[number];
+        const auth = variant.auth[(round + 2) % variant.auth.length] as string;
+        const answer = await postJson<RepeatAnswer>(base, '/debug/repeat', {
+          ...request,
+          n,
+          vars: variant.vars,
+          ...(auth ? { authorization: auth } : {}),
+        });
+        // Two warm-up rounds are not counted.
+        if (round < 0) continue;
+        times[v]?.push(answer.per_request_ms);
+        const tally = statuses[v] as Record<string, number>;
+        for (const [k, c] of Object.entries(answer.statuses)) tally[k] = (tally[k] ?? 0) + c;
+      }
+    }
+    variants.forEach((variant, v) => {
+      const row = {
+        route,
+        variant: variant.name,
+        p50: percentile(times[v] as number[], 50),
+        p95: percentile(times[v] as number[], 95),
+        rounds,
+        statuses: statuses[v] as Record<string, number>,
+      };
+      access.push(row);
+      console.error(
+        `  ${route}, ${variant.name}: p50 ${row.p50.toFixed(3)} ms ${JSON.stringify(row.statuses)}`,
+      );
+    });
+  }
+}
+
 let load: unknown = null;
 const samples: {
   t_s: number;
@@ -230,7 +329,7 @@ mkdirSync(dirname(join(ROOT, values.out)), { recursive: true });
 writeFileSync(
   join(ROOT, values.out),
   JSON.stringify(
-    { bench: 'stack', started, ended, repeat, autocannon: autocannonVersion, caching, load, samples },
+    { bench: 'stack', started, ended, repeat, autocannon: autocannonVersion, caching, access, load, samples },
     null,
     1,
   ),
@@ -240,6 +339,19 @@ console.log('| request | Worker ms/request | requests | statuses |');
 console.log('|---|---:|---:|---|');
 for (const [name, r] of Object.entries(caching)) {
   console.log(`| ${name} | ${r.per_request_ms.toFixed(3)} | ${r.n} | ${JSON.stringify(r.statuses)} |`);
+}
+if (access.length) {
+  console.log(
+    `\nKeys and limits, side by side (${values['access-rounds']} rounds of ${values['access-n']} requests per variant; Worker ms/request)`,
+  );
+  console.log('| route | variant | p50 ms | p95 ms | added p50 ms | statuses |');
+  console.log('|---|---|---:|---:|---:|---|');
+  for (const r of access) {
+    const none = access.find((x) => x.route === r.route) as AccessRow;
+    console.log(
+      `| ${r.route} | ${r.variant} | ${r.p50.toFixed(3)} | ${r.p95.toFixed(3)} | ${(r.p50 - none.p50).toFixed(3)} | ${JSON.stringify(r.statuses)} |`,
+    );
+  }
 }
 if (load) console.log(`\nload: ${JSON.stringify(load)}`);
 stop();

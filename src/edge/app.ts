@@ -5,8 +5,8 @@
  * it; `query/`, `inference/`, `index/` and `queue/` hold no routes.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { cors } from 'hono/cors';
 import { EMBEDDING_LIMITS, LIMITS } from '../core/contract/limits';
+import { authorize, corsPolicy, keysRoutes } from './access';
 import collections from './collections/route';
 import { debugRoutes } from './debug/route';
 import docs from './docs/route';
@@ -28,23 +28,22 @@ import search from './search/route';
 
 export const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+// CORS first (a refused preflight never reaches the gate), then the gate: who calls, with what
+// scope, on which collections, within which limits (src/edge/access/).
 // Outermost: X-Request-Id on every answer, the request's scope and its one JSON log line.
 app.use('*', requestLog());
 app.use(
   '/v1/*',
-  cors({
-    origin: '*',
-    allowHeaders: ['Authorization', 'Content-Type'],
-    exposeHeaders: [
-      'X-Truncated-Inputs',
-      'X-Model-Version',
-      'X-Cache',
-      'X-Cache-Tier',
-      'X-Request-Id',
-      'Retry-After',
-    ],
-  }),
+  corsPolicy([
+    'X-Truncated-Inputs',
+    'X-Model-Version',
+    'X-Cache',
+    'X-Cache-Tier',
+    'X-Request-Id',
+    'Retry-After',
+  ]),
 );
+app.use('/v1/*', authorize());
 app.use('/v1/embeddings', limitBody(EMBEDDING_LIMITS.bodyBytes));
 app.use('/v1/*', limitBody(LIMITS.bodyBytes));
 
@@ -60,6 +59,7 @@ app.route('/', imageContent);
 app.route('/', webhooks);
 app.route('/', images);
 app.route('/', collections);
+app.route('/', keysRoutes);
 app.route('/', errorCountsRoute);
 
 const OPENAPI_CONFIG = {

@@ -34,6 +34,8 @@ export const ROUTE_RULES: readonly Rule[] = [
   { methods: ['GET'], path: /^\/v1\/images\/.+\/content$/, need: 'search' },
   { methods: ['PUT', 'GET', 'DELETE'], path: /^\/v1\/images\/[^/]+$/, need: 'ingest' },
   { methods: ['GET'], path: /^\/v1\/index\/stats$/, need: 'admin' },
+  // Error answers by code in the answering isolate (http/request-log.ts).
+  { methods: ['GET'], path: /^\/v1\/admin\/errors$/, need: 'admin' },
   { methods: ['GET', 'POST'], path: /^\/v1\/keys$/, need: 'keys' },
   { methods: ['DELETE'], path: /^\/v1\/keys\/[^/]+$/, need: 'keys' },
   { methods: ['GET', 'PUT', 'POST'], path: /^\/v1\/collections\/.+$/, need: 'admin' },

@@ -16,7 +16,6 @@ import { indexKey } from '../../core/contract/spaces';
 import { embeddingSpace } from '../../core/manifest';
 import { COLLECTIONS } from '../docs/examples';
 import { type AppEnv, type Env, readConfig } from '../env';
-import { requireAdmin } from '../http/auth';
 import { ApiError, validationHook } from '../http/errors';
 import { documented, errorResponse } from '../http/openapi';
 import { writerFor } from '../index';
@@ -42,7 +41,8 @@ const MigrationParams = Params.extend({
 });
 const Collection = z.object(CollectionAnswer.shape).openapi('Collection');
 const MigrationView = z.object(MigrationSchema.shape).openapi('Migration');
-const admin = { middleware: [requireAdmin()], security: [{ bearer: [] }] };
+// Admin scope, checked by the /v1 gate (../access).
+const admin = { security: [{ bearer: [] }] };
 const authErrors = {
   401: errorResponse('Missing or wrong admin token'),
   503: errorResponse('ADMIN_TOKEN unset, or an index unavailable'),

@@ -5,7 +5,8 @@
  * - POST /debug/tower/session: loads an ONNX text tower from MODELS_BUCKET with the given session
  *   options (replacing the previous probe session), with fetch / create times and wasm memory.
  * - POST /debug/tower/run: runs the probe session on synthetic token ids, timed in groups.
- * - POST /debug/repeat: sends one request through the app `n` times, Worker time per request.
+ * - POST /debug/repeat: sends one request through the app `n` times, Worker time per request
+ *   (optionally with an Authorization header and vars of its own: the access bench).
  * The probe session lives beside the app's text tower in the same ORT instance; it is for local
  * benchmarks only (deployed Workers freeze clocks during compute, so the timings read 0 there).
  */
@@ -43,6 +44,10 @@ const RepeatBody = z.object({
   path: z.string().startsWith('/v1/'),
   body: z.unknown().optional(),
   n: z.number().int().min(1).max(5000),
+  /** The Authorization header of each request (an API key or the admin token). */
+  authorization: z.string().max(200).optional(),
+  /** Vars that replace the Worker's for these requests (e.g. AUTH_MODE, RATE_LIMITS). */
+  vars: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()).optional(),
 });
 
 let probe: { key: string; session: Session } | undefined;
@@ -155,17 +160,21 @@ async function repeat(c: Context<AppEnv>, worker: RepeatTarget): Promise<Respons
   requireDebug(c.env, '/debug/repeat');
   const body = await parse(RepeatBody, c.req.raw);
   const url = new URL(body.path, c.req.url).toString();
+  const headers: Record<string, string> = {
+    ...(body.body === undefined ? {} : { 'content-type': 'application/json' }),
+    ...(body.authorization ? { authorization: body.authorization } : {}),
+  };
   const make = () =>
     new Request(url, {
       method: body.method,
-      ...(body.body === undefined
-        ? {}
-        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body.body) }),
+      headers,
+      ...(body.body === undefined ? {} : { body: JSON.stringify(body.body) }),
     });
+  const env = body.vars ? { ...c.env, ...body.vars } : c.env;
   const statuses = new Map<string, number>();
   const start = Date.now();
   for (let i = 0; i < body.n; i++) {
-    const res = await worker.fetch(make(), c.env, c.executionCtx);
+    const res = await worker.fetch(make(), env, c.executionCtx);
     await res.arrayBuffer();
     const tag = `${res.status} ${res.headers.get('x-cache') ?? ''}`.trim();
     statuses.set(tag, (statuses.get(tag) ?? 0) + 1);

@@ -1,6 +1,7 @@
 /** POST /v1/score: softmax probabilities and logits of captions against one image, edge-cached. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { CaptionsFormSchema, ScoreFieldsSchema, ScoreResponseSchema } from '../../core/contract/api-schemas';
+import { allowCollection, carriesImage, chargeEncoder } from '../access';
 import { SCORE } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
@@ -46,8 +47,10 @@ app.openapi(
     const fields = (
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json')
     ) as ScoreInput;
+    const collection = allowCollection(c, fields.collection);
+    if (carriesImage(fields)) await chargeEncoder(c);
     const request = await scoreRequestFrom(fields);
-    const scored = await runScore(await queryContext(c.env, fields.model, fields.collection), request);
+    const scored = await runScore(await queryContext(c.env, fields.model, collection), request);
     c.header('X-Cache', scored.cache);
     if (scored.tier) c.header('X-Cache-Tier', scored.tier);
     return c.json(scored.body, 200);

@@ -3,7 +3,9 @@
  * `x-koclip-search-path` says which ranking answered (catalogue-search.ts: SearchPath).
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { QueryTextSchema, SearchFieldsSchema, SearchResponseSchema } from '../../core/contract/api-schemas';
+import { allowCollection, carriesImage, chargeEncoder } from '../access';
 import { SEARCH } from '../docs/examples';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/errors';
@@ -24,9 +26,11 @@ const SearchQuerySchema = SearchFieldsSchema.extend({
 });
 const SearchFormSchema = SearchFieldsSchema.extend({ image: ImageFileSchema.optional() });
 
-async function search(env: AppEnv['Bindings'], fields: SearchInput) {
+async function search(c: Context<AppEnv>, fields: SearchInput) {
+  const collection = allowCollection(c, fields.collection);
+  if (carriesImage(fields)) await chargeEncoder(c);
   const request = await searchRequestFrom(fields);
-  return runSearch(await queryContext(env, fields.model, fields.collection), request);
+  return runSearch(await queryContext(c.env, fields.model, collection), request);
 }
 
 const PATH_HEADER = 'x-koclip-search-path';
@@ -42,7 +46,7 @@ app.openapi(
     responses: { ...ok, ...ImageErrorResponses },
   }),
   async (c) => {
-    const { body, path } = await search(c.env, c.req.valid('query'));
+    const { body, path } = await search(c, c.req.valid('query'));
     return c.json(body, 200, { [PATH_HEADER]: path });
   },
 );
@@ -71,7 +75,7 @@ app.openapi(
   async (c) => {
     const fields =
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json');
-    const { body, path } = await search(c.env, fields as SearchInput);
+    const { body, path } = await search(c, fields as SearchInput);
     return c.json(body, 200, { [PATH_HEADER]: path });
   },
 );
