@@ -8,8 +8,8 @@ import { fileToDataUrl, imageSrc } from './api';
 export interface ImageChoice {
   /** The JSON fields that name the image. */
   fields: { image_id?: string; image_url?: string; collection?: string };
-  /** Where the page can show it. */
-  src: string;
+  /** Where the page can show it (showImage): the picked file, or a path. */
+  src: string | Blob;
   label: string;
 }
 
@@ -23,7 +23,7 @@ export async function chooseImage(
   if (file) {
     return {
       fields: { image_url: await fileToDataUrl(file) },
-      src: URL.createObjectURL(file),
+      src: file,
       label: file.name,
     };
   }

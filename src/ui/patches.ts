@@ -1,6 +1,6 @@
 /** Text→Patch: a rows x cols grid over an image, each cell shaded by how well it matches a text. */
 import type { PatchesResponse } from '../core/contract/api-schemas';
-import { describeFailure, postJson } from './api';
+import { describeFailure, postJson, showImage } from './api';
 import { byId, fmt, h, setStatus } from './dom';
 import { chooseImage, exclusive } from './image-source';
 
@@ -12,9 +12,9 @@ export function setUpPatches(): { useImage: (id: string, collection: string) => 
   let collection = 'default';
   exclusive(idInput, fileInput, () => {});
 
-  function render(answer: PatchesResponse, src: string, label: string, text: string): void {
+  function render(answer: PatchesResponse, src: string | Blob, label: string, text: string): void {
     const img = byId<HTMLImageElement>('patches-image');
-    img.src = src;
+    showImage(img, src);
     img.alt = label;
     const grid = byId('patches-grid');
     grid.style.gridTemplateColumns = `repeat(${answer.cols}, 1fr)`;

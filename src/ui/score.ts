@@ -5,7 +5,7 @@
 
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip } from 'chart.js';
 import type { ScoreResponse } from '../core/contract/api-schemas';
-import { describeFailure, imageSrc, postJson } from './api';
+import { describeFailure, imageSrc, postJson, showImage } from './api';
 import { byId, fmt, h, setStatus } from './dom';
 import { chooseImage, exclusive } from './image-source';
 
@@ -29,8 +29,8 @@ export function setUpScore(): { useImage: (id: string, collection: string) => vo
     const file = fileInput.files?.[0];
     const id = idInput.value.trim();
     preview.hidden = !file && !id;
-    if (file) preview.src = URL.createObjectURL(file);
-    else if (id) preview.src = imageSrc(id, collection);
+    if (file) showImage(preview, file);
+    else if (id) showImage(preview, imageSrc(id, collection));
     preview.alt = file ? file.name : id;
   };
   exclusive(idInput, fileInput, showPreview);

@@ -4,7 +4,7 @@
  * empty-index, no-result and error states.
  */
 import type { SearchHit, SearchResponse } from '../core/contract/api-schemas';
-import { ApiFailure, api, describeFailure, imageSrc } from './api';
+import { ApiFailure, api, describeFailure, imageSrc, releaseImages, showImage } from './api';
 import { byId, clearStatus, fmt, h, setStatus } from './dom';
 
 type Query = { text: string } | { image_id: string };
@@ -25,6 +25,11 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
   let cursor: string | null = null;
   let seq = 0;
   let timer: number | undefined;
+
+  const clearResults = () => {
+    releaseImages(list);
+    list.replaceChildren();
+  };
 
   const collection = () => byId<HTMLInputElement>('collection').value.trim() || 'default';
 
@@ -82,10 +87,12 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
       '패치 · Patches',
     );
     patches.addEventListener('click', () => useImage('patches', hit.id, coll));
+    const img = h('img', { alt, loading: 'lazy', width: '160', height: '160' });
+    showImage(img, imageSrc(hit.id, coll));
     return h(
       'li',
       { class: 'card', 'data-id': hit.id },
-      h('img', { src: imageSrc(hit.id, coll), alt, loading: 'lazy', width: '160', height: '160' }),
+      img,
       h(
         'div',
         { class: 'card-body' },
@@ -112,7 +119,7 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
     try {
       const { body } = await api<SearchResponse>(`/v1/search?${params(q, append ? cursor : null)}`);
       if (mine !== seq) return;
-      if (!append) list.replaceChildren();
+      if (!append) clearResults();
       for (const hit of body.results) list.append(card(hit, coll));
       cursor = body.next_cursor;
       more.hidden = !cursor;
@@ -126,7 +133,7 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
       else setStatus(status, 'info', `결과 ${shown}개 · ${shown} results`);
     } catch (error) {
       if (mine !== seq) return;
-      if (!append) list.replaceChildren();
+      if (!append) clearResults();
       if (error instanceof ApiFailure && error.code === 'index_empty') {
         setStatus(
           status,
@@ -142,7 +149,7 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
     if (text) void run({ text });
     else {
       seq++;
-      list.replaceChildren();
+      clearResults();
       more.hidden = true;
       clearStatus(status);
     }

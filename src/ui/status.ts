@@ -1,10 +1,10 @@
 /**
  * The footer: the default model (id, version, placement, evaluation figures), the index's counts
- * (GET /v1/index/stats, which needs the admin token) and the encoder's health (GET /healthz).
+ * (GET /v1/index/stats, which needs the admin token or an admin key) and the encoder's health (GET /healthz).
  */
 import type { HealthResponse } from '../core/contract/api-schemas';
 import type { IndexStats } from '../core/contract/ingest-schemas';
-import { adminToken, api, describeFailure } from './api';
+import { api, describeFailure, savedToken } from './api';
 import { byId } from './dom';
 
 const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
@@ -29,15 +29,14 @@ export async function refreshStatus(): Promise<void> {
   } catch (error) {
     model.textContent = describeFailure(error);
   }
-  if (!adminToken.get()) {
-    index.textContent = '관리자 토큰을 저장하면 표시 · save the admin token to see counts';
+  if (!savedToken.get()) {
+    index.textContent =
+      '관리자 토큰(또는 admin 키)을 저장하면 표시 · save the admin token (or an admin key) to see counts';
     return;
   }
   try {
     const collection = byId<HTMLInputElement>('collection').value.trim() || 'default';
-    const { body } = await api<IndexStats>(`/v1/index/stats?collection=${encodeURIComponent(collection)}`, {
-      admin: true,
-    });
+    const { body } = await api<IndexStats>(`/v1/index/stats?collection=${encodeURIComponent(collection)}`);
     index.textContent = `${collection}: 색인 ${body.counts.indexed} indexed · 대기 ${body.counts.pending} pending · 실패 ${body.counts.failed} failed · ${body.segments} segments`;
   } catch (error) {
     index.textContent = describeFailure(error);

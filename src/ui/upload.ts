@@ -1,10 +1,11 @@
 /**
- * Add images: the admin token (pasted by the user, kept in sessionStorage), uploads through
+ * Add images: the credential (an API key or the admin token, pasted by the user and kept in
+ * sessionStorage; api.ts sends it with every call, not only these), uploads through
  * PUT /v1/images/{id}, and each image's state polled from GET /v1/images/{id} until it is
  * indexed or failed.
  */
 import type { ImageStatus } from '../core/contract/ingest-schemas';
-import { adminToken, api, describeFailure } from './api';
+import { api, describeFailure, savedToken } from './api';
 import { byId, h, setStatus } from './dom';
 
 const POLL_MS = 700;
@@ -14,16 +15,16 @@ export function setUpUpload(onIndexed: (id: string) => void, onToken: () => void
   const tokenInput = byId<HTMLInputElement>('admin-token');
   const status = byId('upload-status');
   const rows = byId('uploads');
-  tokenInput.value = adminToken.get();
+  tokenInput.value = savedToken.get();
 
   byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    adminToken.set(tokenInput.value.trim());
+    savedToken.set(tokenInput.value.trim());
     setStatus(status, 'info', '토큰을 저장했습니다 (이 탭에만) · Token saved for this tab');
     onToken();
   });
   byId('token-clear').addEventListener('click', () => {
-    adminToken.clear();
+    savedToken.clear();
     tokenInput.value = '';
     setStatus(status, 'info', '토큰을 지웠습니다 · Token cleared');
     onToken();
@@ -47,7 +48,6 @@ export function setUpUpload(onIndexed: (id: string) => void, onToken: () => void
     for (let i = 0; i < POLL_LIMIT; i++) {
       const { body } = await api<ImageStatus>(
         `/v1/images/${encodeURIComponent(id)}?collection=${encodeURIComponent(collection)}`,
-        { admin: true },
       );
       show(cells.state, body);
       if (body.state !== 'pending') {
@@ -68,8 +68,12 @@ export function setUpUpload(onIndexed: (id: string) => void, onToken: () => void
 
   byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
     e.preventDefault();
-    if (!adminToken.get()) {
-      setStatus(status, 'error', '먼저 관리자 토큰을 저장하세요 · Save the admin token first');
+    if (!savedToken.get()) {
+      setStatus(
+        status,
+        'error',
+        '먼저 API 키(ingest)나 관리자 토큰을 저장하세요 · Save an API key (ingest scope) or the admin token first',
+      );
       return;
     }
     const files = [...(byId<HTMLInputElement>('upload-files').files ?? [])];
@@ -92,7 +96,7 @@ export function setUpUpload(onIndexed: (id: string) => void, onToken: () => void
         try {
           const { body } = await api<ImageStatus>(
             `/v1/images/${encodeURIComponent(id)}?collection=${encodeURIComponent(collection)}`,
-            { method: 'PUT', body: form, admin: true },
+            { method: 'PUT', body: form },
           );
           show(cells.state, body);
           await follow(id, collection, cells);

@@ -1,13 +1,18 @@
 /**
  * The demo page in real headless Chromium against the running stack (wrangler dev serving the
  * built page and the API, the real encoder behind a switchable proxy, the seeded demo index):
- * search, scoring with its cache, patches, uploads, error states, the API reference, and an
- * axe-core accessibility check. Screenshots land in test-artifacts/ui/.
+ * search, scoring with its cache, patches, uploads, error states, the API reference, an
+ * axe-core accessibility check, and the page against a second Worker in AUTH_MODE=keys (a saved
+ * API key sent with every call and the Worker's images loaded with it). Screenshots land in
+ * test-artifacts/ui/.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { STACK_VARS, startWorker } from '../../../scripts/stack/index';
+import type { CreatedKey } from '../../../src/core/contract/key-schemas';
+import { adminHeaders, status } from '../support/indexing-stack';
 import { ARTIFACTS, ROOT, STACK_SECRETS, startUiStack, type UiStack } from './support/stack';
 
 const demo = JSON.parse(readFileSync(join(ROOT, 'models/koclip-tiny/demo/index.json'), 'utf8')) as {
@@ -53,11 +58,11 @@ afterEach(async () => {
   for (const p of pages.splice(0)) await p.close();
 });
 
-async function open(hash = '', viewport = { width: 1280, height: 900 }): Promise<Page> {
+async function open(hash = '', viewport = { width: 1280, height: 900 }, base = stack.base): Promise<Page> {
   const context = await stack.browser.newContext({ viewport, locale: 'ko-KR' });
   const page = await context.newPage();
   pages.push(page);
-  await page.goto(`${stack.base}/${hash}`);
+  await page.goto(`${base}/${hash}`);
   return page;
 }
 
@@ -216,6 +221,14 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
       document.querySelector('#st-index')?.textContent?.includes('unauthorized'),
     );
     expect(await page.textContent('#st-index')).toContain('unauthorized');
+    // A saved credential goes with every call, so a wrong one fails search too; clear it.
+    await page.click('#tab-search');
+    await page.fill('#q', '빨간 원');
+    await page.click('#search-form button[type=submit]');
+    await page.waitForSelector('#search-status[role="alert"]');
+    expect(await page.textContent('#search-status')).toContain('unauthorized');
+    await page.click('#tab-add');
+    await page.click('#token-clear');
 
     stack.encoderProxy.setDown(true);
     await page.click('#tab-score');
@@ -271,4 +284,60 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
       }
     }
   });
+
+  it('in AUTH_MODE=keys, sends a saved search key with every call and loads the Worker’s images with it', async () => {
+    // A second Worker (own state) in keys mode, through the same encoder; one upload to find.
+    const keysWorker = await startWorker({
+      vars: { ...STACK_VARS, ENCODER_URL: stack.encoderProxy.url, AUTH_MODE: 'keys' },
+      logLevel: 'warn',
+    });
+    try {
+      const base = keysWorker.url;
+      const png = readFileSync(join(ROOT, 'models/koclip-tiny', redCircle?.file as string));
+      const put = await fetch(`${base}/v1/images/keys-red`, {
+        method: 'PUT',
+        headers: { ...adminHeaders, 'content-type': 'image/png' },
+        body: png,
+      });
+      expect(put.status, await put.clone().text()).toBe(202);
+      const deadline = Date.now() + 60_000;
+      while ((await status(base, 'default', 'keys-red')).body?.state !== 'indexed') {
+        if (Date.now() > deadline) throw new Error('keys-red was not indexed in time');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const created = await fetch(`${base}/v1/keys`, {
+        method: 'POST',
+        headers: { ...adminHeaders, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'demo page', scopes: ['search'] }),
+      });
+      expect(created.status).toBe(201);
+      const { key } = (await created.json()) as CreatedKey;
+
+      const page = await open('', undefined, base);
+      await page.fill('#q', '빨간 원');
+      await page.click('#search-form button[type=submit]');
+      await page.waitForSelector('#search-status[role="alert"]');
+      expect(await page.textContent('#search-status')).toContain('unauthorized');
+
+      await page.click('#tab-add');
+      await page.fill('#admin-token', key);
+      await page.click('#token-form button[type=submit]');
+      await page.click('#tab-search');
+      await page.click('#search-form button[type=submit]');
+      await page.waitForSelector('#results li.card[data-id="keys-red"]');
+      // Its original came from GET /v1/images/keys-red/content with the key, as a blob URL.
+      await page.waitForFunction(
+        () => document.querySelector('#results li.card[data-id="keys-red"] img').naturalWidth > 0,
+      );
+      expect(
+        await page.$eval('#results li.card[data-id="keys-red"] img', (i) => (i as BrowserNode).src as string),
+      ).toMatch(/^blob:/);
+      // A search key gets no index counts (admin only), and says why.
+      await page.waitForFunction(() =>
+        document.querySelector('#st-index')?.textContent?.includes('insufficient_scope'),
+      );
+    } finally {
+      await keysWorker.stop();
+    }
+  }, 120_000);
 });
