@@ -58,7 +58,7 @@ export const KeyIdSchema = z.string().regex(KEY_ID_PATTERN, 'a key id is k_ and 
 export const KeyViewSchema = z.object({
   id: z.string(),
   name: z.string(),
-  /** The secret's first characters, to tell keys apart (`kc_k_0123…_AbCd`). */
+  /** The secret's first characters, to tell keys apart (`koclip_<16 hex>_Xq…`). */
   prefix: z.string(),
   scopes: z.array(ScopeSchema),
   collections: z.array(z.string()).nullable(),

@@ -13,10 +13,13 @@ import type { AppEnv } from '../env';
 import { ApiError } from '../http/errors';
 import { callerOf, holds, identify, type Principal } from './principal';
 import { accessSettings } from './settings';
-import { secondsToUtcMidnight, type UsageKind, usageCounter } from './usage-counter';
+import { secondsToUtcMidnight, type UsageKind, usageCounter, utcDay } from './usage-counter';
 
-/** `keys`: admin, and not bound to collections (a bound key must not mint an unbound one). */
-export type Need = Scope | 'keys' | 'signed';
+/**
+ * `global-admin`: the admin scope on a key bound to no collection (the key routes: a bound key
+ * must not mint an unbound one; the isolate's error counts, which span collections).
+ */
+export type Need = Scope | 'global-admin' | 'signed';
 
 interface Rule {
   methods: readonly string[];
@@ -35,9 +38,9 @@ export const ROUTE_RULES: readonly Rule[] = [
   { methods: ['PUT', 'GET', 'DELETE'], path: /^\/v1\/images\/[^/]+$/, need: 'ingest' },
   { methods: ['GET'], path: /^\/v1\/index\/stats$/, need: 'admin' },
   // Error answers by code in the answering isolate (http/request-log.ts).
-  { methods: ['GET'], path: /^\/v1\/admin\/errors$/, need: 'admin' },
-  { methods: ['GET', 'POST'], path: /^\/v1\/keys$/, need: 'keys' },
-  { methods: ['DELETE'], path: /^\/v1\/keys\/[^/]+$/, need: 'keys' },
+  { methods: ['GET'], path: /^\/v1\/admin\/errors$/, need: 'global-admin' },
+  { methods: ['GET', 'POST'], path: /^\/v1\/keys$/, need: 'global-admin' },
+  { methods: ['DELETE'], path: /^\/v1\/keys\/[^/]+$/, need: 'global-admin' },
   { methods: ['GET', 'PUT', 'POST'], path: /^\/v1\/collections\/.+$/, need: 'admin' },
   // Signed with WEBHOOK_SECRET (ingest/webhook-route.ts), not with a key.
   { methods: ['POST'], path: /^\/v1\/webhooks\/[^/]+$/, need: 'signed' },
@@ -105,17 +108,59 @@ function quotaOf(
   return null;
 }
 
+/**
+ * What this isolate holds of a caller's day: units leased from its UsageCounter and not yet spent
+ * (quotas), and units spent and not yet reported (no quota). One object call per lease or flush,
+ * not per request: a request costs a Map lookup (bench:access).
+ */
+interface Pool {
+  day: string;
+  left: number;
+  unreported: number;
+  reportedAt: number;
+}
+const pools = new Map<string, Pool>();
+const POOLS_MAX = 10_000;
+/** Units of a caller without a quota are reported in batches of this many, or after FLUSH_MS. */
+const FLUSH_UNITS = 50;
+const FLUSH_MS = 10_000;
+
+/** Units leased at a time: 1 for small quotas (exact to the unit), up to 100 for large ones. */
+export const leaseSize = (limit: number) => Math.max(1, Math.min(100, Math.floor(limit / 1000)));
+
+function poolOf(caller: string, kind: UsageKind): Pool {
+  const id = `${caller}|${kind}`;
+  const day = utcDay(Date.now());
+  let pool = pools.get(id);
+  if (!pool || pool.day !== day) {
+    if (pools.size >= POOLS_MAX) pools.clear();
+    pool = { day, left: 0, unreported: 0, reportedAt: Date.now() };
+    pools.set(id, pool);
+  }
+  return pool;
+}
+
 /** Counts `kind` for the caller; 429 `quota_exceeded` when its daily quota is spent. */
 async function spend(c: Context<AppEnv>, kind: UsageKind): Promise<void> {
   const quota = quotaOf(c, principalOf(c), kind);
   if (!quota) return;
-  const counter = usageCounter(c.env, quota.caller);
+  const pool = poolOf(quota.caller, kind);
   if (quota.limit === null) {
-    later(c, counter.take(kind, 1, null));
+    pool.unreported++;
+    if (pool.unreported >= FLUSH_UNITS || Date.now() - pool.reportedAt >= FLUSH_MS) {
+      const n = pool.unreported;
+      pool.unreported = 0;
+      pool.reportedAt = Date.now();
+      later(c, usageCounter(c.env, quota.caller).lease(kind, n, null));
+    }
     return;
   }
-  const taken = await counter.take(kind, 1, quota.limit);
-  if (!taken.ok) {
+  if (pool.left > 0) {
+    pool.left--;
+    return;
+  }
+  const lease = await usageCounter(c.env, quota.caller).lease(kind, leaseSize(quota.limit), quota.limit);
+  if (lease.granted === 0) {
     throw new ApiError(
       429,
       'quota_exceeded',
@@ -123,6 +168,8 @@ async function spend(c: Context<AppEnv>, kind: UsageKind): Promise<void> {
       { headers: { 'Retry-After': String(secondsToUtcMidnight(Date.now())) } },
     );
   }
+  // Concurrent requests of this isolate may each have leased: what they do not use is kept.
+  pool.left += lease.granted - 1;
 }
 
 /** Counts one unit of encoder work (a query image fetched or decoded) against the caller's quota. */
@@ -169,7 +216,7 @@ export function authorize(): MiddlewareHandler<AppEnv> {
       });
     }
     if (p.kind === 'key') {
-      const scope: Scope = rule.need === 'keys' ? 'admin' : rule.need;
+      const scope: Scope = rule.need === 'global-admin' ? 'admin' : rule.need;
       if (!holds(p, scope)) {
         throw new ApiError(
           403,
@@ -177,8 +224,12 @@ export function authorize(): MiddlewareHandler<AppEnv> {
           `API key ${p.key.id} lacks the ${scope} scope this route needs`,
         );
       }
-      if (rule.need === 'keys' && p.key.collections) {
-        throw new ApiError(403, 'insufficient_scope', 'a key bound to collections cannot manage keys');
+      if (rule.need === 'global-admin' && p.key.collections) {
+        throw new ApiError(
+          403,
+          'insufficient_scope',
+          'a key bound to collections cannot use this route (it spans collections)',
+        );
       }
       const pathCollection = /^\/v1\/collections\/([^/]+)/.exec(c.req.path)?.[1];
       if (pathCollection !== undefined) allowCollection(c, decodeURIComponent(pathCollection));
@@ -186,7 +237,9 @@ export function authorize(): MiddlewareHandler<AppEnv> {
       // routes in their body, which they check themselves with allowCollection.
       const named = c.req.query('collection');
       const collectionFree =
-        rule.need === 'keys' || c.req.path.startsWith('/v1/models') || c.req.path === '/v1/embeddings';
+        rule.need === 'global-admin' ||
+        c.req.path.startsWith('/v1/models') ||
+        c.req.path === '/v1/embeddings';
       if (
         pathCollection === undefined &&
         !collectionFree &&

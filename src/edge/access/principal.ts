@@ -64,6 +64,15 @@ export function clientIp(c: Context<AppEnv>): string | null {
   return c.req.header('CF-Connecting-IP') ?? null;
 }
 
+function originOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Identifies the caller of this request; 401/403 for a credential that is sent and not good. */
 export async function identify(c: Context<AppEnv>): Promise<Principal> {
   const header = c.req.header('Authorization');
@@ -93,7 +102,8 @@ export async function identify(c: Context<AppEnv>): Promise<Principal> {
     throw unauthorized(`API key ${record.id} expired`, 'key_expired');
   }
   if (record.origins) {
-    const origin = c.req.header('Origin');
+    // Browsers send no Origin on a same-origin GET; their Referer names the page's origin then.
+    const origin = c.req.header('Origin') ?? originOf(c.req.header('Referer'));
     if (!origin || !record.origins.includes(origin)) {
       throw new ApiError(403, 'origin_not_allowed', `API key ${record.id} is only usable from its origins`);
     }

@@ -11,6 +11,7 @@ import {
   type KeyView,
   KeyViewSchema,
 } from '../../core/contract/key-schemas';
+import { KEYS } from '../docs/examples';
 import type { AppEnv, Env } from '../env';
 import { ApiError, validationHook } from '../http/errors';
 import { documented, errorResponse } from '../http/openapi';
@@ -49,14 +50,6 @@ async function view(env: Env, r: KeyRecord): Promise<KeyView> {
   };
 }
 
-const EXAMPLE_BODY = {
-  name: 'shop search (browser)',
-  scopes: ['search'],
-  collections: ['products'],
-  origins: ['https://shop.example'],
-  limits: { requests_per_day: 100000, encoder_per_day: 1000 },
-};
-
 app.openapi(
   createRoute({
     method: 'post',
@@ -65,14 +58,14 @@ app.openapi(
     security,
     request: {
       body: {
-        content: { 'application/json': { schema: CreateKeyBodySchema, example: EXAMPLE_BODY } },
+        content: { 'application/json': { schema: CreateKeyBodySchema, example: KEYS.create } },
         required: true,
       },
     },
     responses: {
       201: {
         description: 'The key, with its secret in `key`',
-        content: { 'application/json': { schema: CreatedKey } },
+        content: { 'application/json': { schema: CreatedKey, example: KEYS.created } },
       },
       400: errorResponse('Invalid body'),
       ...authErrors,
@@ -112,7 +105,10 @@ app.openapi(
       200: {
         description: 'Every key, newest first, revoked ones included',
         content: {
-          'application/json': { schema: z.object({ object: z.literal('list'), data: z.array(ApiKey) }) },
+          'application/json': {
+            schema: z.object({ object: z.literal('list'), data: z.array(ApiKey) }),
+            example: KEYS.list,
+          },
         },
       },
       ...authErrors,
@@ -139,7 +135,10 @@ app.openapi(
       }),
     },
     responses: {
-      200: { description: 'The revoked key', content: { 'application/json': { schema: ApiKey } } },
+      200: {
+        description: 'The revoked key',
+        content: { 'application/json': { schema: ApiKey, example: KEYS.revoked } },
+      },
       400: errorResponse('Invalid key id'),
       ...authErrors,
       404: errorResponse('No such key (`key_not_found`)'),

@@ -9,9 +9,10 @@ import type { Env } from '../env';
 /** What is counted: requests on any route, and encoder work (query images fetched or decoded). */
 export type UsageKind = 'requests' | 'encoder';
 
-export interface Take {
-  ok: boolean;
-  /** The day's count after this take (unchanged when refused). */
+export interface Lease {
+  /** Units counted and handed out now (0 when the quota is spent). */
+  granted: number;
+  /** The day's count after this lease. */
   used: number;
 }
 
@@ -39,22 +40,25 @@ export class UsageCounter extends DurableObject<Env> {
   }
 
   /**
-   * Counts `n` of `kind` today unless that would pass `limit` (null: no limit, always counted).
+   * Counts up to `want` units of `kind` today and hands them out, never passing `limit` (null: no
+   * limit, all of them). The isolates spend what they are handed before asking again, so the day's
+   * count is what was handed out: at most the requests served plus what isolates still hold.
    * No await between the read and the write: the object's input gate makes them one step.
    */
-  async take(kind: UsageKind, n: number, limit: number | null): Promise<Take> {
+  async lease(kind: UsageKind, want: number, limit: number | null): Promise<Lease> {
     const day = utcDay(Date.now());
     const row = this.sql.exec('SELECT n FROM usage WHERE day = ? AND kind = ?', day, kind).toArray()[0];
     const used = row ? Number(row.n) : 0;
-    if (limit !== null && used + n > limit) return { ok: false, used };
+    const granted = limit === null ? want : Math.max(0, Math.min(want, limit - used));
+    if (granted === 0) return { granted, used };
     if (!row) this.sql.exec('DELETE FROM usage WHERE day < ?', utcDay(Date.now() - KEEP_DAYS * 86_400_000));
     this.sql.exec(
       'INSERT INTO usage (day, kind, n) VALUES (?, ?, ?) ON CONFLICT (day, kind) DO UPDATE SET n = n + excluded.n',
       day,
       kind,
-      n,
+      granted,
     );
-    return { ok: true, used: used + n };
+    return { granted, used: used + granted };
   }
 
   /** Today's counts. */

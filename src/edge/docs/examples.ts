@@ -244,3 +244,34 @@ export const COLLECTIONS = {
     rollback_until: '2026-12-08T19:00:21.600Z',
   },
 };
+
+const KEY_VIEW = {
+  id: 'k_3f9c2a7e5b1d4c08',
+  name: 'shop search (browser)',
+  prefix: 'koclip_3f9c2a7e5b1d4c08_Xq…',
+  scopes: ['search'],
+  collections: ['products'],
+  origins: ['https://shop.example'],
+  expires_at: null,
+  limits: { requests_per_day: 100000, encoder_per_day: 1000 },
+  created_at: '2026-12-07T09:00:00.000Z',
+  revoked_at: null,
+  usage_today: { requests: 1520, encoder: 12 },
+};
+
+export const KEYS = {
+  create: {
+    name: 'shop search (browser)',
+    scopes: ['search'],
+    collections: ['products'],
+    origins: ['https://shop.example'],
+    limits: { requests_per_day: 100000, encoder_per_day: 1000 },
+  },
+  created: {
+    ...KEY_VIEW,
+    usage_today: { requests: 0, encoder: 0 },
+    key: 'koclip_3f9c2a7e5b1d4c08_XqP0r3nA9sVt2LmW8yZ4bC6dE1fG5hJ7kN0pQ2sT4uV',
+  },
+  list: { object: 'list', data: [KEY_VIEW] },
+  revoked: { ...KEY_VIEW, revoked_at: '2026-12-07T12:00:00.000Z' },
+};

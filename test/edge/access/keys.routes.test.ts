@@ -15,7 +15,11 @@ const BASE = 'http://worker.test';
 const ADMIN = 'Bearer test-admin-token';
 type Vars = Record<string, unknown>;
 
-async function send(path: string, init: RequestInit & { auth?: string } = {}, vars: Vars = {}): Promise<Response> {
+async function send(
+  path: string,
+  init: RequestInit & { auth?: string } = {},
+  vars: Vars = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.auth) headers.set('authorization', init.auth);
   if (init.body && typeof init.body === 'string') headers.set('content-type', 'application/json');
@@ -46,7 +50,7 @@ const json = (method: string, body: unknown) => ({ method, body: JSON.stringify(
 /** One concrete request per route of the document, with the scope it needs. */
 const ROUTES: {
   name: string;
-  scope: Scope | 'keys';
+  scope: Scope | 'global-admin';
   path: (c: string) => string;
   init: () => RequestInit;
 }[] = [
@@ -116,6 +120,7 @@ const ROUTES: {
     path: (c) => `/v1/index/stats?collection=${c}`,
     init: () => ({}),
   },
+  { name: 'GET /v1/admin/errors', scope: 'global-admin', path: () => '/v1/admin/errors', init: () => ({}) },
   { name: 'GET /v1/collections/{c}', scope: 'admin', path: (c) => `/v1/collections/${c}`, init: () => ({}) },
   {
     name: 'PUT /v1/collections/{c}',
@@ -141,16 +146,16 @@ const ROUTES: {
     path: (c) => `/v1/collections/${c}/migrations/m1-00000000/rollback`,
     init: () => ({ method: 'POST' }),
   },
-  { name: 'GET /v1/keys', scope: 'keys', path: () => '/v1/keys', init: () => ({}) },
+  { name: 'GET /v1/keys', scope: 'global-admin', path: () => '/v1/keys', init: () => ({}) },
   {
     name: 'POST /v1/keys',
-    scope: 'keys',
+    scope: 'global-admin',
     path: () => '/v1/keys',
     init: () => json('POST', { name: 'x', scopes: ['search'] }),
   },
   {
     name: 'DELETE /v1/keys/{id}',
-    scope: 'keys',
+    scope: 'global-admin',
     path: () => '/v1/keys/k_00000000000000ff',
     init: () => ({ method: 'DELETE' }),
   },
@@ -270,7 +275,7 @@ describe('scopes, on every route', () => {
       admin: (await createKey({ name: 'a', scopes: ['admin'] })).key,
     };
     for (const route of ROUTES) {
-      const needed: Scope = route.scope === 'keys' ? 'admin' : route.scope;
+      const needed: Scope = route.scope === 'global-admin' ? 'admin' : route.scope;
       for (const [scope, key] of Object.entries(keys)) {
         const res = await send(route.path('default'), { ...route.init(), auth: `Bearer ${key}` });
         const allowed = scope === needed || scope === 'admin';
@@ -311,7 +316,7 @@ describe('a key bound to collections', () => {
         auth: `Bearer ${bound}`,
       });
       const code = await codeOf(other);
-      if (route.scope === 'keys') {
+      if (route.scope === 'global-admin') {
         expect([other.status, code], route.name).toEqual([403, 'insufficient_scope']);
         continue;
       }
@@ -342,6 +347,17 @@ describe('origins', () => {
     expect([foreign.status, await codeOf(foreign)]).toEqual([403, 'origin_not_allowed']);
     const none = await send('/v1/models', { auth: `Bearer ${key}` });
     expect(none.status).toBe(403);
+    // A same-origin GET carries no Origin, only the page in Referer.
+    const sameOrigin = await send('/v1/models', {
+      auth: `Bearer ${key}`,
+      headers: { referer: 'https://shop.example/search?q=1' },
+    });
+    expect(sameOrigin.status).toBe(200);
+    const otherPage = await send('/v1/models', {
+      auth: `Bearer ${key}`,
+      headers: { referer: 'https://evil.example/shop.example' },
+    });
+    expect(otherPage.status).toBe(403);
   });
 });
 
