@@ -65,7 +65,11 @@ export function bodyKind(contentType: string | undefined): 'json' | 'form' {
   throw new ApiError(415, 'unsupported_media_type', 'send application/json or multipart/form-data');
 }
 
-type DocOperation = { parameters?: unknown[]; requestBody?: unknown; responses?: Record<string, unknown> };
+type DocOperation = {
+  parameters?: unknown[];
+  requestBody?: { required?: boolean };
+  responses?: Record<string, unknown>;
+};
 const ERROR_REF = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']);
 
@@ -75,6 +79,9 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', '
  * - 400: validationHook refuses any parameter or body out of its schema (`invalid_param`,
  *   `invalid_query`, `invalid_request`, ...), so every operation that takes input can answer it;
  * - 413: the body limit (limitBody) of every `/v1/*` request, for each operation with a body.
+ * And every request body is marked required: no operation takes an empty one (search, score and
+ * patches answer 415 without a JSON or multipart body), which a route cannot say itself: with
+ * `required`, @hono/zod-openapi runs the JSON and the form validators both, whatever the type.
  */
 export function withSharedErrorResponses<T extends { paths?: object }>(doc: T): T {
   for (const [path, item] of Object.entries(doc.paths ?? {}) as [string, Record<string, unknown>][]) {
@@ -89,6 +96,7 @@ export function withSharedErrorResponses<T extends { paths?: object }>(doc: T): 
           content: ERROR_REF,
         };
       }
+      if (op.requestBody) op.requestBody.required = true;
       if (path.startsWith('/v1/') && op.requestBody) {
         responses['413'] ??= {
           description: 'The request body is too large (`payload_too_large`)',

@@ -30,11 +30,13 @@ const route = createRoute({
   },
   responses: {
     200: {
-      description: 'The image',
-      content: {
-        'image/png': { schema: z.string().openapi({ type: 'string', format: 'binary' }) },
-        'image/jpeg': { schema: z.string().openapi({ type: 'string', format: 'binary' }) },
-      },
+      description: 'The image, in the format it was uploaded in',
+      content: Object.fromEntries(
+        ['image/png', 'image/jpeg', 'image/gif', 'image/webp'].map((type) => [
+          type,
+          { schema: z.string().openapi({ type: 'string', format: 'binary' }) },
+        ]),
+      ),
     },
     400: errorResponse('Invalid id or collection'),
     404: errorResponse('No kept original (`image_not_found`)'),
