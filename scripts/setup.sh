@@ -27,7 +27,7 @@ fi
 kit=scripts/model
 stamp=$kit/.venv/.setup-done
 if [[ ! -x $kit/.venv/bin/python || ! -f $stamp || $kit/requirements-dev.txt -nt $stamp \
-  || $kit/requirements-convert.txt -nt $stamp || $kit/requirements-contract.txt -nt $stamp
+  || $kit/requirements-convert.txt -nt $stamp || $kit/requirements-contract.txt -nt $stamp \
   || $kit/pyproject.toml -nt $stamp ]]; then
   echo "[setup] python venv $kit/.venv"
   rm -f "$stamp"
