@@ -22,6 +22,7 @@ export default defineConfig({
             'test/e2e/**/*.test.ts',
           ],
           environment: 'node',
+          globalSetup: ['./test/e2e/support/leftover-groups.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

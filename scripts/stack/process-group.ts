@@ -12,7 +12,7 @@
  * runs nothing: its groups then stay up.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { collectOutput, type LogMode } from './output';
 
 /** How the leader of a group ended. */
@@ -129,6 +129,10 @@ export function spawnGroup(
     });
   });
   const pid = child.pid ?? -1;
+  // Under the test runner, every group is listed so that its global teardown can end the ones a
+  // failed test left running (test/e2e/support/leftover-groups.ts).
+  const registry = process.env.KOCLIP_GROUP_REGISTRY;
+  if (registry && pid > 0) appendFileSync(registry, `${pid}\n`);
   const group: ProcessGroup = {
     pid,
     child,
