@@ -79,6 +79,9 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', '
  * - 400: validationHook refuses any parameter or body out of its schema (`invalid_param`,
  *   `invalid_query`, `invalid_request`, ...), so every operation that takes input can answer it;
  * - 413: the body limit (limitBody) of every `/v1/*` request, for each operation with a body.
+ * - 415: a body of a media type the operation does not declare (@hono/zod-openapi's media-type
+ *   gate; bodyKind), for each operation with a body but the signed webhook, which reads its bytes
+ *   whatever their declared type.
  * And every request body is marked required: no operation takes an empty one (search, score and
  * patches answer 415 without a JSON or multipart body), which a route cannot say itself: with
  * `required`, @hono/zod-openapi runs the JSON and the form validators both, whatever the type.
@@ -97,6 +100,12 @@ export function withSharedErrorResponses<T extends { paths?: object }>(doc: T): 
         };
       }
       if (op.requestBody) op.requestBody.required = true;
+      if (op.requestBody && !path.startsWith('/v1/webhooks/')) {
+        responses['415'] ??= {
+          description: 'A body of a media type this operation does not take (`unsupported_media_type`)',
+          content: ERROR_REF,
+        };
+      }
       if (path.startsWith('/v1/') && op.requestBody) {
         responses['413'] ??= {
           description: 'The request body is too large (`payload_too_large`)',

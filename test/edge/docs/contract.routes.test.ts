@@ -190,6 +190,28 @@ describe('the OpenAPI document', () => {
     expect(missing).toEqual([]);
   });
 
+  it('lists 415 for every body but the webhook, and a body of another media type gets it', async () => {
+    const doc = await load();
+    const missing: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(item))
+        if (op.requestBody && path !== '/v1/webhooks/index' && !op.responses['415'])
+          missing.push(`${method} ${path}`);
+    expect(missing).toEqual([]);
+    for (const [path, method] of [
+      ['/v1/embeddings', 'POST'],
+      ['/v1/score', 'POST'],
+      ['/v1/collections/default', 'PUT'],
+    ] as const) {
+      const response = await call(path, {
+        method,
+        headers: { ...ADMIN, 'content-type': 'text/plain' },
+        body: 'x',
+      });
+      expect(response.status, `${method} ${path}`).toBe(415);
+    }
+  });
+
   it('has request examples that are local (no http(s) image URL) and carry no cursor', async () => {
     const doc = await load();
     const values: string[] = [];
