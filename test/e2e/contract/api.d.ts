@@ -2182,6 +2182,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
                 429: {
                     headers: {
@@ -2328,6 +2337,15 @@ export interface paths {
                 };
                 /** @description The request body is too large (`payload_too_large`) */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2813,6 +2831,15 @@ export interface paths {
                 };
                 /** @description The request body is too large (`payload_too_large`) */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
