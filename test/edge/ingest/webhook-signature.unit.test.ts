@@ -24,6 +24,19 @@ async function reference(secret: string, message: string): Promise<string> {
 }
 
 describe('webhook signatures', () => {
+  it('covers the raw bytes: a BOM and bytes that are not UTF-8 are signed as they are', async () => {
+    const utf8 = new TextEncoder().encode(body);
+    // A string is signed as its UTF-8 bytes.
+    expect(await signWebhook('s', utf8, now)).toBe(await signWebhook('s', body, now));
+    const withBom = new Uint8Array([0xef, 0xbb, 0xbf, ...utf8]);
+    expect((await verifyWebhook(await signWebhook('s', withBom, now), withBom, ['s'], now)).ok).toBe(true);
+    expect((await verifyWebhook(await signWebhook('s', body, now), withBom, ['s'], now)).ok).toBe(false);
+    const invalid = new Uint8Array([...utf8.subarray(0, 5), 0xff, ...utf8.subarray(5)]);
+    const replaced = new TextDecoder().decode(invalid);
+    expect((await verifyWebhook(await signWebhook('s', invalid, now), invalid, ['s'], now)).ok).toBe(true);
+    expect((await verifyWebhook(await signWebhook('s', replaced, now), invalid, ['s'], now)).ok).toBe(false);
+  });
+
   it('signs t and HMAC-SHA256(secret, "<t>.<body>") in hex, and verifies its own signature', async () => {
     const header = await signWebhook('s3cret', body, now);
     expect(header).toBe(`t=${now},v1=${await reference('s3cret', `${now}.${body}`)}`);
