@@ -24,19 +24,25 @@ function pathRegex(path: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-const tables = new WeakMap<readonly RouteEntry[], { regex: RegExp; method: string }[]>();
+/** Per route table: the routes it was built from (a route added later rebuilds it) and its entries. */
+const tables = new WeakMap<
+  readonly RouteEntry[],
+  { built: number; entries: { regex: RegExp; method: string }[] }
+>();
 
 /** The methods the app answers on `pathname` (HEAD with GET), sorted; empty for an unknown path. */
 export function allowedMethods(routes: readonly RouteEntry[], pathname: string): string[] {
   let table = tables.get(routes);
-  if (!table || table.length !== routes.length) {
-    // Middleware is registered under method ALL: it answers nothing by itself.
-    table = routes
-      .filter((r) => r.method !== 'ALL')
+  if (!table || table.built !== routes.length) {
+    // Middleware is registered under method ALL: it answers nothing by itself. The /debug probes
+    // are left out, so that a Worker without DEBUG_ROUTES gives no hint of them (404 on any method).
+    const entries = routes
+      .filter((r) => r.method !== 'ALL' && !r.path.startsWith('/debug/'))
       .map((r) => ({ regex: pathRegex(r.path), method: r.method }));
+    table = { built: routes.length, entries };
     tables.set(routes, table);
   }
-  const methods = new Set(table.filter((r) => r.regex.test(pathname)).map((r) => r.method));
+  const methods = new Set(table.entries.filter((r) => r.regex.test(pathname)).map((r) => r.method));
   if (methods.has('GET')) methods.add('HEAD');
   return [...methods].sort();
 }

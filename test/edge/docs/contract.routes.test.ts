@@ -46,6 +46,8 @@ describe('405 for a known path with another method', () => {
     const health = await call('/healthz', { method: 'PATCH' });
     expect(health.status).toBe(405);
     expect(health.headers.get('allow')).toBe('GET, HEAD');
+    // The debug probes give no hint of themselves, whatever the method.
+    expect((await call('/debug/tower/run', { method: 'GET' })).status).toBe(404);
     const unknown = await call('/v1/nothing-here', { method: 'DELETE' });
     expect(unknown.status).toBe(404);
     expect((await errorOf(unknown)).code).toBe('not_found');
