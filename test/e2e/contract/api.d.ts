@@ -84,24 +84,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Unknown model */
                 404: {
                     headers: {
@@ -122,15 +104,6 @@ export interface paths {
                 };
                 /** @description Not JSON */
                 415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -207,33 +180,6 @@ export interface paths {
                         };
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
             };
         };
         put?: never;
@@ -307,35 +253,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Unknown model */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -554,24 +473,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -601,15 +502,6 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -775,24 +667,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -822,15 +696,6 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1009,24 +874,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -1056,15 +903,6 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1233,24 +1071,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -1280,15 +1100,6 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1376,35 +1187,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description No kept original (`image_not_found`) */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1626,26 +1410,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `image_not_found` (or `unknown_model`) */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1737,15 +1503,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description Body or image too large */
                 413: {
                     headers: {
@@ -1766,15 +1523,6 @@ export interface paths {
                 };
                 /** @description Not a PNG, JPEG, GIF or WebP image */
                 422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1847,26 +1595,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `image_not_found` */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1959,26 +1689,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `unknown_model` */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2059,24 +1771,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description ADMIN_TOKEN unset, or an index unavailable */
                 503: {
                     headers: {
@@ -2146,15 +1840,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `unknown_model` */
                 404: {
                     headers: {
@@ -2184,15 +1869,6 @@ export interface paths {
                 };
                 /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
                 415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2308,15 +1984,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `unknown_model` */
                 404: {
                     headers: {
@@ -2346,15 +2013,6 @@ export interface paths {
                 };
                 /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
                 415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2454,26 +2112,8 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `migration_not_found` */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2577,15 +2217,6 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
                 /** @description `migration_not_found` */
                 404: {
                     headers: {
@@ -2597,15 +2228,6 @@ export interface paths {
                 };
                 /** @description `rollback_closed` */
                 409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3020,24 +2642,6 @@ export interface paths {
                 };
                 /** @description Missing or wrong admin credential */
                 401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
