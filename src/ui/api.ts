@@ -170,6 +170,7 @@ export function describeFailure(error: unknown): string {
     image_not_found: '이미지를 찾을 수 없습니다',
     image_too_large: '이미지가 너무 큽니다',
     unsupported_format: '지원하지 않는 이미지 형식입니다',
+    image_fetch_failed: '이미지 URL을 가져올 수 없습니다 (주소를 확인하세요)',
     invalid_request: '요청이 올바르지 않습니다',
     network_error: '서버에 연결할 수 없습니다',
   };
