@@ -69,6 +69,7 @@ type DocOperation = {
   parameters?: unknown[];
   requestBody?: { required?: boolean };
   responses?: Record<string, unknown>;
+  security?: unknown[];
 };
 const ERROR_REF = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']);
@@ -78,7 +79,8 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', '
  * leaves them out, because they come from code all routes run rather than from the route:
  * - 400: validationHook refuses any parameter or body out of its schema (`invalid_param`,
  *   `invalid_query`, `invalid_request`, ...), so every operation that takes input can answer it;
- * - 413: the body limit (limitBody) of every `/v1/*` request, for each operation with a body.
+ * - 413: the body limit (limitBody) of every `/v1/*` request, for each operation with a body;
+ * - 401, 403, 429: the access gate of every `/v1/*` route but the webhook (src/edge/access).
  * - 415: a body of a media type the operation does not declare (@hono/zod-openapi's media-type
  *   gate; bodyKind), for each operation with a body but the signed webhook, which reads its bytes
  *   whatever their declared type.
@@ -98,6 +100,25 @@ export function withSharedErrorResponses<T extends { paths?: object }>(doc: T): 
             'A parameter or body field out of its schema (`invalid_param`, `invalid_query`, `invalid_request`)',
           content: ERROR_REF,
         };
+      }
+      // The /v1 gate (../access/policy.ts) runs before every /v1 route but the signed webhook.
+      if (path.startsWith('/v1/') && !path.startsWith('/v1/webhooks/')) {
+        responses['401'] ??= {
+          description: 'A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`)',
+          content: ERROR_REF,
+        };
+        responses['403'] ??= {
+          description:
+            'The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`)',
+          content: ERROR_REF,
+        };
+        responses['429'] ??= {
+          description:
+            'Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After',
+          content: ERROR_REF,
+        };
+        // Read routes also answer anonymous callers when AUTH_MODE=open.
+        op.security ??= [{ bearer: [] }, {}];
       }
       if (op.requestBody) op.requestBody.required = true;
       if (op.requestBody && !path.startsWith('/v1/webhooks/')) {

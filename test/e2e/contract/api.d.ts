@@ -84,6 +84,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown model */
                 404: {
                     headers: {
@@ -104,6 +122,15 @@ export interface paths {
                 };
                 /** @description Not JSON */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -180,6 +207,33 @@ export interface paths {
                         };
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -253,8 +307,35 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown model */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -473,6 +554,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -502,6 +601,15 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -667,6 +775,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -696,6 +822,15 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -874,6 +1009,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -903,6 +1056,15 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1071,6 +1233,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Unknown model, unknown image id, or empty index (`index_empty`) */
                 404: {
                     headers: {
@@ -1100,6 +1280,15 @@ export interface paths {
                 };
                 /** @description Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason) */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1187,8 +1376,35 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A credential is needed or was refused (`unauthorized`, `key_revoked`, `key_expired`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description No kept original (`image_not_found`) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1410,8 +1626,26 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `image_not_found` (or `unknown_model`) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1503,6 +1737,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Body or image too large */
                 413: {
                     headers: {
@@ -1523,6 +1766,15 @@ export interface paths {
                 };
                 /** @description Not a PNG, JPEG, GIF or WebP image */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1595,8 +1847,26 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `image_not_found` */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1689,8 +1959,26 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `unknown_model` */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1771,6 +2059,24 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description ADMIN_TOKEN unset, or an index unavailable */
                 503: {
                     headers: {
@@ -1840,6 +2146,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `unknown_model` */
                 404: {
                     headers: {
@@ -1869,6 +2184,15 @@ export interface paths {
                 };
                 /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1984,6 +2308,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `unknown_model` */
                 404: {
                     headers: {
@@ -2013,6 +2346,15 @@ export interface paths {
                 };
                 /** @description A body of a media type this operation does not take (`unsupported_media_type`) */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2112,8 +2454,26 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `migration_not_found` */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2217,6 +2577,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `migration_not_found` */
                 404: {
                     headers: {
@@ -2228,6 +2597,15 @@ export interface paths {
                 };
                 /** @description `rollback_closed` */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2642,6 +3020,24 @@ export interface paths {
                 };
                 /** @description Missing or wrong admin credential */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The key lacks the scope, collection or origin (`insufficient_scope`, `collection_forbidden`, `origin_not_allowed`) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Burst limit or daily quota passed (`rate_limited`, `quota_exceeded`); see Retry-After */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
