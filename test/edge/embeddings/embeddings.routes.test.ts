@@ -12,9 +12,22 @@ import { toErrorResponse } from '../../../src/edge/http/errors';
 const tiny = parseManifest(manifestJson);
 const BASE = 'http://edge.test';
 
-/** The official client, changed only in baseURL; its fetch goes to the Worker inside workerd. */
+/** A search key made through the keys API, as a user gives the OpenAI client its key. */
+async function searchKey(): Promise<string> {
+  const res = await exports.default.fetch(
+    new Request(`${BASE}/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'openai client', scopes: ['search'] }),
+    }),
+  );
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { key: string }).key;
+}
+
+/** The official client, changed only in baseURL and its key; its fetch goes to the Worker inside workerd. */
 const client = new OpenAI({
-  apiKey: 'not-checked',
+  apiKey: await searchKey(),
   baseURL: `${BASE}/v1`,
   maxRetries: 0,
   fetch: (input: string | URL | Request, init?: RequestInit) =>
@@ -77,6 +90,21 @@ describe('POST /v1/embeddings with the official openai client', () => {
       dimensions: tiny.projection_dim,
     });
     expect(res.data[0]?.embedding).toHaveLength(tiny.projection_dim);
+  });
+
+  it('refuses a key the service did not issue with 401, which the client surfaces', async () => {
+    const stranger = new OpenAI({
+      apiKey: 'sk-not-ours',
+      baseURL: `${BASE}/v1`,
+      maxRetries: 0,
+      fetch: (input: string | URL | Request, init?: RequestInit) =>
+        exports.default.fetch(new Request(input, init)),
+    });
+    const err = await stranger.embeddings
+      .create({ model: 'koclip-tiny', input: 'x' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(401);
   });
 
   it('surfaces errors through the client as APIError with our envelope', async () => {

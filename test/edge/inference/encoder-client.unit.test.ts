@@ -49,6 +49,10 @@ describe('embedImage against the encoder contract', () => {
         url: `${ENCODER_BASE}/v1/embed/image?model=${model.model}`,
         contentType: 'image/png',
         authorization: `Bearer ${ENCODER_TOKEN}`,
+        // Outside a request's scope (http/request-context.ts) no request id, lane or client is sent.
+        requestId: null,
+        lane: null,
+        client: null,
       },
     ]);
   });
