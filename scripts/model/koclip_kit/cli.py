@@ -14,6 +14,9 @@
   make-fixture --out DIR [--format flax|safetensors|bin] [--arch base|large] [--full] [--seed N]
             random-weight checkpoint written by transformers / flax (needs requirements-convert.txt)
   oracle    CHECKPOINT_DIR PACKAGE_DIR   ONNX towers against the library's own forward pass
+  tokenizer-golden [--out test/fixtures/tokenizer] [--count N] [--seed S]
+            the golden tokenizer table (ids from Python `tokenizers` for koclip-tiny and a klue-sized
+            WordPiece tokenizer over a seeded corpus of awkward text; koclip_kit.tokenizer_golden)
   captions  --out FILE [--count N] [--seed S]   synthetic Korean captions, one per line (a demo corpus)
   distill   --teacher PACKAGE_DIR --corpus CAPTIONS.txt --out OUT_DIR [--layers 4 --hidden 384 --heads 6
             --intermediate 1536] [--steps N | --minutes M] [--prune-vocab] [--seed S]
@@ -359,6 +362,15 @@ def run_oracle(checkpoint: str, package: str) -> None:
         print("[oracle]", json.dumps(fixtures.oracle(checkpoint, package, tmp)))
 
 
+def run_tokenizer_golden(out: str, count: int, seed: int) -> None:
+    from .tokenizer_golden import write
+
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    target = out if os.path.isabs(out) else os.path.join(repo, out)
+    wide, golden = write(repo, target, count=count, seed=seed)
+    print(f"{target}: golden.jsonl.gz {golden} bytes, wide-tokenizer.json.gz {wide} bytes")
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -428,6 +440,10 @@ def parser() -> argparse.ArgumentParser:
     o = sub.add_parser("oracle", help="compare a converted package with the library's forward pass")
     o.add_argument("checkpoint")
     o.add_argument("package")
+    tg = sub.add_parser("tokenizer-golden", help="the golden tokenizer table the TypeScript tokenizer must match")
+    tg.add_argument("--out", default="test/fixtures/tokenizer", help="folder, relative to the repository root")
+    tg.add_argument("--count", type=positive_int, default=10000)
+    tg.add_argument("--seed", type=int, default=23)
     k = sub.add_parser("captions", help="synthetic Korean captions, one per line (a demo corpus for distill)")
     k.add_argument("--out", required=True)
     k.add_argument("--count", type=positive_int, default=20000)
@@ -462,6 +478,8 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
     match a.cmd:
         case "tokenizer":
             return lambda: run_tokenizer(a.out, max_length=a.max_length, corpus_size=a.corpus_size, seed=a.seed)
+        case "tokenizer-golden":
+            return lambda: run_tokenizer_golden(a.out, count=a.count, seed=a.seed)
         case "train":
             return lambda: run_train(
                 a.tokenizer,
