@@ -2,8 +2,13 @@
  * The text tokeniser of a model package: Hugging Face `tokenizer.json` read by
  * @huggingface/tokenizers, plus the package's rule (docs/model-package.md): encode without
  * special tokens, cut to `max_length - 2` tokens, wrap as `[CLS] … [SEP]`. Runtime-free.
+ *
+ * A BertNormalizer / BertPreTokenizer in tokenizer.json runs as Python `tokenizers` runs it
+ * (src/core/bert-text.ts: the JS library's own differs on astral CJK and on newer Unicode), so the
+ * ids are the seed's for every input; test/fixtures/tokenizer's golden table holds it.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
+import { type BertNormalizerConfig, SeedBertNormalizer, SeedBertPreTokenizer } from './bert-text';
 
 export interface TokenizerSpec {
   pad_token_id: number;
@@ -41,6 +46,11 @@ export class TextTokenizer {
       throw new Error('tokenizer.json has no model');
     }
     this.tokenizer = new Tokenizer(tokenizerJson, {});
+    const { normalizer, pre_tokenizer } = tokenizerJson as { normalizer?: unknown; pre_tokenizer?: unknown };
+    if (isType(normalizer, 'BertNormalizer')) {
+      this.tokenizer.normalizer = new SeedBertNormalizer(normalizer as BertNormalizerConfig);
+    }
+    if (isType(pre_tokenizer, 'BertPreTokenizer')) this.tokenizer.pre_tokenizer = new SeedBertPreTokenizer();
     this.checkSpecial('cls_token_id', '[CLS]');
     this.checkSpecial('sep_token_id', '[SEP]');
     this.checkSpecial('pad_token_id', '[PAD]');
@@ -69,6 +79,10 @@ export class TextTokenizer {
       this.spec.pad_token_id,
     );
   }
+}
+
+function isType(config: unknown, type: string): boolean {
+  return typeof config === 'object' && config !== null && (config as { type?: unknown }).type === type;
 }
 
 /** Pads id lists to the longest one, row-major, as the ONNX text tower expects. */

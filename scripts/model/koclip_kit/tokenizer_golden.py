@@ -14,8 +14,12 @@ of awkward text, which the TypeScript tokenizer (src/core/tokenizer.ts) must rep
 - `table(...)`: one JSON line of header, then one `[text, ids_tokenizer_1, ids_tokenizer_2]` line per
   string, ids by the package rule (no special tokens, cut to max_length - 2, `[CLS] ... [SEP]`).
 
-`python -m koclip_kit tokenizer-golden --out test/fixtures/tokenizer` writes golden.jsonl.gz and
-wide-tokenizer.json.gz; tests/test_tokenizer_golden.py regenerates the table and compares.
+- `tables_ts()`: the character classes of the library's BertNormalizer and BertPreTokenizer, asked
+  code point by code point, as src/core/bert-unicode.ts (the TypeScript side's tables).
+
+`python -m koclip_kit tokenizer-golden --out test/fixtures/tokenizer` writes golden.jsonl.gz,
+wide-tokenizer.json.gz and src/core/bert-unicode.ts; tests/test_tokenizer_golden.py regenerates
+them and compares.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ ZWJ_SEQUENCES = ["👨\u200d👩\u200d👧\u200d👦", "👩\u200d💻", "🏳\u
 KEYCAPS = ["1\ufe0f\u20e3", "#\ufe0f\u20e3", "*\u20e3"]
 SKIN = [0x1F3FB, 0x1F3FC, 0x1F3FD, 0x1F3FE, 0x1F3FF]
 HANDS = [0x1F44B, 0x1F44D, 0x1F64F, 0x1F9D1, 0x1F476]
-SWEEP_CHUNK = 48
+SWEEP_CHUNK = 30  # "가X " words: at most 60 tokens, inside koclip-tiny's max_length
 LATIN_WORDS = ["cat", "Dog", "KoCLIP", "CLIP", "café", "naïve", "Straße", "Привет", "こんにちは", "123", "4.5"]
 
 
@@ -199,20 +203,22 @@ def _long_string(rng: random.Random, words: list[str]) -> str:
 
 
 def _sweep() -> list[str]:
-    """Every BMP code point (surrogates aside) and the astral CJK and emoji planes' starts, each after a
-    syllable, chunk by chunk: a character's class (dropped, space, punctuation, CJK) shows in the ids."""
+    """Every BMP code point (surrogates aside; Hangul, CJK, private use and Yi sampled) and the astral
+    CJK, emoji and tag planes' starts, each in a word of its own after a syllable the wide vocabulary
+    knows: whether a character is dropped, a space, punctuation or CJK shows in that word's ids."""
     uniform = [HANGUL, (0x4E00, 0x9FFF), (0xE000, 0xF8FF), (0xA000, 0xA48F)]  # one class each: sampled
     cps = [
         cp
         for cp in range(0x10000)
         if not 0xD800 <= cp <= 0xDFFF and not any(lo < cp < hi and cp % 61 for lo, hi in uniform)
     ]
-    for lo, hi in [*HANJA[2:8], (0x1F000, 0x1FAFF), (0xE0000, 0xE01EF), (0x2F800, 0x2FA1F)]:
+    astral = [(0x10D00, 0x10FFF), (0x11000, 0x111FF), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D170, 0x1D17F)]
+    for lo, hi in [*HANJA[2:8], (0x1F000, 0x1FAFF), (0xE0000, 0xE01EF), (0x2F800, 0x2FA1F), *astral]:
         cps += range(lo, min(hi, lo + 0xFF) + 1)
     cps += range(0x2B800, 0x2B940)  # both ends of Extension E as BERT and Rust see them
     out = []
     for i in range(0, len(cps), SWEEP_CHUNK):
-        out.append("".join("가" + chr(cp) for cp in cps[i : i + SWEEP_CHUNK]))
+        out.append(" ".join("가" + chr(cp) for cp in cps[i : i + SWEEP_CHUNK]))
     return out
 
 
@@ -296,7 +302,8 @@ def dump_lines(rows: list[Any]) -> bytes:
 
 
 def write(repo: str, out: str, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED) -> tuple[int, int]:
-    """Writes out/wide-tokenizer.json.gz and out/golden.jsonl.gz (mtime 0: byte-stable); their sizes."""
+    """Writes out/wide-tokenizer.json.gz and out/golden.jsonl.gz (mtime 0: byte-stable) and the
+    character classes the TypeScript side reproduces (src/core/bert-unicode.ts); the two sizes."""
     os.makedirs(out, exist_ok=True)
     wide = wide_tokenizer_json()
     sizes = []
@@ -308,4 +315,76 @@ def write(repo: str, out: str, count: int = DEFAULT_COUNT, seed: int = DEFAULT_S
         with open(path, "wb") as f:
             f.write(gzip.compress(body, compresslevel=9, mtime=0))
         sizes.append(os.path.getsize(path))
+    with open(os.path.join(repo, TABLES_TS), "w", encoding="utf-8") as f:
+        f.write(tables_ts())
     return sizes[0], sizes[1]
+
+
+# ---------------------------------------------------------------- the Rust library's character classes
+
+TABLES_TS = "src/core/bert-unicode.ts"
+
+
+def _ranges(cps: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for cp in cps:
+        if out and out[-1][1] == cp - 1:
+            out[-1] = (out[-1][0], cp)
+        else:
+            out.append((cp, cp))
+    return out
+
+
+def bert_classes() -> dict[str, list[tuple[int, int]]]:
+    """How Python `tokenizers` (its Rust core and that core's Unicode tables) classes every code point
+    (surrogates aside) in BertNormalizer and BertPreTokenizer, found by asking it about each one:
+    removed by clean_text, turned into a space by clean_text, padded as a CJK character, isolated as
+    punctuation and split on as whitespace by the pre-tokenizer."""
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    clean = BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+    cjk = BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False)
+    pre = BertPreTokenizer()
+    sets: dict[str, list[int]] = {"removed": [], "space": [], "cjk": [], "punctuation": [], "whitespace": []}
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        cleaned = clean.normalize_str(c)
+        if cleaned == "":
+            sets["removed"].append(cp)
+        elif cleaned == " ":
+            sets["space"].append(cp)
+        if cjk.normalize_str(c) == f" {c} ":
+            sets["cjk"].append(cp)
+        words = [w for w, _ in pre.pre_tokenize_str(f"a{c}b")]
+        if words == ["a", c, "b"]:
+            sets["punctuation"].append(cp)
+        elif words == ["a", "b"]:
+            sets["whitespace"].append(cp)
+    return {k: _ranges(v) for k, v in sets.items()}
+
+
+def tables_ts() -> str:
+    import tokenizers
+
+    lines = [
+        "// biome-ignore-all format: generated by the model kit (one range table per line)",
+        "// Generated by `python -m koclip_kit tokenizer-golden` (koclip_kit/tokenizer_golden.py): do not edit.",
+        f"// How Python `tokenizers` {tokenizers.__version__} (the seed's library) classes each code point in",
+        "// BertNormalizer and BertPreTokenizer, asked code point by code point; [first, last] ranges, sorted.",
+        "// Used by src/core/bert-text.ts. The kit's tests regenerate it and compare.",
+        "",
+    ]
+    docs = {
+        "removed": "Dropped by clean_text (NUL, U+FFFD, control, format, private use).",
+        "space": "Turned into U+0020 by clean_text.",
+        "cjk": "Padded with spaces by handle_chinese_chars (code points, not UTF-16 units).",
+        "punctuation": "Isolated as a word of its own by BertPreTokenizer.",
+        "whitespace": "Split on (and dropped) by BertPreTokenizer.",
+    }
+    for name, ranges in bert_classes().items():
+        flat = ", ".join(f"0x{a:x}, 0x{b:x}" for a, b in ranges)
+        lines += [f"/** {docs[name]} */", f"export const {name.upper()}: readonly number[] = [{flat}];", ""]
+    return "\n".join(lines)

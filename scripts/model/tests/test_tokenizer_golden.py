@@ -46,3 +46,8 @@ def test_the_wide_vocabulary_is_klue_sized_with_koclip_specials() -> None:
     assert vocab[:5] == ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]
     assert 30000 <= len(vocab) <= 35000
     assert len(set(vocab)) == len(vocab)
+
+
+def test_the_typescript_character_classes_are_the_python_librarys(repo: Path) -> None:
+    """src/core/bert-unicode.ts (what src/core/bert-text.ts reads) is regenerated and compared."""
+    assert (repo / G.TABLES_TS).read_text(encoding="utf-8") == G.tables_ts()
