@@ -30,5 +30,10 @@ describe('golden tokenizer table (workerd)', () => {
   it('wide (klue-sized WordPiece): the ids of Python tokenizers for every string', async () => {
     const tokenizer = new TextTokenizer(JSON.parse(await gunzipText(wideBytes)), GOLDEN_SPEC, 96);
     expect(differences(table, 1, (t) => tokenizer.encode(t).ids)).toEqual({ count: 0, first: [] });
+    // Issue 23's probe: U+20000 (CJK Extension B) is a word of its own, as in Python
+    // (고 ##양 ##이 𠀀 고 ##양 ##이); @huggingface/tokenizers alone gave one [UNK].
+    expect(tokenizer.encode('고양이𠀀고양이').ids).toEqual([
+      0, 831, 13474, 14440, 32419, 831, 13474, 14440, 2,
+    ]);
   });
 });
