@@ -12,7 +12,7 @@ import {
   type KeyView,
   KeyViewSchema,
 } from '../../src/core/contract/key-schemas';
-import { readDevVars } from '../index/dev-vars';
+import { adminTarget, usage, withUsage } from '../index/admin-cli';
 import { ApiError, adminCaller, ContractError } from '../migrate/admin-api';
 
 const USAGE =
@@ -24,13 +24,6 @@ const USAGE =
 
 /** The answer of GET /v1/keys. */
 const KeyListSchema = z.object({ object: z.literal('list'), data: z.array(KeyViewSchema) });
-
-/** Bad options: exit 2, nothing sent. */
-class UsageError extends Error {}
-
-function usage(message = ''): never {
-  throw new UsageError(message);
-}
 
 export interface CliIo {
   /** The result: the secret of a created key, the table, the revoked key's id. */
@@ -179,15 +172,8 @@ function explain(error: ApiError): string {
 }
 
 /** Runs `npm run keys -- <argv>` and returns its exit code (main.ts passes the process's streams). */
-export async function runKeysCli(argv: string[], io: CliIo): Promise<number> {
-  try {
-    return await run(argv, io);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    if (error.message) io.stderr.write(`error: ${error.message}\n`);
-    io.stderr.write(USAGE);
-    return 2;
-  }
+export function runKeysCli(argv: string[], io: CliIo): Promise<number> {
+  return withUsage(USAGE, io.stderr, () => run(argv, io));
 }
 
 const CREATE_ONLY = [
@@ -217,12 +203,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     usage(`${command} takes no argument (${rest.join(' ')})`);
   }
   const body = command === 'create' ? createBody(values) : undefined;
-  const url = values.url ?? io.env.KOCLIP_URL ?? 'http://127.0.0.1:8787';
-  if (!/^https?:\/\//.test(url)) usage('--url must be an http(s) URL');
-  const retries = values.retries === undefined ? 2 : Number(values.retries);
-  if (!Number.isInteger(retries) || retries < 0) usage('--retries must be an integer >= 0');
-  const token = values.token ?? io.env.ADMIN_TOKEN ?? readDevVars().ADMIN_TOKEN;
-  if (!token) usage('an admin token is needed (--token or ADMIN_TOKEN)');
+  const { url, token, retries } = adminTarget(values, io.env, 2);
 
   const call = adminCaller({
     url,

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import type { Migration } from '../../src/core/contract/collection-schemas';
 import { COLLECTION_PATTERN, MODEL_ID_PATTERN } from '../../src/core/contract/ids';
-import { readDevVars } from '../index/dev-vars';
+import { adminTarget, usage, withUsage } from '../index/admin-cli';
 import { Stopped } from '../index/http';
 import { createProgress, type ProgressMode } from '../index/progress';
 import { type AdminApi, ApiError, adminApi, ContractError } from './admin-api';
@@ -14,13 +14,6 @@ import { describeEnd, followMigration, modelName } from './follow';
 const USAGE =
   'usage: npm run migrate -- <collection> [--to MODEL | --follow ID | --rollback ID] [--url URL] [--token T]\n' +
   '         [--poll-interval S] [--timeout S] [--retries N] [--progress auto|bar|lines|none]\n';
-
-/** Bad options: exit 2, nothing sent. */
-class UsageError extends Error {}
-
-function usage(message = ''): never {
-  throw new UsageError(message);
-}
 
 export interface CliIo {
   /** The closing report. */
@@ -78,15 +71,8 @@ async function explain(error: ApiError, api: AdminApi, collection: string): Prom
 }
 
 /** Runs `npm run migrate -- <argv>` and returns its exit code (main.ts passes the process's streams). */
-export async function runMigrateCli(argv: string[], io: CliIo): Promise<number> {
-  try {
-    return await run(argv, io);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    if (error.message) io.stderr.write(`error: ${error.message}\n`);
-    io.stderr.write(USAGE);
-    return 2;
-  }
+export function runMigrateCli(argv: string[], io: CliIo): Promise<number> {
+  return withUsage(USAGE, io.stderr, () => run(argv, io));
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
@@ -101,14 +87,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (values.follow === '' || values.rollback === '') usage('a migration id cannot be empty');
   const mode = values.progress as ProgressMode;
   if (!['auto', 'bar', 'lines', 'none'].includes(mode)) usage('--progress is auto, bar, lines or none');
-  const url = values.url ?? io.env.KOCLIP_URL ?? 'http://127.0.0.1:8787';
-  if (!/^https?:\/\//.test(url)) usage('--url must be an http(s) URL');
+  const { url, token, retries } = adminTarget(values, io.env, 8);
   const pollIntervalMs = seconds('poll-interval', values['poll-interval'], 1, false) * 1000;
   const timeoutS = seconds('timeout', values.timeout, 0, true);
-  const retries = values.retries === undefined ? 8 : Number(values.retries);
-  if (!Number.isInteger(retries) || retries < 0) usage('--retries must be an integer >= 0');
-  const token = values.token ?? io.env.ADMIN_TOKEN ?? readDevVars().ADMIN_TOKEN;
-  if (!token) usage('an admin token is needed (--token or ADMIN_TOKEN)');
 
   const progress = createProgress(mode, io.stderr);
   const api = adminApi({
