@@ -1,6 +1,7 @@
 /**
- * The API against its own /openapi.json, on a throwaway stack (the real encoder and `wrangler
- * dev`, stack.ts):
+ * The API against its own /openapi.json, on a throwaway stack (scripts/stack's startStack: the
+ * real encoder, one thread, and `wrangler dev` in a fresh state folder; the index starts empty and
+ * the generated client's test fills it through the API itself):
  * 1. a client generated from the document by maintained generators (openapi-typescript makes
  *    the types in ./api.d.ts, openapi-fetch calls with them) calls every operation of the
  *    document, with the admin token; the committed types must be what openapi-typescript makes of
@@ -18,10 +19,16 @@ import { join } from 'node:path';
 import createClient, { type Middleware } from 'openapi-fetch';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../../scripts/stack/index';
+import {
+  ROOT,
+  STACK_ENCODER,
+  STACK_SECRETS,
+  STACK_VARS,
+  type Stack,
+  startStack,
+} from '../../../scripts/stack/index';
 import { signWebhook } from '../../../src/core/contract/webhook-signature';
 import type { paths } from './api';
-import { type ContractStack, STACK_SECRETS, startContractStack } from './stack';
 
 const HERE = join(ROOT, 'test/e2e/contract');
 const TYPES = join(HERE, 'api.d.ts');
@@ -34,12 +41,12 @@ const demoPng = (id: string) => readFileSync(join(ROOT, `models/koclip-tiny/demo
 const TINY_PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
 
-let stack: ContractStack;
+let stack: Stack;
 let document: { paths: Record<string, Record<string, unknown>> };
 
 beforeAll(async () => {
-  stack = await startContractStack();
-  document = (await (await fetch(`${stack.base}/openapi.json`)).json()) as typeof document;
+  stack = await startStack({ encoder: { ...STACK_ENCODER, threads: 1 }, worker: { vars: STACK_VARS } });
+  document = (await (await fetch(`${stack.url}/openapi.json`)).json()) as typeof document;
 }, 180_000);
 
 afterAll(async () => {
@@ -69,7 +76,7 @@ describe('a client generated from /openapi.json (openapi-typescript + openapi-fe
         called.add(`${request.method} ${schemaPath}`);
       },
     };
-    const client = createClient<paths>({ baseUrl: stack.base, headers: { Authorization: ADMIN } });
+    const client = createClient<paths>({ baseUrl: stack.url, headers: { Authorization: ADMIN } });
     client.use(record);
     const form = (fields: Record<string, string | Blob>) => {
       const body = new FormData();
@@ -181,7 +188,7 @@ describe('a client generated from /openapi.json (openapi-typescript + openapi-fe
     for (const op of operations()) {
       if (called.has(op)) continue;
       const [method, path] = op.split(' ') as [string, string];
-      const response = await fetch(`${stack.base}${path.replace(/\{[^}]+\}/g, 'x')}`, {
+      const response = await fetch(`${stack.url}${path.replace(/\{[^}]+\}/g, 'x')}`, {
         method,
         headers: { Authorization: ADMIN },
       });
@@ -209,7 +216,7 @@ describe('schemathesis (all checks) against /openapi.json', () => {
           '--config-file',
           join(HERE, 'schemathesis.toml'),
           'run',
-          `${stack.base}/openapi.json`,
+          `${stack.url}/openapi.json`,
           '--header',
           `Authorization: ${ADMIN}`,
         ],
