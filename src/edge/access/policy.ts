@@ -55,6 +55,11 @@ declare module 'hono' {
   interface ContextVariableMap {
     /** The caller, set by `authorize()` on every /v1 route. */
     principal: Principal;
+    /**
+     * What the caller's limits and quotas count against (`callerOf`: `key:<id>`, `ip:<address>`,
+     * `admin`, `anonymous`), set with `principal`; the encoder's per-client cap counts it too.
+     */
+    caller: string;
   }
 }
 
@@ -126,7 +131,7 @@ const FLUSH_UNITS = 50;
 const FLUSH_MS = 10_000;
 
 /** Units leased at a time: 1 for small quotas (exact to the unit), up to 100 for large ones. */
-export const leaseSize = (limit: number) => Math.max(1, Math.min(100, Math.floor(limit / 1000)));
+const leaseSize = (limit: number) => Math.max(1, Math.min(100, Math.floor(limit / 1000)));
 
 function poolOf(caller: string, kind: UsageKind): Pool {
   const id = `${caller}|${kind}`;
@@ -178,7 +183,7 @@ export function chargeEncoder(c: Context<AppEnv>): Promise<void> {
 }
 
 /** The RATE_LIMIT binding's window (wrangler.toml `simple.period`); the Retry-After of a burst refusal. */
-export const RATE_LIMIT_PERIOD_S = 60;
+const RATE_LIMIT_PERIOD_S = 60;
 
 async function limitBurst(c: Context<AppEnv>, p: Principal): Promise<void> {
   if (p.kind === 'admin' || accessSettings(c.env).RATE_LIMITS === 'off') return;
@@ -209,6 +214,7 @@ export function authorize(): MiddlewareHandler<AppEnv> {
     if (!rule || rule.need === 'signed') return next();
     const p = await identify(c);
     c.set('principal', p);
+    c.set('caller', callerOf(p));
     const mode = accessSettings(c.env).AUTH_MODE;
     if (p.kind === 'anonymous' && !(mode === 'open' && rule.need === 'search')) {
       throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <API key or admin token>', {

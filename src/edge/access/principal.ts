@@ -59,6 +59,13 @@ async function lookUp(env: Env, id: string): Promise<KeyRecord | null> {
   return record;
 }
 
+/** ADMIN_TOKEN's digest, made once per token value rather than per request. */
+let adminCached: { token: string; digest: Promise<string> } | undefined;
+function adminDigest(token: string): Promise<string> {
+  if (adminCached?.token !== token) adminCached = { token, digest: sha256Hex(token) };
+  return adminCached.digest;
+}
+
 /** The client address Cloudflare reports (absent outside Cloudflare and in tests). */
 export function clientIp(c: Context<AppEnv>): string | null {
   return c.req.header('CF-Connecting-IP') ?? null;
@@ -93,7 +100,7 @@ export async function identify(c: Context<AppEnv>): Promise<Principal> {
     throw unauthorized('send Authorization: Bearer <API key or admin token>');
   }
   const digest = await sha256Hex(token);
-  if (id === null && admin && sameDigest(digest, await sha256Hex(admin))) return { kind: 'admin' };
+  if (id === null && admin && sameDigest(digest, await adminDigest(admin))) return { kind: 'admin' };
 
   const record = id ? await lookUp(c.env, id) : null;
   if (!record || !sameDigest(digest, record.hash)) throw unauthorized('unknown API key or admin token');

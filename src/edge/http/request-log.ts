@@ -52,18 +52,16 @@ export interface RequestLogLine {
 const errorCounts = new Map<string, number>();
 const countingSince = new Date().toISOString();
 
-/** The caller as the /v1 gate (../access) identified it, read without depending on its module. */
+/** The API key's id, when the /v1 gate (../access) identified one. */
 function keyIdOf(c: Context): string | null {
-  const p = (c.var as { principal?: { kind?: string; key?: { id?: unknown } } }).principal;
-  return p?.kind === 'key' && typeof p.key?.id === 'string' ? p.key.id : null;
+  const p = c.get('principal');
+  return p?.kind === 'key' ? p.key.id : null;
 }
 
-/** Who a query's encoder work counts against: the key, else the client's IP. */
+/** Who a query's encoder work counts against: the gate's caller, else the client's IP. */
 function clientOf(c: Context): string {
-  const key = keyIdOf(c);
-  if (key) return `key:${key}`;
   const ip = c.req.header('CF-Connecting-IP');
-  return ip ? `ip:${ip}` : 'anonymous';
+  return c.get('caller') ?? (ip ? `ip:${ip}` : 'anonymous');
 }
 
 /** A string field of what the route validated (path, query, JSON or form), if any. */
