@@ -57,9 +57,26 @@ export interface WorkerProcess {
   group: ProcessGroup;
 }
 
-/** Starts `wrangler dev` and waits until it answers; rejects with its output if it exits or times out. */
+const ADDRESS_IN_USE = /Address already in use/;
+
+/**
+ * Starts `wrangler dev` and waits until it answers; rejects with its output if it exits or times
+ * out. A port this function chose itself can be taken by another process between the choice and
+ * wrangler's bind (two test files start stacks at once): then it tries again on another port, up
+ * to three times.
+ */
 export async function startWorker(options: WorkerOptions = {}): Promise<WorkerProcess> {
-  const port = options.port || (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWorkerOnce(options, options.port || (await freePort()));
+    } catch (error) {
+      const raced = !options.port && attempt < 3 && ADDRESS_IN_USE.test((error as Error).message);
+      if (!raced) throw error;
+    }
+  }
+}
+
+async function startWorkerOnce(options: WorkerOptions, port: number): Promise<WorkerProcess> {
   const ip = options.ip ?? '127.0.0.1';
   const ownPersist = options.persist === undefined;
   const persist = options.persist ?? mkdtempSync(join(tmpdir(), 'koclip-stack-'));
