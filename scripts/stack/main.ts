@@ -6,7 +6,7 @@
  * are indexed; images already indexed with the same bytes and metadata are skipped, so a restart
  * re-seeds nothing. Then one search warms the text tower and the ready lines are printed.
  *
- * Environment: WORKER_PORT (8787), ENCODER_PORT (8788), PERSIST_TO (wrangler dev's state folder,
+ * Environment: WORKER_PORT (8787), ENCODER_PORT (8788; 0 for either: any free port), PERSIST_TO (wrangler dev's state folder,
  * default .wrangler/state), ENCODER_URL_ALLOWLIST (default 127.0.0.1: locally the encoder may fetch
  * image URLs on this machine), any other ENCODER_* setting. Secrets come from .dev.vars (copied
  * from .dev.vars.example when missing). `--no-seed` skips the demo set.
@@ -28,7 +28,8 @@ import { startStack } from './stack';
 const startedAt = Date.now();
 const log = (message: string) => console.log(`[dev] ${message}`);
 
-const port = z.coerce.number().int().min(1).max(65535);
+// 0: any free port (the tests' launches; startWorker then tries again if the port is taken).
+const port = z.coerce.number().int().min(0).max(65535);
 const parsedEnv = z
   .object({
     WORKER_PORT: port.default(8787),
@@ -75,8 +76,9 @@ let seeding = false;
 let quieted = 0;
 const QUIET = /\[wrangler:info\] (?:(?:GET|PUT|POST|DELETE) \/v1\/(?:images|index|webhooks)|QUEUE)/;
 
+const where = (p: number) => (p ? `127.0.0.1:${p}` : '127.0.0.1 (a free port)');
 log(
-  `starting the encoder function on 127.0.0.1:${env.ENCODER_PORT}, then the Worker on http://127.0.0.1:${env.WORKER_PORT}`,
+  `starting the encoder function on ${where(env.ENCODER_PORT)}, then the Worker on ${where(env.WORKER_PORT)}`,
 );
 const stack = await startStack({
   encoder: {
@@ -103,7 +105,9 @@ const stack = await startStack({
   log('the stack did not start');
   return shutdown(1);
 });
-log(`encoder function up (pid ${stack.encoder.pid}); Worker up (wrangler dev, pid ${stack.worker.pid})`);
+log(
+  `encoder function up (pid ${stack.encoder.pid}, ${stack.encoder.url}); Worker up (wrangler dev, pid ${stack.worker.pid}, ${stack.worker.url})`,
+);
 void stack.exited.then((exit) => {
   if (stopping) return;
   const name = exit.process === 'encoder' ? 'the encoder function' : 'the Worker (wrangler dev)';

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, groupMembers, ROOT, TS_RUNNER } from '../../scripts/stack/index';
+import { groupMembers, ROOT, TS_RUNNER } from '../../scripts/stack/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'e2e-stack-launcher-'));
 const groups: number[] = [];
@@ -74,13 +74,14 @@ interface Launched {
 /** `npm start`'s entry on free ports and a fresh state folder, until its ready line. */
 async function launch(name: string): Promise<Launched> {
   const started = Date.now();
-  const [workerPort, encoderPort] = [await freePort(), await freePort()];
   const launcher = spawn(TS_RUNNER, ['scripts/stack/main.ts', '--no-seed'], {
     cwd: ROOT,
     env: {
       ...process.env,
-      WORKER_PORT: String(workerPort),
-      ENCODER_PORT: String(encoderPort),
+      // Free ports chosen by the launcher itself, so that a port taken between the choice and
+      // wrangler's bind is tried again rather than failing the launch.
+      WORKER_PORT: '0',
+      ENCODER_PORT: '0',
       PERSIST_TO: join(dir, name),
       ENCODER_THREADS: '1',
     },
@@ -98,7 +99,9 @@ async function launch(name: string): Promise<Launched> {
   while (!/\[dev\] ready after/.test(output) && launcher.exitCode === null && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 100));
   expect(output, output).toMatch(/\[dev\] ready after/);
-  const pids = /encoder function up \(pid (\d+)\); Worker up \(wrangler dev, pid (\d+)\)/.exec(output);
+  const pids = /encoder function up \(pid (\d+), [^)]*\); Worker up \(wrangler dev, pid (\d+), [^)]*\)/.exec(
+    output,
+  );
   expect(pids, output).not.toBeNull();
   const [encoderPid, workerPid] = [Number(pids?.[1]), Number(pids?.[2])];
   groups.push(encoderPid, workerPid);
