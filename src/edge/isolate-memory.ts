@@ -24,6 +24,17 @@ export const ISOLATE_MEMORY_BYTES = 128 * MIB;
 /** Everything the search kernel's indexes may hold together (codes, residual, scales and buffers). */
 export const KERNEL_MEMORY_BUDGET_BYTES = 64 * MIB;
 
+/**
+ * One search shard's kernel index (search/shards/): the writer sizes shards in rows so that a
+ * shard's kernel memory stays under this (index/shard-plan.ts). Two shards may share an isolate
+ * ("instances of one class may share an isolate"): together 80 MiB, beside the segment cache
+ * (24 MiB) and the heap that holds their ids and metadata, under the 128 MB limit.
+ */
+export const SHARD_KERNEL_BYTES = 40 * MIB;
+
+/** What the kernel indexes of all shards one isolate holds may take together (two shards). */
+export const SHARD_ISOLATE_KERNEL_BYTES = 2 * SHARD_KERNEL_BYTES;
+
 /** Decoded segments kept by the isolate's segment cache. */
 export const SEGMENT_CACHE_BYTES = 24 * MIB;
 

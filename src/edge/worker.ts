@@ -11,6 +11,7 @@ export { KeyRegistry, UsageCounter } from './access';
 export { CollectionManager } from './collections';
 export { IndexWriter } from './index';
 export { ReplayGuard } from './ingest/replay-guard';
+export { SearchShard } from './search/shards';
 
 export default {
   fetch: app.fetch,

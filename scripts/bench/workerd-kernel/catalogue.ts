@@ -64,6 +64,7 @@ async function catalogueOf(n: number, dim: number, encoding: SegmentEncoding) {
       bytes: bytes.byteLength,
       checksum: segment.checksum,
       dead: [0],
+      shard: 0,
     };
     refs.push(ref);
     segments.set(ref.key, segment);

@@ -115,6 +115,10 @@ export function jsonText<T extends z.ZodType>(schema: T) {
 const numeric = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
 
+/** Booleans arrive as `true`/`false` (or 1/0) in query strings and forms. */
+const booleanish = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), schema);
+
 export const SearchFieldsSchema = z.object({
   text: QueryTextSchema.optional(),
   image_id: ImageIdSchema.optional(),
@@ -124,6 +128,8 @@ export const SearchFieldsSchema = z.object({
   min_score: numeric(z.number().min(-1).max(1)).optional(),
   filter: jsonText(MetadataFilterSchema).optional(),
   cursor: z.string().min(1).max(512).optional(),
+  /** When a search shard does not answer: a page marked `partial` instead of 503 `shards_unavailable`. */
+  allow_partial: booleanish(z.boolean()).optional(),
   model: ModelIdSchema.optional(),
   collection: CollectionSchema.optional(),
 });
@@ -148,6 +154,11 @@ export const SearchResponseSchema = z.object({
   }),
   results: z.array(SearchHitSchema),
   next_cursor: z.string().nullable(),
+  /**
+   * Only on a partial page (the request said `allow_partial` and a search shard did not answer):
+   * the shards missing and the share of the index's rows they hold. Such a page has no cursor.
+   */
+  partial: z.object({ missing_shards: z.number().int(), missing_share: z.number() }).optional(),
 });
 export type SearchResponse = z.infer<typeof SearchResponseSchema>;
 

@@ -81,6 +81,8 @@ export interface WrittenSegment {
 export interface CatalogueSegment extends WrittenSegment {
   /** Rows of this segment superseded or deleted since it was written. */
   dead: number[];
+  /** The search shard that holds it (../search/shards; placed by ./shard-plan.ts). */
+  shard: number;
 }
 
 /** The catalogue of one index, read from the writer (strongly consistent: read-your-writes). */

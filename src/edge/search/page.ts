@@ -29,6 +29,11 @@ export interface SearchHit {
 
 export interface SearchPage {
   hits: SearchHit[];
+  /**
+   * Per hit (same order), its row in the ranked segments taken end to end: the tie order (a
+   * search shard turns it into the row of the whole catalogue, ./shards/merge.ts).
+   */
+  rows: number[];
   /** Offset of the next page, or null when this page is the last. */
   nextOffset: number | null;
 }

@@ -45,6 +45,7 @@ export function referencePage(
     base += segment.count;
   }
   const ranked = heap.sorted();
+  const rows = ranked.slice(offset, depth).map(({ index }) => index);
   const hits = ranked.slice(offset, depth).map(({ index, score }) => {
     let s = bases.length - 1;
     while ((bases[s] as number) > index) s--;
@@ -59,5 +60,5 @@ export function referencePage(
     };
   });
   const more = ranked.length > depth && depth < MAX_SEARCH_DEPTH;
-  return { hits, nextOffset: more ? depth : null };
+  return { hits, rows, nextOffset: more ? depth : null };
 }

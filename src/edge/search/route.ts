@@ -34,6 +34,8 @@ async function search(c: Context<AppEnv>, fields: SearchInput) {
 }
 
 const PATH_HEADER = 'x-koclip-search-path';
+/** How many search shards the index has (src/edge/search/shards). */
+const SHARDS_HEADER = 'x-koclip-shards';
 
 app.openapi(
   createRoute({
@@ -46,8 +48,8 @@ app.openapi(
     responses: { ...ok, ...ImageErrorResponses },
   }),
   async (c) => {
-    const { body, path } = await search(c, c.req.valid('query'));
-    return c.json(body, 200, { [PATH_HEADER]: path });
+    const { body, path, shards } = await search(c, c.req.valid('query'));
+    return c.json(body, 200, { [PATH_HEADER]: path, [SHARDS_HEADER]: String(shards) });
   },
 );
 
@@ -75,8 +77,8 @@ app.openapi(
   async (c) => {
     const fields =
       bodyKind(c.req.header('content-type')) === 'form' ? c.req.valid('form') : c.req.valid('json');
-    const { body, path } = await search(c, fields as SearchInput);
-    return c.json(body, 200, { [PATH_HEADER]: path });
+    const { body, path, shards } = await search(c, fields as SearchInput);
+    return c.json(body, 200, { [PATH_HEADER]: path, [SHARDS_HEADER]: String(shards) });
   },
 );
 

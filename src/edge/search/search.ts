@@ -8,9 +8,9 @@ import { ApiError } from '../http/errors';
 import { guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
 import { embedQueryTexts } from '../query/text-embedder';
-import { rankCatalogue, type SearchPath } from './catalogue-search';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { MetadataFilter } from './filter';
+import { searchShards } from './shards';
 
 export type SearchQuery = { kind: 'text'; text: string } | QueryImage;
 
@@ -20,6 +20,8 @@ export interface SearchRequest {
   minScore?: number;
   filter?: MetadataFilter;
   cursor?: string;
+  /** A page marked partial rather than 503 when a search shard does not answer. */
+  allowPartial?: boolean;
 }
 
 /** The validated fields of GET (query string), POST JSON or POST multipart. */
@@ -42,10 +44,14 @@ export async function searchRequestFrom(fields: SearchInput): Promise<SearchRequ
     ...(fields.min_score === undefined ? {} : { minScore: fields.min_score }),
     ...(fields.filter ? { filter: fields.filter } : {}),
     ...(fields.cursor ? { cursor: fields.cursor } : {}),
+    ...(fields.allow_partial ? { allowPartial: true } : {}),
   };
 }
 
-/** The response body, and which ranking path answered (for the route's `x-koclip-search-path`). */
+/**
+ * The response body, which ranking path answered (for the route's `x-koclip-search-path`: the
+ * shards' path when they agree, else every path once, comma-separated) and how many shards.
+ */
 export async function runSearch(ctx: QueryContext, request: SearchRequest) {
   const { model, store } = ctx;
   const catalogue = await guardIndex(() => store.catalogue());
@@ -96,14 +102,8 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
       );
     offset = check.offset;
   }
-  const source = {
-    index: store.index,
-    catalogue,
-    segments: (refs: typeof catalogue.segments, options: { cache?: boolean }) =>
-      store.segments(catalogue, refs, options),
-  };
-  const { page, path } = await guardIndex(() =>
-    rankCatalogue(source, vector, {
+  const sharded = await guardIndex(() =>
+    searchShards(ctx.env, store.index, catalogue, vector, {
       k: request.k,
       offset,
       ...(request.minScore === undefined ? {} : { minScore: request.minScore }),
@@ -111,16 +111,32 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
       ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
     }),
   );
+  const { page, missing } = sharded;
+  const partial = missing.shards.length > 0;
+  if (partial && !request.allowPartial) {
+    throw new ApiError(
+      503,
+      'shards_unavailable',
+      `${missing.shards.length} of ${sharded.shards} index shards did not answer in time; ` +
+        'try again, or set allow_partial to get the page of the shards that answered',
+    );
+  }
   const body = {
     object: 'search_results' as const,
     model: model.id,
     version: model.version,
     query: { kind: query.kind, ...(truncated === undefined ? {} : { truncated }) },
     results: page.hits,
+    // A partial page has no cursor: the next page could not continue it consistently.
     next_cursor:
-      page.nextOffset === null
+      page.nextOffset === null || partial
         ? null
         : await encodeCursor(page.nextOffset, catalogue.generation, cursorIdentity),
+    ...(partial
+      ? {
+          partial: { missing_shards: missing.shards.length, missing_share: Number(missing.share.toFixed(4)) },
+        }
+      : {}),
   };
-  return { body, path: path satisfies SearchPath };
+  return { body, path: [...new Set(sharded.paths)].join(','), shards: sharded.shards };
 }

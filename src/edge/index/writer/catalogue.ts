@@ -9,12 +9,15 @@ import type { IndexKey } from '../../../core/contract/spaces';
 import { DEFAULT_SEGMENT_ROWS, rowVector, type SegmentEncoding } from '../../../core/index-format/segment';
 import type { CatalogueView, RecordView, WriterEvent, WrittenSegment } from '../contract';
 import { loadSegment } from '../segments';
+import { rebalance, shardCapacity, shardForNewSegment } from '../shard-plan';
 import type { RecordRow, SegmentRow } from './schema';
 
 export interface IndexMeta extends IndexKey {
   dim: number;
   encoding: SegmentEncoding;
   segment_rows: number;
+  /** Rows a search shard holds at most (../shard-plan.ts; tests set small ones). */
+  shard_rows: number;
 }
 
 /** Compact when this many live segments exist, or when this share of their rows is dead. */
@@ -47,7 +50,9 @@ export class Catalogue {
   }
 
   /** Records the index's identity on first use; refuses a caller that names another one. */
-  init(space: IndexKey & { dim: number; encoding?: SegmentEncoding; segment_rows?: number }): void {
+  init(
+    space: IndexKey & { dim: number; encoding?: SegmentEncoding; segment_rows?: number; shard_rows?: number },
+  ): void {
     const meta = this.meta();
     if (meta) {
       if (
@@ -66,6 +71,7 @@ export class Catalogue {
     this.set('dim', space.dim);
     this.set('encoding', space.encoding ?? 'fp16');
     this.set('segment_rows', space.segment_rows ?? DEFAULT_SEGMENT_ROWS);
+    if (space.shard_rows !== undefined) this.set('shard_rows', space.shard_rows);
     this.set('generation', 0);
     this.cachedMeta = undefined;
   }
@@ -88,6 +94,11 @@ export class Catalogue {
             dim: Number(this.get('dim')),
             encoding: this.get('encoding') as SegmentEncoding,
             segment_rows: Number(this.get('segment_rows')),
+            // Indexes written before shards have none stored: the size for their dim.
+            shard_rows: Number(
+              this.get('shard_rows') ??
+                shardCapacity(Number(this.get('dim')), this.get('encoding') as SegmentEncoding),
+            ),
           };
     return this.cachedMeta;
   }
@@ -104,7 +115,9 @@ export class Catalogue {
     return Number(this.get('generation') ?? '0');
   }
 
+  /** A change is committed: a new generation, with the search shards rebalanced in the same step. */
   bumpGeneration(now: number): void {
+    this.rebalanceShards();
     this.set('generation', this.generation() + 1);
     this.set('last_write', now);
   }
@@ -295,10 +308,13 @@ export class Catalogue {
     );
   }
 
+  /** A new live segment, on the shard the plan gives it (../shard-plan.ts). */
   addSegment(w: WrittenSegment, now: number): void {
+    const meta = this.meta();
+    const shard = meta ? shardForNewSegment(this.liveSegments(), w.count, meta.shard_rows) : 0;
     this.sql.exec(
-      `INSERT INTO segments (id, key, etag, count, live, bytes, checksum, state, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'live', ?)`,
+      `INSERT INTO segments (id, key, etag, count, live, bytes, checksum, state, created_at, shard)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'live', ?, ?)`,
       w.id,
       w.key,
       w.etag,
@@ -307,7 +323,21 @@ export class Catalogue {
       w.bytes,
       w.checksum,
       now,
+      shard,
     );
+  }
+
+  /**
+   * Moves segments between search shards when one is over its capacity or the index needs fewer
+   * shards than it uses (../shard-plan.ts); true when something moved (the caller's transaction
+   * bumps the generation with its own change).
+   */
+  rebalanceShards(): boolean {
+    const meta = this.meta();
+    if (!meta) return false;
+    const moves = rebalance(this.liveSegments(), meta.shard_rows);
+    for (const [id, shard] of moves) this.sql.exec('UPDATE segments SET shard = ? WHERE id = ?', shard, id);
+    return moves.length > 0;
   }
 
   /** Row `row` of `segment` no longer counts; a segment with no live row left is retired. */
@@ -426,6 +456,7 @@ export class Catalogue {
       count: s.count,
       bytes: s.bytes,
       checksum: s.checksum,
+      shard: s.shard,
       dead: dead.get(s.id) ?? [],
     }));
     const lastWrite = this.get('last_write');

@@ -5,7 +5,8 @@
  * 2. the reconciler's columns: how often a pending record was sent to the queue again
  *    (`enqueues`) and when it is looked at next if nothing happens to it (`check_at`);
  * 3. tombstones: ids deleted recently, so that a migration's copy of an image never brings back
- *    one deleted meanwhile (kept 7 days).
+ *    one deleted meanwhile (kept 7 days);
+ * 4. search shards: the shard that holds each segment (../shard-plan.ts), all on shard 0 before.
  */
 import { applyMigrations } from '../../sql-migrations';
 
@@ -53,6 +54,7 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX IF NOT EXISTS records_check ON records (state, check_at);`,
   `CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL);
    CREATE INDEX IF NOT EXISTS tombstones_age ON tombstones (deleted_at);`,
+  `ALTER TABLE segments ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** One row of `records`, as SQLite returns it. */
@@ -90,6 +92,8 @@ export interface SegmentRow extends Record<string, SqlStorageValue> {
   state: string;
   created_at: number;
   retired_at: number | null;
+  /** The search shard that holds it. */
+  shard: number;
 }
 
 /** Brings this database's tables to the latest schema (inside the caller's transaction). */

@@ -46,6 +46,8 @@ export interface WriterSpace extends IndexKey {
   encoding?: SegmentEncoding;
   /** Rows per segment (tests use small ones to get several segments). */
   segment_rows?: number;
+  /** Rows per search shard (tests and benchmarks use small ones to get several shards). */
+  shard_rows?: number;
 }
 
 export class IndexWriter extends DurableObject<Env> {

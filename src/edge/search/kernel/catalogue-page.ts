@@ -138,5 +138,6 @@ export function kernelPage(
     };
   });
   const more = kept.length > depth && depth < MAX_SEARCH_DEPTH;
-  return { page: { hits, nextOffset: more ? depth : null }, scoring };
+  const rows = kept.slice(offset, depth).map(({ row }) => row);
+  return { page: { hits, rows, nextOffset: more ? depth : null }, scoring };
 }

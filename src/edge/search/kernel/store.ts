@@ -38,8 +38,12 @@ const counters = { builds: 0, updates: 0, reused: 0, fallbacks: 0, evictions: 0 
 export interface KernelStoreOptions {
   /** kernel.wasm, compiled (in workerd by wrangler's CompiledWasm rule). */
   module: WebAssembly.Module;
-  /** At most, and by default, KERNEL_MEMORY_BUDGET_BYTES (tests and benchmarks give less). */
+  /** One catalogue's index: at most, and by default, KERNEL_MEMORY_BUDGET_BYTES (tests and benchmarks give less). */
   budgetBytes?: number;
+  /** All catalogues of the isolate together (default: budgetBytes); a search shard's isolate holds two shards. */
+  isolateBudgetBytes?: number;
+  /** The entry's name (default: the index's writer name; a search shard adds its number). */
+  key?: string;
 }
 
 function fallback(key: string, reason: 'over_budget' | 'kernel_error', message: string) {
@@ -72,6 +76,7 @@ async function update<T>(
   options: KernelStoreOptions,
 ): Promise<KernelAnswer<T>> {
   const budget = Math.min(options.budgetBytes ?? KERNEL_MEMORY_BUDGET_BYTES, KERNEL_MEMORY_BUDGET_BYTES);
+  const isolateBudget = Math.max(budget, options.isolateBudgetBytes ?? budget);
   const { dim, encoding, segments: refs } = catalogue;
   const rows = refs.reduce((sum, ref) => sum + ref.count, 0);
   const needed = kernelIndexBytes(dim, rows, encoding === 'int8' ? 0 : 2);
@@ -122,7 +127,7 @@ async function update<T>(
   if (fresh) counters.builds++;
   else if (changed) counters.updates++;
   else counters.reused++;
-  evict(key, budget);
+  evict(key, isolateBudget);
   return { kind: 'kernel', value: use(entry), entry };
 }
 
@@ -145,7 +150,7 @@ export async function withKernel<T>(
   use: (entry: CatalogueKernel) => T,
   options: KernelStoreOptions,
 ): Promise<KernelAnswer<T>> {
-  const key = writerName(index);
+  const key = options.key ?? writerName(index);
   const previous = locks.get(key) ?? Promise.resolve();
   const run = previous.catch(() => undefined).then(() => update(key, catalogue, load, use, options));
   locks.set(key, run);

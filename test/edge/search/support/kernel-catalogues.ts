@@ -64,6 +64,7 @@ export async function testSegment(
       bytes: bytes.byteLength,
       checksum: segment.checksum,
       dead: [],
+      shard: 0,
     },
   };
 }
