@@ -43,6 +43,7 @@ export {
 } from './layout';
 export {
   clearKernelStore,
+  dropKernelEntry,
   type KernelAnswer,
   type KernelStoreOptions,
   kernelStoreStats,

@@ -168,6 +168,11 @@ export function kernelStoreStats() {
   return { ...counters, entries: entries.size, bytes };
 }
 
+/** Drops one catalogue's index (a search shard's eviction, asked for by benchmarks); true if it was held. */
+export function dropKernelEntry(key: string): boolean {
+  return entries.delete(key);
+}
+
 /** Drops every catalogue index and resets the counters (tests). */
 export function clearKernelStore(): void {
   entries.clear();

@@ -16,7 +16,7 @@ import type { Env } from '../../env';
 import { IndexReader } from '../../index';
 import { SHARD_ISOLATE_KERNEL_BYTES, SHARD_KERNEL_BYTES } from '../../isolate-memory';
 import { rankCatalogue } from '../catalogue-search';
-import { kernelStoreStats } from '../kernel';
+import { dropKernelEntry, kernelStoreStats } from '../kernel';
 import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
 import { fanOut, shardName, shardSettings } from './fan-out';
 
@@ -99,10 +99,23 @@ export class SearchShard extends DurableObject<Env> {
     return kernelStoreStats();
   }
 
+  private debugOnly(): void {
+    const debug = (this.env as { DEBUG_ROUTES?: string }).DEBUG_ROUTES;
+    if (debug !== '1' && debug !== 'true') throw new Error('debug calls need DEBUG_ROUTES=1');
+  }
+
   /** Tests only (DEBUG_ROUTES=1): every search fails (`error`) or hangs (`hang`) for `ms`. */
   async debugFault(ms: number, mode: 'error' | 'hang' = 'error'): Promise<void> {
-    const debug = (this.env as { DEBUG_ROUTES?: string }).DEBUG_ROUTES;
-    if (debug !== '1' && debug !== 'true') throw new Error('debug faults need DEBUG_ROUTES=1');
+    this.debugOnly();
     this.#fault = { until: Date.now() + ms, mode };
+  }
+
+  /**
+   * Benchmarks only (DEBUG_ROUTES=1): drops this shard's kernel index as an eviction would, so the
+   * next search reloads its part; true if it was held.
+   */
+  async debugEvict(search: Pick<ShardSearch, 'index'>, shard: number): Promise<boolean> {
+    this.debugOnly();
+    return dropKernelEntry(shardName(search, shard));
   }
 }
