@@ -10,8 +10,9 @@
  *   so no caller holds more than FANOUT calls at once (Workers allow 6 simultaneous connections
  *   per request) and 36 shards take two levels, 216 three.
  * - Every call has a time limit (SHARD_TIMEOUT_MS, within what is left of SEARCH_BUDGET_MS) and
- *   is tried once more when it fails and time is left. A shard that still fails is reported in
- *   `missing`; the search route turns that into 503, or a page marked partial when asked.
+ *   is tried once more when it fails and time is left; a group whose leader fails is tried once
+ *   more under its next member. A shard that still fails is reported in `missing`; the search
+ *   route turns that into 503, or a page marked partial when asked.
  */
 import { z } from 'zod';
 import type { Env } from '../../env';
@@ -91,22 +92,20 @@ export interface FanOutDeps {
 }
 
 /**
- * Calls `call` until it answers, at most twice, each within `limitMs` (SHARD_TIMEOUT_MS for one
- * shard; a group's leader retries its members itself and gets what is left) and what is left of
+ * Calls `call` until it answers, at most twice, each within SHARD_TIMEOUT_MS and what is left of
  * the budget; undefined when it never answered.
  */
 async function attempt(
   label: string,
   deps: FanOutDeps,
   deadline: number,
-  limitMs: number,
   call: (budgetMs: number) => Promise<ShardAnswer>,
 ): Promise<ShardAnswer | undefined> {
   for (let tries = 1; tries <= 2; tries++) {
     const left = deadline - Date.now();
     if (left <= 0) return undefined;
     try {
-      return await withTimeout(call(left), Math.min(limitMs, left));
+      return await withTimeout(call(left), Math.min(deps.settings.SHARD_TIMEOUT_MS, left));
     } catch (error) {
       deps.log?.(`search shard ${label}, try ${tries}: ${error instanceof Error ? error.message : error}`);
     }
@@ -131,7 +130,7 @@ export async function fanOut(
   const deadline = Date.now() + search.budgetMs;
   const one = (part: ShardPart): Promise<ShardAnswer> => {
     const name = shardName(search, part.shard);
-    return attempt(name, deps, deadline, deps.settings.SHARD_TIMEOUT_MS, (budgetMs) =>
+    return attempt(name, deps, deadline, (budgetMs) =>
       deps.self?.shard === part.shard
         ? deps.self.answer({ ...search, budgetMs }, part)
         : shardStub(deps.env, name).search({ ...search, budgetMs }, part),
@@ -142,15 +141,36 @@ export async function fanOut(
     answers = await Promise.all(parts.map(one));
   } else {
     answers = await Promise.all(
-      groups(parts, FANOUT).map((group) => {
-        const leader = group[0] as ShardPart;
-        if (deps.self?.shard === leader.shard)
+      groups(parts, FANOUT).map(async (group) => {
+        if (deps.self && group.some((p) => p.shard === deps.self?.shard)) {
           return fanOut({ ...search, budgetMs: deadline - Date.now() }, group, deps);
-        const name = shardName(search, leader.shard);
-        // The leader retries its members itself: it gets most of what is left, this call the rest.
-        return attempt(`${name} (group of ${group.length})`, deps, deadline, search.budgetMs, (budgetMs) =>
-          shardStub(deps.env, name).searchGroup({ ...search, budgetMs: Math.max(0, budgetMs - 50) }, group),
-        ).then((answer) => answer ?? { hits: [], rows: [], paths: [], missing: missingOf(group) });
+        }
+        // The leader calls its members and retries them itself, so it gets what is left of the
+        // budget. A leader that fails is replaced by the next member once: a failed shard then
+        // costs only its own part, not its group's.
+        const leaders = group.slice(0, 2);
+        for (const [i, leader] of leaders.entries()) {
+          const ordered = [leader, ...group.filter((p) => p !== leader)];
+          const name = shardName(search, leader.shard);
+          const left = deadline - Date.now();
+          // A first leader that hangs must leave its replacement one shard timeout.
+          const limit = i < leaders.length - 1 ? left - deps.settings.SHARD_TIMEOUT_MS : left;
+          if (limit <= 0) continue;
+          try {
+            return await withTimeout(
+              shardStub(deps.env, name).searchGroup(
+                { ...search, budgetMs: Math.max(0, limit - 50) },
+                ordered,
+              ),
+              limit,
+            );
+          } catch (error) {
+            deps.log?.(
+              `search shard ${name} (leading ${group.length}): ${error instanceof Error ? error.message : error}`,
+            );
+          }
+        }
+        return { hits: [], rows: [], paths: [], missing: missingOf(group) };
       }),
     );
   }
