@@ -17,11 +17,11 @@ const MIB = 1024 * 1024;
 const ISOLATE_LIMIT_BYTES = 128 * MIB;
 /**
  * The Worker's own memory budgets beside the text tower, in MiB (test/model/fit.test.ts holds them
- * equal to the source constants, all declared in src/edge/isolate-memory.ts): the search
- * kernel's indexes, the segment cache, the query-embedding cache of edge towers and the recent
- * score answers.
+ * equal to the source constants, all declared in src/edge/isolate-memory.ts): the segment cache,
+ * the query-embedding cache of edge towers and the recent score answers. The search kernel's
+ * indexes live in the search shards' isolates, not the Worker's (src/edge/search/shards).
  */
-const WORKER_BUDGETS_MIB = { search_kernel: 64, segment_cache: 24, query_cache: 2, score_cache: 2 };
+const WORKER_BUDGETS_MIB = { segment_cache: 24, query_cache: 2, score_cache: 2 };
 const WORKER_BUDGET_BYTES = Object.values(WORKER_BUDGETS_MIB).reduce((a, b) => a + b, 0) * MIB;
 const budgetParts = Object.entries(WORKER_BUDGETS_MIB)
   .map(([k, v]) => `${k.replace('_', ' ')} ${v}`)

@@ -1,19 +1,24 @@
 /**
- * The memory split of one Worker isolate (Workers do not let an isolate exceed 128 MB), in one
- * place: what each part of the Worker may hold beside the text tower. scripts/model/fit.mjs adds
- * these budgets to a tower's measured wasm memory to decide whether an `edge` tower fits
- * (test/model/fit.test.ts holds its copy equal to these).
- * - text tower: its ORT wasm memory after a run (koclip-tiny 16 MiB, docs/benchmarks.md);
- * - search kernel (search/kernel/store.ts): every catalogue's wasm memory together (int8 codes,
- *   the fp16 residual, scales, buffers) plus the fp16 rows kept for exact scores; least recently
- *   used catalogues are dropped to make room, and one over the budget alone is served by the JS
- *   loop. 100k x 512 int8 (52 MB) or fp16 (62 MiB, requantised scores) fits;
- * - segment cache (index/segment-cache.ts): decoded segments for the JS loop, image-id
- *   lookups and the index writer; segments read to build a kernel index bypass it;
+ * The memory split of the isolates (Workers do not let an isolate exceed 128 MB), in one place.
+ *
+ * The Worker's isolate (routes, queue consumer) holds no index since search shards
+ * (search/shards/): beside the text tower it keeps
+ * - segment cache (index/segment-cache.ts): decoded segments for image-id lookups (search and
+ *   score by an indexed image) and the index writer;
  * - query cache (query/text-embedder.ts): embeddings of recent queries of `edge` towers;
  * - score answers (score/cache.ts): recent caption-score answers, so a repeated score does no I/O
  *   but the index generation;
- * - the rest for the Worker's heap: ids and metadata of held rows, requests.
+ * - the rest for the heap: requests, the app.
+ * scripts/model/fit.mjs adds these three budgets to a tower's measured wasm memory to decide
+ * whether an `edge` tower fits (test/model/fit.test.ts holds its copy equal to these).
+ *
+ * A search shard's isolate (search/shards/shard.ts; instances of one class may share one) holds
+ * the kernel indexes of its shards, SHARD_KERNEL_BYTES each and SHARD_ISOLATE_KERNEL_BYTES
+ * together (least recently used dropped first), the segment cache for the JS loop a shard falls
+ * back to, and the ids and metadata of the held rows on the heap.
+ *
+ * KERNEL_MEMORY_BUDGET_BYTES is the ceiling of one kernel index anywhere (search/kernel/): 100k x
+ * 512 int8 (52 MB) or fp16 (62 MiB, requantised scores) fits; the benchmarks build up to it.
  */
 
 const MIB = 1024 * 1024;
@@ -21,7 +26,7 @@ const MIB = 1024 * 1024;
 /** The isolate's memory limit. */
 export const ISOLATE_MEMORY_BYTES = 128 * MIB;
 
-/** Everything the search kernel's indexes may hold together (codes, residual, scales and buffers). */
+/** The most one search-kernel index may take (codes, residual, scales and buffers), in any isolate. */
 export const KERNEL_MEMORY_BUDGET_BYTES = 64 * MIB;
 
 /**

@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   EDGE_QUERY_CACHE_BYTES,
   ISOLATE_MEMORY_BYTES,
-  KERNEL_MEMORY_BUDGET_BYTES,
   SCORE_ANSWER_CACHE_BYTES,
   SEGMENT_CACHE_BYTES,
 } from '../../src/edge/isolate-memory';
@@ -54,7 +53,7 @@ describe('model:fit', () => {
     expect(r.stdout).toMatch(/x the file\)/);
     expect(r.stdout).toMatch(/isolate limit\s+128\.0 MiB/);
     expect(r.stdout).toMatch(
-      /worker budgets\s+92\.0 MiB \(search kernel 64, segment cache 24, query cache 2, score cache 2\)/,
+      /worker budgets\s+28\.0 MiB \(segment cache 24, query cache 2, score cache 2\)/,
     );
     expect(r.stdout).toMatch(/headroom \(limit - run - budgets\)\s+[\d.]+ MiB/);
     expect(r.stdout).toContain('fits:');
@@ -68,7 +67,6 @@ describe('model:fit', () => {
     const MIB = 1024 * 1024;
     expect(fig.limit_mib).toBe(ISOLATE_MEMORY_BYTES / MIB);
     expect(fig.worker_budgets_mib).toEqual({
-      search_kernel: KERNEL_MEMORY_BUDGET_BYTES / MIB,
       segment_cache: SEGMENT_CACHE_BYTES / MIB,
       query_cache: EDGE_QUERY_CACHE_BYTES / MIB,
       score_cache: SCORE_ANSWER_CACHE_BYTES / MIB,
@@ -87,9 +85,9 @@ describe('model:fit', () => {
     const fig = JSON.parse(ok.stdout) as Record<string, unknown>;
     expect(fig).toMatchObject({ model: 'koclip-tiny', variant: 'int8', file: 'text-int8.onnx', fits: true });
     expect(fig.limit_mib).toBe(128);
-    expect(fig.worker_budget_mib).toBe(92);
+    expect(fig.worker_budget_mib).toBe(28);
     expect(fig.wasm_after_run_mib as number).toBeGreaterThanOrEqual(fig.wasm_after_load_mib as number);
-    expect(fig.needed_mib).toBeCloseTo((fig.wasm_after_run_mib as number) + 92, 1);
+    expect(fig.needed_mib).toBeCloseTo((fig.wasm_after_run_mib as number) + 28, 1);
     const over = runFit(['models/koclip-tiny', '--json'], { KOCLIP_FIT_LIMIT_MB: '20' });
     expect(over.status).toBe(1);
     expect(JSON.parse(over.stdout)).toMatchObject({ fits: false, limit_mib: 20 });

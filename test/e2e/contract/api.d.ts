@@ -466,6 +466,7 @@ export interface paths {
                         [key: string]: unknown;
                     };
                     cursor?: string;
+                    allow_partial?: boolean;
                     model?: string;
                     collection?: string;
                     /** @description alias of text */
@@ -542,6 +543,10 @@ export interface paths {
                                 caption?: string;
                             }[];
                             next_cursor: string | null;
+                            partial?: {
+                                missing_shards: number;
+                                missing_share: number;
+                            };
                         };
                     };
                 };
@@ -672,6 +677,7 @@ export interface paths {
                             [key: string]: unknown;
                         };
                         cursor?: string;
+                        allow_partial?: boolean;
                         model?: string;
                         collection?: string;
                     };
@@ -687,6 +693,7 @@ export interface paths {
                             [key: string]: unknown;
                         };
                         cursor?: string;
+                        allow_partial?: boolean;
                         model?: string;
                         collection?: string;
                         /**
@@ -763,6 +770,10 @@ export interface paths {
                                 caption?: string;
                             }[];
                             next_cursor: string | null;
+                            partial?: {
+                                missing_shards: number;
+                                missing_share: number;
+                            };
                         };
                     };
                 };
