@@ -53,7 +53,9 @@ export const ImageErrorResponses = {
     'Not an image the encoder can read, or an `image_url` that could not be fetched (`image_fetch_failed`, with the reason)',
   ),
   502: errorResponse("The service's encoder failed or answered out of contract (never a caller's URL)"),
-  503: errorResponse('Encoder not configured or index unavailable'),
+  503: errorResponse(
+    'Encoder not configured, index unavailable, or index shards that did not answer (`shards_unavailable`; `allow_partial` on a search asks for a page marked partial instead)',
+  ),
   504: errorResponse('The encoder timed out'),
 } as const;
 
