@@ -19,6 +19,7 @@ import { rankCatalogue } from '../catalogue-search';
 import { dropKernelEntry, kernelStoreStats } from '../kernel';
 import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
 import { fanOut, shardName, shardSettings } from './fan-out';
+import { probeReload, type ReloadProbe } from './reload-probe';
 
 /** One shard's best rows for `search` over its `part`, rows numbered in the whole catalogue. */
 export async function answerPart(
@@ -117,5 +118,14 @@ export class SearchShard extends DurableObject<Env> {
   async debugEvict(search: Pick<ShardSearch, 'index'>, shard: number): Promise<boolean> {
     this.debugOnly();
     return dropKernelEntry(shardName(search, shard));
+  }
+
+  /** Benchmarks only (DEBUG_ROUTES=1): its part read from R2 against from its own SQLite (./reload-probe.ts). */
+  async debugReloadProbe(
+    search: Pick<ShardSearch, 'index' | 'catalogue'>,
+    part: ShardPart,
+  ): Promise<ReloadProbe> {
+    this.debugOnly();
+    return probeReload(this.ctx.storage.sql, this.ctx.storage, this.env.INDEX_BUCKET, search, part);
   }
 }
