@@ -60,6 +60,11 @@ export class IndexWriter extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     ctx.storage.transactionSync(() => migrate(this.sql));
     this.cat = new Catalogue(this.sql);
+    // An index from before search shards has every segment on shard 0: placed on as many shards
+    // as it needs when its writer first starts (a new generation, as any catalogue change).
+    ctx.storage.transactionSync(() => {
+      if (this.cat.rebalanceShards()) this.cat.bumpGeneration(Date.now());
+    });
     // Pending records of an earlier run (or of a writer from before the reconciler) get an alarm.
     void ctx.blockConcurrencyWhile(() => this.scheduleMaintenance());
   }
