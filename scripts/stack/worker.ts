@@ -86,7 +86,15 @@ async function startWorkerOnce(options: WorkerOptions, port: number): Promise<Wo
     AUTH_MODE: process.env.AUTH_MODE === 'keys' ? 'keys' : 'open',
     RATE_LIMITS: process.env.RATE_LIMITS === 'on' ? 'on' : 'off',
   };
-  const vars = { ...access, ...(options.debugRoutes ? { DEBUG_ROUTES: '1' } : {}), ...options.vars };
+  // wrangler dev runs every search shard in one workerd isolate, without the 128 MB limit of a
+  // deployed one: the shards of a large local index may keep their kernels side by side there.
+  const shards = { SHARD_ISOLATE_KERNEL_MIB: process.env.SHARD_ISOLATE_KERNEL_MIB || '4096' };
+  const vars = {
+    ...access,
+    ...shards,
+    ...(options.debugRoutes ? { DEBUG_ROUTES: '1' } : {}),
+    ...options.vars,
+  };
   const args = [
     WRANGLER_JS,
     'dev',

@@ -18,10 +18,13 @@ import { z } from 'zod';
 import type { Env } from '../../env';
 import { parseVars } from '../../env';
 import type { CatalogueView } from '../../index';
+import { SHARD_ISOLATE_KERNEL_BYTES } from '../../isolate-memory';
 import { writerName } from '../../storage-keys';
 import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
 import { mergeAnswers } from './merge';
 import type { SearchShard } from './shard';
+
+const MIB = 1024 * 1024;
 
 /** Most calls one search (or one group leader) makes at once. */
 export const FANOUT = 6;
@@ -31,6 +34,18 @@ const SettingsSchema = z.object({
   SHARD_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000),
   /** A whole search's shard work, retries included, ms. */
   SEARCH_BUDGET_MS: z.coerce.number().int().min(100).max(120_000).default(12_000),
+  /**
+   * What the kernel indexes of the shards sharing one isolate may take together, MiB (default
+   * SHARD_ISOLATE_KERNEL_BYTES: two shards under the 128 MB limit). Locally, wrangler dev runs every
+   * shard in one workerd isolate with no such limit: a benchmark of a many-shard index raises it
+   * there, or the shards would evict each other on every search.
+   */
+  SHARD_ISOLATE_KERNEL_MIB: z.coerce
+    .number()
+    .int()
+    .min(SHARD_ISOLATE_KERNEL_BYTES / MIB)
+    .max(64 * 1024)
+    .default(SHARD_ISOLATE_KERNEL_BYTES / MIB),
 });
 export type ShardSettings = z.infer<typeof SettingsSchema>;
 

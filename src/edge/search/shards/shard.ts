@@ -8,13 +8,14 @@
  * immutable and already stored (docs/indexing.md, "Search shards").
  *
  * Its kernel index may take SHARD_KERNEL_BYTES, and the kernel indexes of every shard that shares
- * its isolate SHARD_ISOLATE_KERNEL_BYTES together (../../isolate-memory.ts). A group's leader
+ * its isolate SHARD_ISOLATE_KERNEL_BYTES together (../../isolate-memory.ts; SHARD_ISOLATE_KERNEL_MIB
+ * raises that where one isolate holds every shard, as wrangler dev's does). A group's leader
  * (`searchGroup`) answers its own part and calls the group's other shards (./fan-out.ts).
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../../env';
 import { IndexReader } from '../../index';
-import { SHARD_ISOLATE_KERNEL_BYTES, SHARD_KERNEL_BYTES } from '../../isolate-memory';
+import { SHARD_KERNEL_BYTES } from '../../isolate-memory';
 import { rankCatalogue } from '../catalogue-search';
 import { dropKernelEntry, kernelStoreStats } from '../kernel';
 import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
@@ -45,7 +46,7 @@ export async function answerPart(
     {
       store: {
         budgetBytes: SHARD_KERNEL_BYTES,
-        isolateBudgetBytes: SHARD_ISOLATE_KERNEL_BYTES,
+        isolateBudgetBytes: shardSettings(env).SHARD_ISOLATE_KERNEL_MIB * 1024 * 1024,
         key: shardName(search, part.shard),
       },
     },
