@@ -7,6 +7,8 @@
  * - POST /debug/tower/run: runs the probe session on synthetic token ids, timed in groups.
  * - POST /debug/repeat: sends one request through the app `n` times, Worker time per request
  *   (optionally with an Authorization header and vars of its own: the access bench).
+ * - POST /debug/shards/*: synthetic indexes written and searched through the search shards
+ *   (./shards.ts, read by scripts/bench/shards.ts).
  * The probe session lives beside the app's text tower in the same ORT instance; it is for local
  * benchmarks only (deployed Workers freeze clocks during compute, so the timings read 0 there).
  */
@@ -15,6 +17,7 @@ import { z } from 'zod';
 import { type AppEnv, readConfig } from '../env';
 import { ApiError } from '../http/errors';
 import { loadOrt, wasmMemoryBytes } from '../inference/ort';
+import { shardRoutes } from './shards';
 
 type Ort = ReturnType<typeof loadOrt>;
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -153,7 +156,10 @@ export type RepeatTarget = Pick<Hono<AppEnv>, 'fetch'>;
 
 /** The probes, with `/debug/repeat` going through `worker` (passed in: the app mounts this). */
 export function debugRoutes(worker: RepeatTarget): Hono<AppEnv> {
-  return new Hono<AppEnv>().route('/', app).post('/debug/repeat', (c) => repeat(c, worker));
+  return new Hono<AppEnv>()
+    .route('/', app)
+    .route('/', shardRoutes)
+    .post('/debug/repeat', (c) => repeat(c, worker));
 }
 
 async function repeat(c: Context<AppEnv>, worker: RepeatTarget): Promise<Response> {
