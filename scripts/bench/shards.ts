@@ -13,7 +13,7 @@
  * - bulk write: the seed requests' wall time, vectors/s.
  *
  *   npm run bench:shards -- [--sizes 100000,300000,1000000] [--queries 50] [--dim 512]
- *     [--encoding int8|fp16] [--batch 32768] [--persist DIR] [--out build/bench/shards.json]
+ *     [--encoding int8|fp16] [--batch 32768] [--persist DIR] [--shard-rows N] [--out build/bench/shards.json]
  *
  * wrangler dev runs every shard in one isolate; the launcher raises SHARD_ISOLATE_KERNEL_MIB to
  * 4096 there, so they all stay warm. SHARD_ISOLATE_KERNEL_MIB=80 (a deployed isolate's budget)
@@ -47,6 +47,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'build/bench/shards.json' },
     /** A state folder to keep (default: a temporary one, removed); indexes already there are not written again. */
     persist: { type: 'string' },
+    /** Rows per shard (default: the writer's size for the dim): small ones measure per-shard overhead. */
+    'shard-rows': { type: 'string' },
   },
 });
 
@@ -203,7 +205,8 @@ async function benchSize(
   state: { worker: WorkerProcess; persist: string },
   queries: Float32Array[],
 ) {
-  const index = { collection: `bench-shards-${n}`, model: 'synthetic', version: `${DIM}-${encoding}` };
+  const rows = values['shard-rows'] ? `-s${values['shard-rows']}` : '';
+  const index = { collection: `bench-shards-${n}${rows}`, model: 'synthetic', version: `${DIM}-${encoding}` };
   let base = state.worker.url;
 
   // Bulk write through the writer (whole segments per request), unless a kept state has it.
@@ -222,6 +225,12 @@ async function benchSize(
       start,
       count: Math.min(BATCH, n - start),
       seed: SEED,
+      ...(values['shard-rows']
+        ? {
+            shard_rows: Number(values['shard-rows']),
+            segment_rows: Math.min(4096, Number(values['shard-rows'])),
+          }
+        : {}),
     });
     serverMs += seeded?.total_ms ?? 0;
     if ((start / BATCH) % 8 === 7) log(`${n}: ${start + BATCH} written`);
