@@ -87,6 +87,8 @@ interface StoreStats {
   evictions: number;
   entries: number;
   bytes: number;
+  /** What this shard's own kernel index holds now (null: not held). */
+  shard_bytes?: number | null;
 }
 interface StatsAnswer {
   catalogue: CatalogueSummary;
@@ -280,6 +282,14 @@ async function benchSize(
   log(
     `${n}: reload of shard ${biggest.shard} (${biggest.rows} rows): ${JSON.stringify(reload)}, builds ${reloadBuilds}`,
   );
+  // Where a reload should read from: the part from R2 against the same bytes from the shard's SQLite.
+  const probe = (
+    await postJson<{ probe: Record<string, number> }>(base, '/debug/shards/reload-probe', {
+      ...index,
+      shard: biggest.shard,
+    })
+  ).probe;
+  log(`${n}: reload sources of shard ${biggest.shard}: ${JSON.stringify(probe)}`);
 
   // First search from a fresh wrangler dev on the same state.
   await state.worker.stop();
@@ -317,12 +327,18 @@ async function benchSize(
       p95_ms: percentile(oneShard, 95),
     },
     memory: {
-      per_shard: after.shards.map((s) => ({ shard: s.shard, rows: s.rows, kernel_bytes: s.kernel_bytes })),
+      per_shard: after.shards.map((s) => ({
+        shard: s.shard,
+        rows: s.rows,
+        kernel_bytes: s.kernel_bytes,
+        held_bytes: s.isolate.shard_bytes ?? null,
+      })),
       isolates: isolates(after),
       worker_isolate: after.worker,
       before_search: isolates(before),
     },
     reload: { shard: biggest.shard, rows: biggest.rows, kernel_builds: reloadBuilds, ...reload },
+    reload_sources: probe,
     first_search_after_restart: { ...first, startup_ms: state.worker.startupMs, next: second },
     restarted_isolates: isolates(restarted),
   };
@@ -353,16 +369,18 @@ async function main() {
       `${DIM}-dim ${encoding} segments, ${QUERIES} queries, top-${K}; shards' isolate kernel budget ${ISOLATE_MIB}`,
   );
   console.log(
-    '| vectors | shards | p50 ms | p95 ms | kernel builds per search | recall@10 | one warm shard p50 / p95 ms (rows) | kernel MiB per shard | reload ms (rows) | first search after restart ms | bulk write s | vectors/s |',
+    '| vectors | shards | p50 ms | p95 ms | kernel builds per search | recall@10 | one warm shard p50 / p95 ms (rows) | kernel MiB per shard (rows / held) | reload ms (rows) | first search after restart ms | bulk write s | vectors/s |',
   );
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of runs) {
     const perShard = r.memory.per_shard.map((s) => (s.kernel_bytes / MIB).toFixed(1));
+    const held = r.memory.per_shard.map((s) => ((s.held_bytes ?? 0) / MIB).toFixed(1));
     console.log(
       `| ${r.vectors} | ${r.catalogue?.shards} | ${r.search.p50_ms} | ${r.search.p95_ms} | ` +
         `${(r.search.kernel_builds_during_timed_pass / r.search.searches).toFixed(1)} | ${r.recall_at_k.toFixed(3)} | ` +
         `${r.one_shard_warm.p50_ms} / ${r.one_shard_warm.p95_ms} (${r.one_shard_warm.rows}) | ` +
-        `${Math.min(...perShard.map(Number))}-${Math.max(...perShard.map(Number))} | ` +
+        `${Math.min(...perShard.map(Number))}-${Math.max(...perShard.map(Number))} / ` +
+        `${Math.min(...held.map(Number))}-${Math.max(...held.map(Number))} | ` +
         `${r.reload.search_ms} (${r.reload.rows}) | ${first(r)} | ${r.write.seconds.toFixed(1)} | ${r.write.vectors_per_s.toFixed(0)} |`,
     );
   }

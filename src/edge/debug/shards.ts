@@ -7,7 +7,10 @@
  *   times (or one shard's own search, called directly), Worker time per search. workerd advances its clock only across I/O; every search makes
  *   shard RPC calls, so its time is measured (`total_ms` over all of them is the check).
  * - POST /debug/shards/stats, /debug/shards/evict: every shard of the catalogue's `stats()` (the
- *   kernel store of the shard's isolate) or `debugEvict` (of one shard when the body names it).
+ *   kernel store of the shard's isolate, and the bytes the shard's own kernel index holds) or
+ *   `debugEvict` (of one shard when the body names it).
+ * - POST /debug/shards/reload-probe: one shard's part read from R2 against from its own SQLite
+ *   (SearchShard.debugReloadProbe, search/shards/reload-probe.ts).
  */
 import { type Context, Hono, type Next } from 'hono';
 import { z } from 'zod';
@@ -16,7 +19,7 @@ import { type AppEnv, readConfig } from '../env';
 import { ApiError } from '../http/errors';
 import { type CatalogueView, IndexReader, writerFor } from '../index';
 import { kernelIndexBytes, kernelStoreStats } from '../search/kernel';
-import { type ShardPart, searchShards, shardName, shardStub } from '../search/shards';
+import { partsOf, type ShardPart, searchShards, shardName, shardStub } from '../search/shards';
 import { syntheticColour, syntheticId, syntheticVector } from './synthetic-vectors';
 
 /** Vectors per accept + apply (an apply of 4096 x 512 numbers is about 20 MB of RPC). */
@@ -231,10 +234,25 @@ shardRoutes.post('/debug/shards/stats', async (c) => {
       /** What the shard's kernel index of its rows takes (layout.ts), held or not. */
       kernel_bytes: kernelIndexBytes(catalogue.dim, part.rows, residualBits),
       /** The kernel store of the isolate the shard runs in (every index and shard it holds). */
-      isolate: await shardStub(c.env, shardName({ index }, part.shard)).stats(),
+      isolate: await shardStub(c.env, shardName({ index }, part.shard)).stats({ index }, part.shard),
     })),
   );
   return c.json({ catalogue: summary(catalogue), worker: kernelStoreStats(), shards });
+});
+
+const ProbeBody = IndexBody.extend({ shard: z.number().int().min(0) });
+
+shardRoutes.post('/debug/shards/reload-probe', async (c) => {
+  const { shard, ...index } = await parse(ProbeBody, c);
+  const catalogue = await catalogueOf(c, index);
+  const part = partsOf(catalogue).find((p) => p.shard === shard);
+  if (!part) throw new ApiError(404, 'not_found', `the catalogue has no shard ${shard}`);
+  const { segments: _, ...identity } = catalogue;
+  const probe = await shardStub(c.env, shardName({ index }, shard)).debugReloadProbe(
+    { index, catalogue: identity },
+    part,
+  );
+  return c.json({ catalogue: summary(catalogue), probe });
 });
 
 shardRoutes.post('/debug/shards/evict', async (c) => {

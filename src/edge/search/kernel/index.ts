@@ -46,6 +46,7 @@ export {
   dropKernelEntry,
   type KernelAnswer,
   type KernelStoreOptions,
+  kernelEntryBytes,
   kernelStoreStats,
   type SegmentLoader,
   withKernel,

@@ -168,6 +168,11 @@ export function kernelStoreStats() {
   return { ...counters, entries: entries.size, bytes };
 }
 
+/** What one catalogue's index holds now (wasm memory and fp16 rows), or null when it is not held. */
+export function kernelEntryBytes(key: string): number | null {
+  return entries.get(key)?.bytes ?? null;
+}
+
 /** Drops one catalogue's index (a search shard's eviction, asked for by benchmarks); true if it was held. */
 export function dropKernelEntry(key: string): boolean {
   return entries.delete(key);

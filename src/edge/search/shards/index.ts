@@ -15,7 +15,8 @@ import { fanOut, partsOf, type ShardSettings, shardSettings } from './fan-out';
 import { needFor, pageOf } from './merge';
 
 export type { ShardAnswer, ShardPart, ShardSearch } from './contract';
-export { FANOUT, shardName, shardStub } from './fan-out';
+export { FANOUT, partsOf, shardName, shardStub } from './fan-out';
+export type { ReloadProbe } from './reload-probe';
 export { SearchShard } from './shard';
 
 export interface ShardedPage {

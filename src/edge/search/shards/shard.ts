@@ -17,7 +17,7 @@ import type { Env } from '../../env';
 import { IndexReader } from '../../index';
 import { SHARD_KERNEL_BYTES } from '../../isolate-memory';
 import { rankCatalogue } from '../catalogue-search';
-import { dropKernelEntry, kernelStoreStats } from '../kernel';
+import { dropKernelEntry, kernelEntryBytes, kernelStoreStats } from '../kernel';
 import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
 import { fanOut, shardName, shardSettings } from './fan-out';
 import { probeReload, type ReloadProbe } from './reload-probe';
@@ -96,9 +96,14 @@ export class SearchShard extends DurableObject<Env> {
     });
   }
 
-  /** The kernel indexes this shard's isolate holds (benchmarks: memory per shard). */
-  async stats() {
-    return kernelStoreStats();
+  /**
+   * The kernel store of this shard's isolate (every index and shard it holds), and with the
+   * shard named, what that shard's own kernel index holds now (null when evicted): benchmarks'
+   * memory per shard.
+   */
+  async stats(search?: Pick<ShardSearch, 'index'>, shard?: number) {
+    const own = search && shard !== undefined ? kernelEntryBytes(shardName(search, shard)) : null;
+    return { ...kernelStoreStats(), shard_bytes: own };
   }
 
   private debugOnly(): void {
