@@ -87,8 +87,14 @@ async function startWorkerOnce(options: WorkerOptions, port: number): Promise<Wo
     RATE_LIMITS: process.env.RATE_LIMITS === 'on' ? 'on' : 'off',
   };
   // wrangler dev runs every search shard in one workerd isolate, without the 128 MB limit of a
-  // deployed one: the shards of a large local index may keep their kernels side by side there.
-  const shards = { SHARD_ISOLATE_KERNEL_MIB: process.env.SHARD_ISOLATE_KERNEL_MIB || '4096' };
+  // deployed one: the shards of a large local index keep their kernels side by side there, and
+  // after a restart reload one after another (seconds for a million rows, not the fraction of a
+  // second of shards reloading in parallel), so a shard call may take longer than deployed.
+  const shards = {
+    SHARD_ISOLATE_KERNEL_MIB: process.env.SHARD_ISOLATE_KERNEL_MIB || '4096',
+    SHARD_TIMEOUT_MS: process.env.SHARD_TIMEOUT_MS || '30000',
+    SEARCH_BUDGET_MS: process.env.SEARCH_BUDGET_MS || '60000',
+  };
   const vars = {
     ...access,
     ...shards,
