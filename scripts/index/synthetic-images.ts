@@ -6,18 +6,10 @@
  * running encoder for the embeddings that `distinctScenes` compares.
  */
 import sharp from 'sharp';
+import { mulberry32 } from '../../src/core/random';
 
-/** mulberry32: a small seeded PRNG, so image n is the same bytes on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so image n is the same bytes on every run. */
+const prng = mulberry32;
 
 // The model kit's palette (scripts/model/koclip_kit/data.py): koclip-tiny tells these apart.
 const COLOURS = [

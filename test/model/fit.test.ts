@@ -52,9 +52,7 @@ describe('model:fit', () => {
     expect(run).toBeGreaterThanOrEqual(load);
     expect(r.stdout).toMatch(/x the file\)/);
     expect(r.stdout).toMatch(/isolate limit\s+128\.0 MiB/);
-    expect(r.stdout).toMatch(
-      /worker budgets\s+28\.0 MiB \(segment cache 24, query cache 2, score cache 2\)/,
-    );
+    expect(r.stdout).toMatch(/worker budgets\s+28\.0 MiB \(segment cache 24, query cache 2, score cache 2\)/);
     expect(r.stdout).toMatch(/headroom \(limit - run - budgets\)\s+[\d.]+ MiB/);
     expect(r.stdout).toContain('fits:');
   });

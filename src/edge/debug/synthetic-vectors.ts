@@ -7,6 +7,7 @@
  * Only IEEE-exact operations (+, *, sqrt) and 32-bit integer mixing: the same bits in every
  * JavaScript engine.
  */
+import { mulberry32 } from '../../core/random';
 
 /** Cluster centres of a data set. */
 export const CENTRES = 64;
@@ -25,17 +26,8 @@ function mix(a: number, b: number): number {
   return h >>> 0;
 }
 
-/** mulberry32: uniform numbers in [0, 1) from a 32-bit state. */
-function uniforms(state: number): () => number {
-  let s = state >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Uniform numbers in [0, 1) from a 32-bit state. */
+const uniforms = mulberry32;
 
 function normalise(v: Float64Array, out: Float32Array): Float32Array {
   let norm = 0;

@@ -7,6 +7,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { mulberry32 } from '../../../src/core/random';
 
 export interface FaultProxy {
   url: string;
@@ -24,14 +25,7 @@ export async function startFaultProxy(options: {
   seed?: number;
 }): Promise<FaultProxy> {
   const target = new URL(options.target);
-  let seed = (options.seed ?? 12345) >>> 0;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = mulberry32(options.seed ?? 12345);
   const counts = { calls: 0, failed: 0, hung: 0, forwarded: 0, dropped: 0 };
   let faults = true;
   const sockets = new Set<Socket>();
