@@ -631,7 +631,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Encoder not configured or index unavailable */
+                /** @description Encoder not configured, index unavailable, or index shards that did not answer (`shards_unavailable`; `allow_partial` on a search asks for a page marked partial instead) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -858,7 +858,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Encoder not configured or index unavailable */
+                /** @description Encoder not configured, index unavailable, or index shards that did not answer (`shards_unavailable`; `allow_partial` on a search asks for a page marked partial instead) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1092,7 +1092,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Encoder not configured or index unavailable */
+                /** @description Encoder not configured, index unavailable, or index shards that did not answer (`shards_unavailable`; `allow_partial` on a search asks for a page marked partial instead) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1316,7 +1316,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Encoder not configured or index unavailable */
+                /** @description Encoder not configured, index unavailable, or index shards that did not answer (`shards_unavailable`; `allow_partial` on a search asks for a page marked partial instead) */
                 503: {
                     headers: {
                         [name: string]: unknown;
