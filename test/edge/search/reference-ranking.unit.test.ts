@@ -123,7 +123,7 @@ describe('referencePage', () => {
     const top = referencePage(segments, query, { k: 1 }).hits[0]?.id as string;
     const page = referencePage(segments, query, { k: 1, exclude: new Set([top]) });
     expect(page.hits[0]?.id).not.toBe(top);
-    expect(referencePage([], query, { k: 5 })).toEqual({ hits: [], nextOffset: null });
+    expect(referencePage([], query, { k: 5 })).toEqual({ hits: [], rows: [], nextOffset: null });
   });
 
   it('refuses a query of another dimension', async () => {
