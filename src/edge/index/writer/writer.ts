@@ -152,19 +152,27 @@ export class IndexWriter extends DurableObject<Env> {
   }
 
   /**
-   * Deletes the whole index: every segment in R2, then this object's storage and alarm (a
+   * Deletes the whole index: this object's tables and alarm, then every segment in R2 (a
    * migration retires the index it moved away from). Later calls see an index never written.
+   * The tables are emptied in one synchronous transaction rather than by deleteAll(): while
+   * deleteAll runs, other calls (a migration's dual writes) would find no tables at all. Segments
+   * go after the rows that name them, so a crash in between leaves unreferenced objects, never a
+   * catalogue naming deleted ones.
    */
   async retireIndex(): Promise<{ segments: number }> {
-    const segments = this.sql.exec<{ key: string }>('SELECT key FROM segments').toArray();
-    for (let i = 0; i < segments.length; i += 1000) {
-      await this.env.INDEX_BUCKET.delete(segments.slice(i, i + 1000).map((s) => s.key));
-    }
     await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.ctx.storage.transactionSync(() => migrate(this.sql));
+    const keys = this.ctx.storage.transactionSync(() => {
+      const segments = this.sql.exec<{ key: string }>('SELECT key FROM segments').toArray();
+      for (const table of ['records', 'segments', 'dead_rows', 'tombstones', 'meta']) {
+        this.sql.exec(`DELETE FROM ${table}`);
+      }
+      return segments.map((s) => s.key);
+    });
     this.cat.forget();
-    return { segments: segments.length };
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.env.INDEX_BUCKET.delete(keys.slice(i, i + 1000));
+    }
+    return { segments: keys.length };
   }
 
   /** What the consumer should do with each upsert message; counts an attempt on the live ones. */
