@@ -8,33 +8,18 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { type CatalogueView, IndexReader, IndexWriter, writerFor } from '../../../src/edge/index';
 import { shardsNeeded } from '../../../src/edge/index/shard-plan';
-import { demo, manifest } from '../support/search-fixtures';
+import { demo, manifest, writeVectors } from '../support/search-fixtures';
 
 const dim = manifest.projection_dim;
 const SIZES = { segment_rows: 10, shard_rows: 30 };
 
 async function write(collection: string, count: number) {
   const index = { collection, model: 'shard-test', version: `v${Date.now()}` };
-  const writer = writerFor(env, index);
-  const items = demo.items.slice(0, count);
-  const accepted = await writer.accept(
-    { ...index, dim, ...SIZES },
-    items.map((item) => ({
-      op: 'upsert' as const,
-      id: item.id,
-      source: { r2_key: `t/${item.id}` },
-      metadata: {},
-    })),
-  );
-  await writer.apply(
-    accepted.map((a, i) => ({
-      id: a.id,
-      seq: a.seq,
-      vector: Array.from(items[i]?.vector as Float32Array),
-      content_sha256: `h-${a.id}`,
-    })),
-  );
-  return { index, writer, items };
+  const items = demo.items
+    .slice(0, count)
+    .map((item) => ({ id: item.id, vector: item.vector as Float32Array }));
+  await writeVectors(env, index, items, SIZES);
+  return { index, writer: writerFor(env, index), items };
 }
 
 function loads(catalogue: CatalogueView): Map<number, number> {

@@ -9,7 +9,7 @@ import { IndexReader, writerFor } from '../../../src/edge/index';
 import { loadModel } from '../../../src/edge/inference/model-registry';
 import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { referencePage } from '../../../src/edge/search/reference-ranking';
-import { demo, manifest, space } from '../support/search-fixtures';
+import { demo, manifest, space, writeVectors } from '../support/search-fixtures';
 
 const COLLECTION = 'kernel-route';
 const index = { collection: COLLECTION, ...space };
@@ -37,24 +37,7 @@ async function reference(text: string, k: number, offset = 0) {
 }
 
 async function upsert(items: { id: string; vector: Float32Array }[]) {
-  const writer = writerFor(env, index);
-  const accepted = await writer.accept(
-    { ...index, dim },
-    items.map((item) => ({
-      op: 'upsert' as const,
-      id: item.id,
-      source: { r2_key: `t/${item.id}` },
-      metadata: {},
-    })),
-  );
-  await writer.apply(
-    accepted.map((a, i) => ({
-      id: a.id,
-      seq: a.seq,
-      vector: Array.from(items[i]?.vector as Float32Array),
-      content_sha256: `h-${a.id}-${a.seq}`,
-    })),
-  );
+  await writeVectors(env, index, items);
 }
 
 const pick = (body: Body) => body.results.map((h) => ({ id: h.id, score: h.score }));

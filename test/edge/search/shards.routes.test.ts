@@ -17,7 +17,7 @@ import { embedTexts } from '../../../src/edge/inference/text-tower';
 import type { MetadataFilter } from '../../../src/edge/search/filter';
 import { referencePage } from '../../../src/edge/search/reference-ranking';
 import { shardName, shardStub } from '../../../src/edge/search/shards';
-import { manifest, space } from '../support/search-fixtures';
+import { manifest, space, writeVectors } from '../support/search-fixtures';
 
 const dim = manifest.projection_dim;
 const COLOURS = ['red', 'blue', 'green', 'yellow'];
@@ -63,27 +63,7 @@ type Item = ReturnType<typeof makeItems>[number];
  * between a search and its reference.
  */
 async function upsert(index: IndexKey, items: Item[], sizes: { segment_rows: number; shard_rows: number }) {
-  const writer = writerFor(env, index);
-  for (let i = 0; i < items.length; i += 96) {
-    const chunk = items.slice(i, i + 96);
-    const accepted = await writer.accept(
-      { ...index, dim, ...sizes },
-      chunk.map((item) => ({
-        op: 'upsert' as const,
-        id: item.id,
-        source: { r2_key: `t/${item.id}` },
-        metadata: item.metadata,
-      })),
-    );
-    await writer.apply(
-      accepted.map((a, j) => ({
-        id: a.id,
-        seq: a.seq,
-        vector: Array.from((chunk[j] as Item).vector),
-        content_sha256: `h-${a.id}-${a.seq}`,
-      })),
-    );
-  }
+  for (let i = 0; i < items.length; i += 96) await writeVectors(env, index, items.slice(i, i + 96), sizes);
 }
 
 async function remove(index: IndexKey, ids: string[]) {

@@ -6,10 +6,12 @@ import demo0005 from '../../../models/koclip-tiny/demo/images/demo-0005.png';
 import demo0013 from '../../../models/koclip-tiny/demo/images/demo-0013.png';
 import demoIndexJson from '../../../models/koclip-tiny/demo/index.json';
 import manifestJson from '../../../models/koclip-tiny/manifest.json';
+import type { IndexKey } from '../../../src/core/contract/spaces';
 import type { SegmentEncoding } from '../../../src/core/index-format/segment';
 import { parseManifest } from '../../../src/core/manifest';
 import type { Env } from '../../../src/edge/env';
 import { IndexReader, writerFor } from '../../../src/edge/index';
+import type { WriterSpace } from '../../../src/edge/index/writer/writer';
 import { demoItems } from './demo-items';
 import { installEncoderStandIn, type StandIn, sha256Hex } from './encoder-stand-in';
 
@@ -52,6 +54,44 @@ export async function seedDemo(
       seq: a.seq,
       vector: Array.from(demo.items[i]?.vector as Float32Array),
       content_sha256: `demo-embedding-${i}`,
+    })),
+  );
+}
+
+/** A vector to write, with what its upsert carries. */
+export interface VectorItem {
+  id: string;
+  vector: Float32Array;
+  metadata?: Record<string, string | number | boolean | null>;
+}
+
+/**
+ * Writes vectors through an index's writer as the queue consumer would (one `accept` and one
+ * `apply`), in the koclip-tiny embedding space unless `space` says more (segment and shard rows,
+ * encoding, another dim).
+ */
+export async function writeVectors(
+  env: Env,
+  index: IndexKey,
+  items: readonly VectorItem[],
+  space: Partial<Omit<WriterSpace, keyof IndexKey>> = {},
+) {
+  const writer = writerFor(env, index);
+  const accepted = await writer.accept(
+    { ...index, dim: manifest.projection_dim, ...space },
+    items.map((item) => ({
+      op: 'upsert' as const,
+      id: item.id,
+      source: { r2_key: `t/${item.id}` },
+      metadata: item.metadata ?? {},
+    })),
+  );
+  return writer.apply(
+    accepted.map((a, i) => ({
+      id: a.id,
+      seq: a.seq,
+      vector: Array.from((items[i] as VectorItem).vector),
+      content_sha256: `h-${a.id}-${a.seq}`,
     })),
   );
 }
