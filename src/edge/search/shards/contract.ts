@@ -42,3 +42,9 @@ export interface ShardAnswer {
   /** Shards that did not answer in time (after a retry), with the rows they hold. */
   missing: { shard: number; rows: number }[];
 }
+
+/** The calls the fan-out makes on a shard (SearchShard implements them). */
+export interface ShardRpc {
+  search(search: ShardSearch, part: ShardPart): Promise<ShardAnswer>;
+  searchGroup(search: ShardSearch, parts: ShardPart[]): Promise<ShardAnswer>;
+}

@@ -20,9 +20,8 @@ import { parseVars } from '../../env';
 import type { CatalogueView } from '../../index';
 import { SHARD_ISOLATE_KERNEL_BYTES } from '../../isolate-memory';
 import { writerName } from '../../storage-keys';
-import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
+import type { ShardAnswer, ShardPart, ShardRpc, ShardSearch } from './contract';
 import { mergeAnswers } from './merge';
-import type { SearchShard } from './shard';
 
 const MIB = 1024 * 1024;
 
@@ -57,9 +56,13 @@ export function shardSettings(env: object): ShardSettings {
 export const shardName = (search: Pick<ShardSearch, 'index'>, shard: number) =>
   `shard:${writerName(search.index)}#${shard}`;
 
-export function shardStub(env: Pick<Env, 'SEARCH_SHARDS'>, name: string): DurableObjectStub<SearchShard> {
-  const ns = env.SEARCH_SHARDS as unknown as DurableObjectNamespace<SearchShard>;
-  return ns.get(ns.idFromName(name));
+/**
+ * The RPC face of one shard, by name. Typed by ./contract.ts's ShardRpc rather than the class, so
+ * that the class (which runs fan-outs as a group's leader) and this module do not import each
+ * other; ./index.ts hands out the class-typed stub.
+ */
+function rpcStub(env: Pick<Env, 'SEARCH_SHARDS'>, name: string): ShardRpc {
+  return env.SEARCH_SHARDS.get(env.SEARCH_SHARDS.idFromName(name)) as unknown as ShardRpc;
 }
 
 /** The catalogue's segments grouped by shard, in shard order, with their catalogue rows. */
@@ -148,7 +151,7 @@ export async function fanOut(
     return attempt(name, deps, deadline, (budgetMs) =>
       deps.self?.shard === part.shard
         ? deps.self.answer({ ...search, budgetMs }, part)
-        : shardStub(deps.env, name).search({ ...search, budgetMs }, part),
+        : rpcStub(deps.env, name).search({ ...search, budgetMs }, part),
     ).then((answer) => answer ?? { hits: [], rows: [], paths: [], missing: missingOf([part]) });
   };
   let answers: ShardAnswer[];
@@ -173,10 +176,7 @@ export async function fanOut(
           if (limit <= 0) continue;
           try {
             return await withTimeout(
-              shardStub(deps.env, name).searchGroup(
-                { ...search, budgetMs: Math.max(0, limit - 50) },
-                ordered,
-              ),
+              rpcStub(deps.env, name).searchGroup({ ...search, budgetMs: Math.max(0, limit - 50) }, ordered),
               limit,
             );
           } catch (error) {

@@ -13,11 +13,18 @@ import type { SearchPath } from '../catalogue-search';
 import type { SearchOptions, SearchPage } from '../page';
 import { fanOut, partsOf, type ShardSettings, shardSettings } from './fan-out';
 import { needFor, pageOf } from './merge';
+import type { SearchShard } from './shard';
 
 export type { ShardAnswer, ShardPart, ShardSearch } from './contract';
-export { FANOUT, partsOf, shardName, shardStub } from './fan-out';
+export { FANOUT, partsOf, shardName } from './fan-out';
 export type { ReloadProbe } from './reload-probe';
 export { SearchShard } from './shard';
+
+/** One shard's Durable Object stub, by its name (shardName): tests, benchmarks and debug routes. */
+export function shardStub(env: Pick<Env, 'SEARCH_SHARDS'>, name: string): DurableObjectStub<SearchShard> {
+  const ns = env.SEARCH_SHARDS as unknown as DurableObjectNamespace<SearchShard>;
+  return ns.get(ns.idFromName(name));
+}
 
 export interface ShardedPage {
   page: SearchPage;

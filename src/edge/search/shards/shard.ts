@@ -18,7 +18,7 @@ import { IndexReader } from '../../index';
 import { SHARD_KERNEL_BYTES } from '../../isolate-memory';
 import { rankCatalogue } from '../catalogue-search';
 import { dropKernelEntry, kernelEntryBytes, kernelStoreStats } from '../kernel';
-import type { ShardAnswer, ShardPart, ShardSearch } from './contract';
+import type { ShardAnswer, ShardPart, ShardRpc, ShardSearch } from './contract';
 import { fanOut, shardName, shardSettings } from './fan-out';
 import { probeReload, type ReloadProbe } from './reload-probe';
 
@@ -66,7 +66,7 @@ export async function answerPart(
   return { hits: page.hits, rows, paths: [path], missing: [] };
 }
 
-export class SearchShard extends DurableObject<Env> {
+export class SearchShard extends DurableObject<Env> implements ShardRpc {
   /** A fault the tests ask for (DEBUG_ROUTES only): fail or hang every search until `until`. */
   #fault: { until: number; mode: 'error' | 'hang' } | undefined;
 
