@@ -64,16 +64,13 @@ async function catalogueOf(c: Context<AppEnv>, index: z.infer<typeof IndexBody>)
   return catalogue;
 }
 
-/** Per shard of the catalogue: its segments and rows, in shard order. */
+/** Per shard of the catalogue (the fan-out's own grouping, partsOf): its segments and rows. */
 function shardsOf(catalogue: CatalogueView) {
-  const shards = new Map<number, { segments: number; rows: number }>();
-  for (const s of catalogue.segments) {
-    const part = shards.get(s.shard) ?? { segments: 0, rows: 0 };
-    part.segments++;
-    part.rows += s.count;
-    shards.set(s.shard, part);
-  }
-  return [...shards].sort(([a], [b]) => a - b).map(([shard, part]) => ({ shard, ...part }));
+  return partsOf(catalogue).map((part) => ({
+    shard: part.shard,
+    segments: part.segments.length,
+    rows: part.segments.reduce((n, s) => n + s.count, 0),
+  }));
 }
 
 const summary = (catalogue: CatalogueView) => ({

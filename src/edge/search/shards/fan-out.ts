@@ -48,8 +48,16 @@ const SettingsSchema = z.object({
 });
 export type ShardSettings = z.infer<typeof SettingsSchema>;
 
+const parsedSettings = new WeakMap<object, ShardSettings>();
+
+/** The shard vars of this env, parsed once per env object (every search and shard call reads them). */
 export function shardSettings(env: object): ShardSettings {
-  return parseVars(SettingsSchema, env);
+  let settings = parsedSettings.get(env);
+  if (!settings) {
+    settings = parseVars(SettingsSchema, env);
+    parsedSettings.set(env, settings);
+  }
+  return settings;
 }
 
 /** The Durable Object name of one shard of an index. */
