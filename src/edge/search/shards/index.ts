@@ -16,8 +16,7 @@ import { needFor, pageOf } from './merge';
 import type { SearchShard } from './shard';
 
 export type { ShardAnswer, ShardPart, ShardSearch } from './contract';
-export { FANOUT, partsOf, shardName } from './fan-out';
-export type { ReloadProbe } from './reload-probe';
+export { partsOf, shardName } from './fan-out';
 export { SearchShard } from './shard';
 
 /** One shard's Durable Object stub, by its name (shardName): tests, benchmarks and debug routes. */
