@@ -126,6 +126,49 @@ def build_vocab(captions: list[str]) -> list[str]:
     return pieces
 
 
+# Hangul as decomposed jamo (NFD of a syllable is two or three conjoining jamo), the compatibility
+# and halfwidth jamo people type alone (ㅋㅋ, ㅠㅠ) and the archaic/extended blocks: with every one
+# in the vocabulary, plain and as a ## continuation, no Hangul text becomes [UNK]
+HANGUL_JAMO_RANGES = [
+    (0x1100, 0x11FF),
+    (0x3131, 0x318E),
+    (0xA960, 0xA97C),
+    (0xD7B0, 0xD7C6),
+    (0xD7CB, 0xD7FB),
+    (0xFFA0, 0xFFDC),
+]
+JAMO_MAX_CHARS_PER_WORD = 300  # a word is counted in jamo after NFD: about 100 syllables
+
+
+def build_jamo_vocab(captions: list[str]) -> list[str]:
+    """The vocabulary of a decomposing tokenizer (`tokenizer_json(..., decompose=True)`: NFD, so a
+    Hangul syllable is its jamo): build_vocab's pieces over the NFD text (whole words, stems and
+    ##particles), then every corpus syllable as a piece of its own (plain and ##), then every
+    Hangul jamo (plain and ##). WordPiece takes the longest piece it has, so a known word is one
+    token, an unknown word of known syllables is its syllables, and anything else Hangul is jamo,
+    never [UNK]."""
+    nfd = [unicodedata.normalize("NFD", c) for c in captions]
+    pieces = build_vocab(nfd)
+    seen = set(pieces)
+
+    def add(tok: str) -> None:
+        if tok not in seen:
+            seen.add(tok)
+            pieces.append(tok)
+
+    syllables = sorted({ch for c in captions for ch in c if 0xAC00 <= ord(ch) <= 0xD7A3})
+    for ch in syllables:
+        d = unicodedata.normalize("NFD", ch)
+        add(d)
+        add("##" + d)
+    for lo, hi in HANGUL_JAMO_RANGES:
+        for cp in range(lo, hi + 1):
+            if unicodedata.category(chr(cp)) == "Lo":
+                add(chr(cp))
+                add("##" + chr(cp))
+    return pieces
+
+
 class WordPiece:
     def __init__(self, vocab: list[str]):
         self.vocab = {t: i for i, t in enumerate(vocab)}
@@ -162,9 +205,11 @@ class WordPiece:
         return ids, mask
 
 
-def tokenizer_json(vocab: list[str], max_length: int) -> dict[str, Any]:
+def tokenizer_json(vocab: list[str], max_length: int, decompose: bool = False) -> dict[str, Any]:
     """Hugging Face tokenizer.json for `vocab` (BertNormalizer, BertPreTokenizer, WordPiece,
-    [CLS] A [SEP]); `max_length` is recorded in tokenizer_config.json, not here."""
+    [CLS] A [SEP]); `max_length` is recorded in tokenizer_config.json, not here. `decompose`:
+    the normalizer strips accents, which is NFD and then dropping nonspacing marks: Hangul becomes
+    its jamo (category Lo, kept), Latin loses its accents (café -> cafe); for build_jamo_vocab."""
 
     def special(tok: str) -> dict[str, Any]:
         return {
@@ -189,7 +234,7 @@ def tokenizer_json(vocab: list[str], max_length: int) -> dict[str, Any]:
             "type": "BertNormalizer",
             "clean_text": True,
             "handle_chinese_chars": True,
-            "strip_accents": False,
+            "strip_accents": decompose,
             "lowercase": False,
         },
         "pre_tokenizer": {"type": "BertPreTokenizer"},
@@ -210,7 +255,7 @@ def tokenizer_json(vocab: list[str], max_length: int) -> dict[str, Any]:
             "type": "WordPiece",
             "unk_token": "[UNK]",
             "continuing_subword_prefix": "##",
-            "max_input_chars_per_word": MAX_CHARS_PER_WORD,
+            "max_input_chars_per_word": JAMO_MAX_CHARS_PER_WORD if decompose else MAX_CHARS_PER_WORD,
             "vocab": {t: i for i, t in enumerate(vocab)},
         },
     }

@@ -1,0 +1,371 @@
+"""`python -m koclip_kit lit --package models/koclip-tiny --out DIR`: a new text tower for a package,
+trained against the package's own image tower held fixed (locked-image text tuning, "LiT", Zhai et
+al. 2022), on everyday Korean (koclip_kit.everyday), with a tokenizer that never turns Hangul into
+[UNK] (koclip_kit.tokenizer.build_jamo_vocab: NFD, words, syllables, jamo).
+
+Why the image tower stays: its embeddings of every indexed image stay valid, so the package keeps
+its id and version (the version names the embedding space, docs/models.md) and an index built
+with it keeps working with the new text tower, as a distilled student's does; the image tower,
+image goldens and demo set are copied byte for byte (koclip_kit.distill.copy_teacher_files). The
+text tower's identity (the sha256 of its files) changes, so no cache serves the old tower's numbers
+for it. And it is cheap: the image side of a batch is a table look-up, so training costs only the
+small text tower on a CPU.
+
+Training: scenes of the synthetic train split (never a held-out colour-shape combination), their
+images embedded once by the package's fp32 image tower (onnxruntime); each step draws a batch of
+scenes and an everyday caption for each (everyday.train_caption), and minimises KoCLIP's symmetric
+contrastive loss with attribute-aware targets (koclip_kit.train.contrastive_loss) at the package's
+own logit scale (so /v1/score's probabilities keep their meaning), plus auxiliary attribute heads
+on the text side. Evaluation: the kit's synthetic test split with the same image tower (every
+existing target) and the paraphrase set (everyday.paraphrase_set, frames never used in training)
+over the demo index, R-precision >= 0.95.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.clip_grad import clip_grad_norm_
+
+from . import data, everyday
+from .common import F32, Json, cosines, file_sha256
+from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE
+from .convert import Tok, onnx_text, peak_rss_mb
+from .distill import TEXT_FILES, check_tokenizer_js, copy_teacher_files, list_files
+from .errors import KitError
+from .evaluate import evaluate, gallery, targets
+from .fit import check_staged
+from .model import TextConfig
+from .onnx_export import export_text_module, quantize_text
+from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, staging_dir, swap_into_place, write_text_goldens
+from .student import Student, torch_embed
+from .teacher import Teacher
+from .tokenizer import build_jamo_vocab, tokenizer_config, tokenizer_json
+from .train import AUX, AuxHeads, contrastive_loss, mean_loss
+
+R_PRECISION_TARGET = 0.95
+IMAGE_CHUNK = 240
+
+
+def scene_pool(teacher: Teacher, n: int, seed: int, cache_dir: str | None, log: Any) -> tuple[list[data.Scene], F32]:
+    """`n` train-split scenes and their image embeddings by the package's image tower, cached in
+    `cache_dir` under the tower's sha256 (rendering and embedding 24k images takes minutes)."""
+    rng = random.Random(seed * 7919 + 1)
+    scenes = [data.sample_scene(rng, "train") for _ in range(n)]
+    image_file = os.path.join(teacher.folder, teacher.manifest["image"]["file"])
+    key = f"{file_sha256(image_file)[:16]}-{n}-{seed}"
+    path = os.path.join(cache_dir, f"lit-pool-{key}.f32") if cache_dir else None
+    dim = int(teacher.manifest["projection_dim"])
+    if path and os.path.isfile(path):
+        emb = np.fromfile(path, dtype=np.float32).reshape(n, dim)
+        log(f"scene pool: {n} image embeddings from {path}")
+        return scenes, emb
+    session = teacher.session(image_file)
+    parts = []
+    for i in range(0, n, IMAGE_CHUNK):
+        parts.append(session.run(["image_embeds"], {"pixel_values": data.pixel_batch(scenes[i : i + IMAGE_CHUNK])})[0])
+        if (i // IMAGE_CHUNK) % 20 == 0:
+            log(f"scene pool: {i + IMAGE_CHUNK}/{n} images embedded")
+    emb = np.concatenate(parts).astype(np.float32)
+    if path:
+        os.makedirs(cache_dir or ".", exist_ok=True)
+        emb.tofile(path + ".tmp")
+        os.replace(path + ".tmp", path)
+    return scenes, emb
+
+
+def paraphrase_eval(package_dir: str, embed: Any) -> Json:
+    """R-precision of the paraphrase set over the package's demo index (its embeddings as the
+    service indexes them), with `embed` (texts -> normalised embeddings)."""
+    with open(os.path.join(package_dir, "demo", "index.json"), encoding="utf-8") as f:
+        items = json.load(f)["items"]
+    img = np.fromfile(os.path.join(package_dir, "demo", "embeddings.f32"), dtype="<f4").reshape(len(items), -1)
+    queries = everyday.paraphrase_set(items)
+    sims = embed([q["text"] for q in queries]) @ img.T
+    out = everyday.r_precision(sims, queries, [it["metadata"] for it in items])
+    digest = hashlib.sha256(json.dumps([q["text"] for q in queries], ensure_ascii=False).encode()).hexdigest()
+    return {"set": "koclip_kit.everyday.paraphrase_set (EVAL_FRAMES, seed 23)", "sha256": digest, **out}
+
+
+def train_text(
+    student: Student,
+    tok: Tok,
+    scenes: list[data.Scene],
+    emb: F32,
+    *,
+    logit_scale: float,
+    max_length: int,
+    batch_size: int,
+    steps: int | None,
+    minutes: float | None,
+    lr: float,
+    seed: int,
+    log: Any,
+) -> tuple[Json, list[Json]]:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    aux = AuxHeads(student.config.hidden_size, True)
+    params = list(student.parameters()) + list(aux.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    img = torch.from_numpy(emb)
+    scale = torch.tensor(logit_scale)
+    attrs = [s.attrs() for s in scenes]
+    total, warm = steps, 100
+    started = time.time()
+    loss_log: list[Json] = []
+    step = 0
+    student.train()
+    while total is None or step < total:
+        if total is None and step == 20:
+            assert minutes is not None
+            per = (time.time() - started) / 20
+            total = max(100, int(minutes * 60 / per))
+            log(f"{per:.3f} s/step -> {total} steps in {minutes} min")
+        frac = step / total if total else 0.0
+        cur = lr * min(1.0, (step + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = cur
+        idx = rng.sample(range(len(scenes)), batch_size)
+        caps = [everyday.train_caption(scenes[i], rng) for i in idx]
+        ids, mask = tok.batch([c[0] for c in caps], max_length)
+        match = torch.tensor([[data.satisfies(attrs[j], m) for j in idx] for _, m in caps], dtype=torch.float32)
+        hidden = student.text_model(torch.tensor(ids), torch.tensor(mask))
+        t = F.normalize(student.text_projection(hidden), dim=-1)
+        loss_c = contrastive_loss(t, img[idx], scale, match)
+        heads = aux(hidden)
+        labels = {k: torch.tensor([AUX[k].index(m[k]) if k in m else len(AUX[k]) for _, m in caps]) for k in AUX}
+        loss_a = mean_loss([F.cross_entropy(heads[k], labels[k]) for k in AUX])
+        loss = loss_c + loss_a * 0.5
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0 or step == total:
+            rec = {
+                "step": step,
+                "loss": round(loss.item(), 4),
+                "contrastive": round(loss_c.item(), 4),
+                "aux_text": round(loss_a.item(), 4),
+                "lr": round(cur, 6),
+                "seconds": round(time.time() - started, 1),
+            }
+            loss_log.append(rec)
+            log(json.dumps(rec))
+    student.eval()
+    return {"steps": step, "seconds": round(time.time() - started, 1)}, loss_log
+
+
+def lit(
+    package_dir: str,
+    target: str,
+    *,
+    steps: int | None = None,
+    minutes: float | None = 20.0,
+    pool: int = 24000,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    cache_dir: str | None = "build",
+    require_targets: bool = False,
+    quiet: bool = False,
+) -> Json:
+    """Writes `target`: the package at `package_dir` with a text tower (and tokenizer) trained
+    here; returns its manifest. Any failure leaves `target` as it was."""
+    started = time.time()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(
+                f"[lit] {time.time() - started:7.1f}s rss {peak_rss_mb():6.0f} MB  {msg}", file=sys.stderr, flush=True
+            )
+
+    everyday.check_disjoint()
+    teacher = Teacher(package_dir)
+    tm = teacher.manifest
+    max_length = teacher.max_length
+    out = staging_dir(target, teacher.id)
+    tmp = tempfile.mkdtemp(prefix="koclip-lit-")
+    try:
+        corpus = everyday.corpus(20000, seed)
+        vocab = build_jamo_vocab(corpus)
+        with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tokenizer_json(vocab, max_length, decompose=True), f, ensure_ascii=False)
+        with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump(tokenizer_config(max_length), f, indent=1)
+        tok = Tok(out)
+        log(f"tokenizer: {tok.vocab_size} pieces (words, syllables and every Hangul jamo; NFD)")
+        scenes, emb = scene_pool(teacher, pool, seed, cache_dir, log)
+        arch = tm["text"]["architecture"]
+        cfg = TextConfig(
+            vocab_size=tok.vocab_size,
+            hidden_size=int(arch["hidden_size"]),
+            num_hidden_layers=int(arch["num_hidden_layers"]),
+            num_attention_heads=int(arch["num_attention_heads"]),
+            intermediate_size=int(arch["intermediate_size"]),
+            max_position_embeddings=max_length,
+            position_id_offset=0,
+            pad_token_id=tok.pad,
+        )
+        torch.manual_seed(seed)
+        student = Student(cfg, int(tm["projection_dim"]))
+        summary, loss_log = train_text(
+            student,
+            tok,
+            scenes,
+            emb,
+            logit_scale=float(tm["logit_scale"]),
+            max_length=max_length,
+            batch_size=batch_size,
+            steps=steps,
+            minutes=minutes,
+            lr=lr,
+            seed=seed,
+            log=log,
+        )
+        text32, text8 = (os.path.join(out, f) for f in (TEXT_FILES["fp32"], TEXT_FILES["int8"]))
+        export_text_module(student, text32)
+        stats = quantize_text(text32, text8)
+        copied = copy_teacher_files(teacher, out)
+        write_text_goldens(
+            out,
+            lambda t: tok.encode(t, max_length),
+            max_length,
+            torch_embed(student, tok, GOLDEN_CAPTIONS, max_length),
+            tokens_from="tokenizers (Python) on the package's tokenizer.json, cross-checked with "
+            "@huggingface/tokenizers at export",
+            text_from="PyTorch text tower (fp32) at export (koclip_kit.lit)",
+        )
+        probe = [q["text"] for q in everyday.paraphrase_set(_demo_items(package_dir))]
+        check_tokenizer_js(tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + probe, max_length, tmp)
+        ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + probe
+        ref = torch_embed(student, tok, ptexts, max_length)
+        parity = {
+            "text_fp32_min_cosine": round(
+                float(cosines(ref, onnx_text(text32, tok, ptexts, max_length, tmp)).min()), 6
+            ),
+            "text_int8_min_cosine": round(float(cosines(ref, onnx_text(text8, tok, ptexts, max_length, tmp)).min()), 6),
+        }
+        if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
+            raise KitError(f"ONNX parity below tolerance: {parity}")
+        log(f"parity {parity}")
+
+        def int8(texts: list[str]) -> F32:
+            return onnx_text(text8, tok, texts, max_length, tmp)
+
+        def fp32(texts: list[str]) -> F32:
+            return onnx_text(text32, tok, texts, max_length, tmp)
+
+        ev_old = tm.get("evaluation", {})
+        split = str(ev_old.get("split", "test (balanced synthetic, seed 3)"))
+        eval_seed = int(split.rstrip(")").split()[-1]) if "seed" in split else 3
+        n = int((ev_old.get("onnx_int8") or {}).get("gallery_images", 2400))
+        g_scenes = gallery(n, eval_seed)
+        session = teacher.session(os.path.join(teacher.folder, tm["image"]["file"]))
+        g_img = np.concatenate(
+            [
+                session.run(["image_embeds"], {"pixel_values": data.pixel_batch(g_scenes[i : i + IMAGE_CHUNK])})[0]
+                for i in range(0, n, IMAGE_CHUNK)
+            ]
+        )
+        evaluation: Json = {
+            "split": f"test (balanced synthetic, seed {eval_seed})",
+            "parity": parity,
+            "prompt_template": tm.get("prompt_template"),
+            "image_tower": f"the package's {tm['image']['file']} (onnxruntime), unchanged",
+            "onnx_fp32": evaluate(fp32, g_img, g_scenes, eval_seed),
+            "onnx_int8": evaluate(int8, g_img, g_scenes, eval_seed),
+        }
+        evaluation["targets_int8"] = targets(evaluation["onnx_int8"])
+        para = {
+            "onnx_int8": paraphrase_eval(package_dir, int8),
+            "onnx_fp32": paraphrase_eval(package_dir, fp32),
+            "previous_text_tower_fp32": paraphrase_eval(package_dir, teacher.embed),
+        }
+        evaluation["paraphrases"] = para
+        evaluation["targets_int8"][f"paraphrase_r_precision>={R_PRECISION_TARGET}"] = (
+            para["onnx_int8"]["r_precision"] >= R_PRECISION_TARGET
+        )
+        log(f"targets {evaluation['targets_int8']}")
+        log(f"paraphrases int8 {json.dumps(para['onnx_int8'], ensure_ascii=False)}")
+        log(f"paraphrases previous {para['previous_text_tower_fp32']['r_precision']}")
+        if require_targets and not all(evaluation["targets_int8"].values()):
+            raise KitError(f"targets not met: {evaluation['targets_int8']}")
+        evaluation["seconds"] = round(time.time() - started, 1)
+        training = {
+            "method": "locked-image text tuning (koclip_kit.lit): text tower and tokenizer trained against the "
+            "package's fixed image tower",
+            "previous_text_tower_sha256": file_sha256(teacher.fp32),
+            "previous_training": tm.get("training", {}).get("method", "koclip_kit train (both towers)"),
+            "corpus": "koclip_kit.everyday.train_caption: 30% koclip_kit.data templates, 70% everyday frames; "
+            "15% typos, 15% spacing slips",
+            "scene_pool": pool,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "logit_scale": tm["logit_scale"],
+            **summary,
+            "loss_log": loss_log[-5:],
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": "cpu",
+            "seconds_total": round(time.time() - started, 1),
+        }
+        manifest: Json = {
+            **{k: v for k, v in tm.items() if k not in ("files", "training", "evaluation")},
+            "description": "Embedded default: KoCLIP architecture at a small size (RoBERTa text tower, small "
+            "convolutional image tower), trained by scripts/model on synthetic Korean shape captions; text tower "
+            "retrained on everyday Korean against the same image tower (koclip_kit.lit).",
+            "tokenizer": {
+                "file": "tokenizer.json",
+                "pad_token_id": tok.pad,
+                "cls_token_id": tok.cls,
+                "sep_token_id": tok.sep,
+                "unk_token_id": tok.unk,
+            },
+            "text": {
+                **{k: v for k, v in tm["text"].items() if k not in ("files", "external_data", "architecture")},
+                "files": dict(TEXT_FILES),
+                "architecture": {
+                    "type": "roberta",
+                    **{k: v for k, v in vars(cfg).items()},
+                    "pooler": "tanh(dense(h[:,0]))",
+                    "int8": stats,
+                },
+            },
+            "training": training,
+            "evaluation": evaluation,
+        }
+        if "golden" in tm:
+            manifest["golden"] = {**tm["golden"], "tokens": "golden/tokens.json", "text": "golden/text.json"}
+        if tm.get("demo") and tm["demo"].get("index") not in copied:
+            raise KitError("the package's demo set was not copied")
+        manifest["files"] = list_files(out)
+        with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=2)
+            f.write("\n")
+        manifest = check_staged(out, manifest, package_dir)
+        swap_into_place(out, target)
+        return manifest
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _demo_items(package_dir: str) -> list[dict[str, Any]]:
+    with open(os.path.join(package_dir, "demo", "index.json"), encoding="utf-8") as f:
+        items: list[dict[str, Any]] = json.load(f)["items"]
+    return items
