@@ -147,7 +147,7 @@ def train_text(
         heads = aux(hidden)
         labels = {k: torch.tensor([AUX[k].index(m[k]) if k in m else len(AUX[k]) for _, m in caps]) for k in AUX}
         loss_a = mean_loss([F.cross_entropy(heads[k], labels[k]) for k in AUX])
-        loss = loss_c + loss_a * 0.5
+        loss: Any = loss_c + loss_a * 0.5  # torch 1.13 types Tensor.backward as untyped
         opt.zero_grad(set_to_none=True)
         loss.backward()
         clip_grad_norm_(params, 5.0)
