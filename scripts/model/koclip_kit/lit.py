@@ -11,6 +11,10 @@ text tower's identity (the sha256 of its files) changes, so no cache serves the 
 for it. And it is cheap: the image side of a batch is a table look-up, so training costs only the
 small text tower on a CPU.
 
+Start: the package's own text tower (load_onnx_text_tower reads the kit's ONNX export back into
+PyTorch, checked at cosine >= 0.9999 against onnxruntime), its word rows carried over to the new
+vocabulary by token (NFC), so training extends what the tower knows instead of relearning it.
+
 Training: scenes of the synthetic train split (never a held-out colour-shape combination), their
 images embedded once by the package's fp32 image tower (onnxruntime); each step draws a batch of
 scenes and an everyday caption for each (everyday.train_caption), and minimises KoCLIP's symmetric
@@ -84,6 +88,101 @@ def scene_pool(teacher: Teacher, n: int, seed: int, cache_dir: str | None, log: 
         emb.tofile(path + ".tmp")
         os.replace(path + ".tmp", path)
     return scenes, emb
+
+
+def load_onnx_text_tower(student: Student, onnx_path: str) -> None:
+    """Loads a kit-exported ONNX text tower (koclip_kit.onnx_export.export_text) into `student`
+    (same shape and vocabulary): named initializers by name; each anonymous MatMul weight is the
+    Linear whose bias the next Add adds (transposed), the one without a bias the projection; the
+    token-type row is the constant the export folded into an Add. Raises KitError when a parameter
+    is left unassigned or a shape differs."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(onnx_path).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    params = dict(student.named_parameters())
+    got: dict[str, np.ndarray[Any, Any]] = {}
+    for name, value in inits.items():
+        if name.startswith("m.") and name[2:] in params:
+            got[name[2:]] = value
+    nodes = list(g.node)
+    for k, node in enumerate(nodes):
+        w = next((i for i in node.input if i in inits and not i.startswith("m.")), None)
+        if node.op_type == "MatMul" and w is not None:
+            after = nodes[k + 1] if k + 1 < len(nodes) else None
+            bias = None
+            if after is not None and after.op_type == "Add":
+                bias = next((i for i in after.input if i.startswith("m.") and i.endswith(".bias")), None)
+            got[bias[2 : -len(".bias")] + ".weight" if bias else "text_projection.weight"] = inits[w].T
+        elif node.op_type == "Add" and w is not None and inits[w].shape == (student.config.hidden_size,):
+            got["text_model.embeddings.token_type_embeddings.weight"] = inits[w][None, :]
+    missing = sorted(set(params) - set(got))
+    if missing:
+        raise KitError(f"{onnx_path}: no weights found for {missing}")
+    with torch.no_grad():
+        for name, p in params.items():
+            value = torch.from_numpy(np.array(got[name], dtype=np.float32))
+            if tuple(value.shape) != tuple(p.shape):
+                raise KitError(f"{onnx_path}: {name} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+            p.copy_(value)
+
+
+def init_from_package(student: Student, teacher: Teacher, tok: Tok, log: Any) -> Json:
+    """Starts the new text tower from the package's: every layer as it is, and each word-embedding
+    row whose token (composed again, NFC) the old vocabulary has; new pieces (jamo, new syllables
+    and words) start as the mean of the old rows of their syllables where it has them, else random
+    at the old table's scale. The old tower is loaded first at its own vocabulary and checked
+    against its ONNX (cosine >= 0.9999) so a wrong mapping cannot pass silently."""
+    import unicodedata
+
+    old_vocab = teacher.tok.tok.get_vocab()
+    old = Student(
+        TextConfig(**{**vars(student.config), "vocab_size": teacher.tok.vocab_size, "pad_token_id": teacher.tok.pad}),
+        int(teacher.manifest["projection_dim"]),
+    )
+    load_onnx_text_tower(old, teacher.fp32)
+    texts = everyday_probe()
+    ref = teacher.embed(texts)
+    mine = torch_embed(old, teacher.tok, texts, teacher.max_length)
+    agree = float(cosines(ref, mine).min())
+    if agree < FP32_MIN_COSINE:
+        raise KitError(f"the package's text tower loaded into PyTorch disagrees with its ONNX (min cosine {agree})")
+    state = {k: v for k, v in old.state_dict().items() if not k.endswith("word_embeddings.weight")}
+    student.load_state_dict(state, strict=False)
+    table = old.text_model.embeddings.word_embeddings.weight.detach()
+    scale = float(table.std())
+    g = torch.Generator().manual_seed(0)
+    copied = averaged = 0
+    with torch.no_grad():
+        w = student.text_model.embeddings.word_embeddings.weight
+        w.copy_(torch.randn(w.shape, generator=g) * scale)
+        for piece, i in tok.tok.get_vocab().items():
+            nfc = unicodedata.normalize("NFC", piece)
+            if nfc in old_vocab:
+                w[i] = table[old_vocab[nfc]]
+                copied += 1
+                continue
+            body = nfc[2:] if nfc.startswith("##") else nfc
+            rows = [old_vocab.get(("##" if k or nfc.startswith("##") else "") + ch) for k, ch in enumerate(body)]
+            if body and all(r is not None for r in rows):
+                w[i] = table[[r for r in rows if r is not None]].mean(0)
+                averaged += 1
+        w[tok.pad] = 0
+    info = {
+        "from": f"{teacher.id} {teacher.manifest['version']} text-fp32.onnx",
+        "onnx_vs_pytorch_min_cosine": round(agree, 6),
+        "word_rows_copied": copied,
+        "word_rows_from_syllables": averaged,
+        "word_rows_random": tok.vocab_size - copied - averaged,
+    }
+    log(f"init {info}")
+    return info
+
+
+def everyday_probe() -> list[str]:
+    rng = random.Random(2)
+    return [everyday.train_caption(data.sample_scene(rng, "train"), rng)[0] for _ in range(64)] + list(GOLDEN_CAPTIONS)
 
 
 def paraphrase_eval(package_dir: str, embed: Any) -> Json:
@@ -176,7 +275,7 @@ def lit(
     minutes: float | None = 20.0,
     pool: int = 24000,
     batch_size: int = 256,
-    lr: float = 1e-3,
+    lr: float = 5e-4,
     seed: int = 0,
     cache_dir: str | None = "build",
     require_targets: bool = False,
@@ -222,6 +321,7 @@ def lit(
         )
         torch.manual_seed(seed)
         student = Student(cfg, int(tm["projection_dim"]))
+        init = init_from_package(student, teacher, tok, log)
         summary, loss_log = train_text(
             student,
             tok,
@@ -312,6 +412,7 @@ def lit(
             "previous_training": tm.get("training", {}).get("method", "koclip_kit train (both towers)"),
             "corpus": "koclip_kit.everyday.train_caption: 30% koclip_kit.data templates, 70% everyday frames; "
             "15% typos, 15% spacing slips",
+            "init": init,
             "scene_pool": pool,
             "batch_size": batch_size,
             "lr": lr,
