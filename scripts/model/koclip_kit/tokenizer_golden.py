@@ -338,15 +338,25 @@ def _ranges(cps: list[int]) -> list[tuple[int, int]]:
 def bert_classes() -> dict[str, list[tuple[int, int]]]:
     """How Python `tokenizers` (its Rust core and that core's Unicode tables) classes every code point
     (surrogates aside) in BertNormalizer and BertPreTokenizer, found by asking it about each one:
-    removed by clean_text, turned into a space by clean_text, padded as a CJK character, isolated as
-    punctuation and split on as whitespace by the pre-tokenizer."""
+    removed by clean_text, turned into a space by clean_text, padded as a CJK character, dropped or
+    decomposed by strip_accents, isolated as punctuation and split on as whitespace by the
+    pre-tokenizer."""
     from tokenizers.normalizers import BertNormalizer
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
     clean = BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+    accents = BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
     cjk = BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False)
     pre = BertPreTokenizer()
-    sets: dict[str, list[int]] = {"removed": [], "space": [], "cjk": [], "punctuation": [], "whitespace": []}
+    sets: dict[str, list[int]] = {
+        "removed": [],
+        "space": [],
+        "cjk": [],
+        "punctuation": [],
+        "whitespace": [],
+        "accent": [],
+        "decomposes": [],
+    }
     for cp in range(0x110000):
         if 0xD800 <= cp <= 0xDFFF:
             continue
@@ -356,6 +366,11 @@ def bert_classes() -> dict[str, list[tuple[int, int]]]:
             sets["removed"].append(cp)
         elif cleaned == " ":
             sets["space"].append(cp)
+        stripped = accents.normalize_str(c)
+        if stripped == "":
+            sets["accent"].append(cp)
+        elif stripped != c:
+            sets["decomposes"].append(cp)
         if cjk.normalize_str(c) == f" {c} ":
             sets["cjk"].append(cp)
         words = [w for w, _ in pre.pre_tokenize_str(f"a{c}b")]
@@ -383,6 +398,8 @@ def tables_ts() -> str:
         "cjk": "Padded with spaces by handle_chinese_chars (code points, not UTF-16 units).",
         "punctuation": "Isolated as a word of its own by BertPreTokenizer.",
         "whitespace": "Split on (and dropped) by BertPreTokenizer.",
+        "accent": "Dropped by strip_accents (a nonspacing mark in the Rust core's tables).",
+        "decomposes": "Changed by strip_accents: canonically decomposed (NFD), then its marks dropped.",
     }
     for name, ranges in bert_classes().items():
         flat = ", ".join(f"0x{a:x}, 0x{b:x}" for a, b in ranges)
