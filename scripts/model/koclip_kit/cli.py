@@ -18,6 +18,9 @@
             the golden tokenizer table (ids from Python `tokenizers` for koclip-tiny and a klue-sized
             WordPiece tokenizer over a seeded corpus of awkward text; koclip_kit.tokenizer_golden)
   captions  --out FILE [--count N] [--seed S]   synthetic Korean captions, one per line (a demo corpus)
+  preprocess-effects --out FILE [--towers tiny,base,large] [--seeds N] [--python-only] [--threads N]
+            the embedding cosine of each deliberate preprocessing choice against its alternative
+            (koclip_kit.preprocess_effects; docs/model-package.md "Preprocessing")
   distill   --teacher PACKAGE_DIR --corpus CAPTIONS.txt --out OUT_DIR [--layers 4 --hidden 384 --heads 6
             --intermediate 1536] [--steps N | --minutes M] [--prune-vocab] [--seed S]
             an edge-sized student of the teacher's text tower, in its embedding space (koclip_kit.distill)
@@ -371,6 +374,21 @@ def run_tokenizer_golden(out: str, count: int, seed: int) -> None:
     print(f"{target}: golden.jsonl.gz {golden} bytes, wide-tokenizer.json.gz {wide} bytes")
 
 
+def run_preprocess_effects(out: str, towers: list[str], *, seeds: int, encoder: bool, threads: int) -> None:
+    from .preprocess_effects import table, write
+
+    result = write(out, towers, seeds=seeds, encoder=encoder, threads=threads)
+    print(table(result))
+    print(f"[preprocess-effects] {out} ({result['seconds']} s)")
+
+
+def tower_list(s: str) -> list[str]:
+    names = [t.strip() for t in s.split(",") if t.strip()]
+    if not names or any(t not in ("tiny", "base", "large") for t in names):
+        raise argparse.ArgumentTypeError(f"towers are a comma-separated list of tiny, base, large: {s!r}")
+    return names
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -448,6 +466,14 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--out", required=True)
     k.add_argument("--count", type=positive_int, default=20000)
     k.add_argument("--seed", type=int, default=5)
+    pe = sub.add_parser(
+        "preprocess-effects", help="measure each deliberate preprocessing choice against its alternative"
+    )
+    pe.add_argument("--out", required=True, help="JSON file, e.g. build/preprocess-effects.json")
+    pe.add_argument("--towers", type=tower_list, default=["tiny", "base", "large"])
+    pe.add_argument("--seeds", type=positive_int, default=3, help="synthetic scenes per image case")
+    pe.add_argument("--python-only", action="store_true", help="ours from koclip_kit.preprocess, not the encoder")
+    pe.add_argument("--threads", type=positive_int, default=2, help="torch threads for the random-weight towers")
     d = sub.add_parser("distill", help="distil an edge-sized student of a package's text tower")
     d.add_argument("--teacher", type=package_dir, required=True, help="teacher model package folder")
     d.add_argument("--corpus", type=corpus_file, required=True, help="captions, one per line (UTF-8)")
@@ -534,6 +560,10 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
             )
         case "captions":
             return lambda: run_captions(a.out, count=a.count, seed=a.seed)
+        case "preprocess-effects":
+            return lambda: run_preprocess_effects(
+                a.out, a.towers, seeds=a.seeds, encoder=not a.python_only, threads=a.threads
+            )
         case "distill":
             return lambda: run_distill(a)
         case "make-fixture":
