@@ -64,6 +64,15 @@ export const ModelManifestSchema = z.object({
 
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 
+/** The text tower variants a package may ship: `fp32` (the reference's numbers) and `int8`. */
+export const TEXT_VARIANTS = ['fp32', 'int8'] as const;
+export type TextVariant = (typeof TEXT_VARIANTS)[number];
+
+/** The text tower variants `manifest`'s package ships, fp32 first. */
+export function textVariants(manifest: ModelManifest): TextVariant[] {
+  return TEXT_VARIANTS.filter((v) => manifest.text.files[v] !== undefined);
+}
+
 /** Parses a manifest, throwing an Error that names every invalid field. */
 export function parseManifest(json: unknown): ModelManifest {
   const result = ModelManifestSchema.safeParse(json);
@@ -139,6 +148,14 @@ export function textTowerIdentity(manifest: ModelManifest, variant = manifest.te
   const data = textTowerExternalData(manifest, variant);
   const files = short(textTowerFile(manifest, variant)) + (data ? `+${short(data)}` : '');
   return `${manifest.id}@${manifest.version}#${files}:${variant}`;
+}
+
+/** The variant a text tower identity names (its `:<variant>` suffix; textTowerIdentity). */
+export function variantOfTower(tower: string): TextVariant {
+  const variant = tower.slice(tower.lastIndexOf(':') + 1);
+  const known = TEXT_VARIANTS.find((v) => v === variant);
+  if (!known) throw new Error(`text tower ${tower} names no variant`);
+  return known;
 }
 
 /** The embedding space of a model's vectors: its id, version and projection dimension. */

@@ -189,7 +189,15 @@ export function createApp({
   });
 
   app.post(ENCODER_PATHS.text, async (c) => {
-    const model = embedder.model(TextQuerySchema.parse(c.req.query()).model);
+    const query = TextQuerySchema.safeParse(c.req.query());
+    if (!query.success) {
+      throw new EncoderError(
+        400,
+        'bad_request',
+        'text_variant must be fp32 or int8 (or absent: the default)',
+      );
+    }
+    const model = embedder.model(query.data.model);
     if (mediaType(c.req.header('content-type')) !== 'application/json') {
       throw new EncoderError(415, 'unsupported_media_type', 'send application/json { "texts": [...] }');
     }
@@ -204,15 +212,14 @@ export function createApp({
       const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
       throw new EncoderError(400, 'bad_request', `expected { "texts": ["..."] } (${detail})`);
     }
-    const data = await embedder.embedTexts(model, parsed.data.texts);
+    const { tower, data } = await embedder.embedTexts(model, parsed.data.texts, query.data.text_variant);
     // The tower that answered: the Worker keys its caches of these numbers by it.
-    const { id, version, dim, textVariant, textTower } = model;
     return c.json({
-      model: id,
-      version,
-      dim,
-      text_variant: textVariant,
-      text_tower: textTower,
+      model: model.id,
+      version: model.version,
+      dim: model.dim,
+      text_variant: tower.variant,
+      text_tower: tower.tower,
       data,
     } satisfies TextAnswer);
   });

@@ -103,10 +103,6 @@ export const ImageQuerySchema = z.object({
 });
 export type ImageQuery = z.input<typeof ImageQuerySchema>;
 
-/** The query of POST /v1/embed/text. */
-export const TextQuerySchema = ImageQuerySchema.pick({ model: true });
-export type TextQuery = z.input<typeof TextQuerySchema>;
-
 /** The JSON body of POST /v1/embed/image: URLs the encoder fetches (its count is checked apart). */
 export const UrlsRequestSchema = z
   .object({ urls: z.array(z.string().max(ENCODER_LIMITS.urlChars)).min(1) })
@@ -182,6 +178,20 @@ export type GridAnswer = z.infer<typeof GridAnswerSchema>;
 
 /** A text tower's variant: which of the package's text files the encoder runs. */
 export const TextVariantSchema = z.enum(['fp32', 'int8']);
+
+/**
+ * The query of POST /v1/embed/text: `?model=` as for images, and `?text_variant=fp32|int8`, the
+ * text tower to run for this request. Absent: the tower the encoder runs by default
+ * (ENCODER_TEXT_VARIANT, else the manifest's `default_variant`). Another variant of the package is
+ * loaded on first use and kept (docs/encoder-contract.md); one the package lacks is 400
+ * `unknown_variant`, a value that is no variant 400 `bad_request`. The answer names the tower
+ * that ran (`text_variant`, `text_tower`), so a Worker can tell an encoder that ignored the
+ * parameter (one older than it) from one that ran it.
+ */
+export const TextQuerySchema = ImageQuerySchema.pick({ model: true }).extend({
+  text_variant: TextVariantSchema.optional(),
+});
+export type TextQuery = z.input<typeof TextQuerySchema>;
 
 /**
  * The text tower an answer comes from: its variant and its identity, computed as

@@ -4,6 +4,7 @@
  * item (bad URL, not an image, too many pixels) becomes that item's error and nothing else's.
  */
 import type { EmbeddedImage, EncoderLane, FailedImage, TextItem } from '../../core/contract/encoder-api';
+import type { TextVariant } from '../../core/manifest';
 import { padBatch } from '../../core/tokenizer';
 import { EncoderError } from '../http/errors';
 import type { EncoderMetrics } from '../http/metrics';
@@ -13,7 +14,7 @@ import type { Crop } from '../images/pixel-tensor';
 import type { UrlGuard } from '../images/url-guard';
 import { DynamicBatcher } from './batcher';
 import type { QueryLane } from './lanes';
-import type { LoadedModel } from './model-package';
+import type { LoadedModel, TextTowerSession } from './model-package';
 import type { Embeddings } from './runtime';
 
 /** An image to embed; `error` is an item the request reader already refused (e.g. too large). */
@@ -46,10 +47,13 @@ function rows(out: Embeddings, count: number): Float32Array[] {
   return Array.from({ length: count }, (_, i) => out.data.slice(i * out.dim, (i + 1) * out.dim));
 }
 
-/** Batchers of one loaded model. */
+/** Batchers of one loaded model: its image tower's, and one per text tower in use. */
 class ModelBatchers {
   readonly image: DynamicBatcher<Crop, Float32Array>;
-  readonly text: DynamicBatcher<number[], Float32Array>;
+  readonly #texts = new Map<string, DynamicBatcher<number[], Float32Array>>();
+  readonly #model: LoadedModel;
+  readonly #batching: { maxBatch: number; maxWaitMs: number; maxRuns: number };
+  readonly #observe: (tower: 'image' | 'text') => (n: number, seconds: number) => void;
 
   /** Images of this model being fetched or decoded right now (they will join a batch soon). */
   preparing = 0;
@@ -61,6 +65,9 @@ class ModelBatchers {
       metrics.modelSeconds.observe({ model: model.id, tower }, seconds);
     };
     const batching = { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs, maxRuns: options.maxRuns };
+    this.#model = model;
+    this.#batching = batching;
+    this.#observe = observe;
     const { mean, std } = model.manifest.image;
     this.image = new DynamicBatcher(
       async (crops) => {
@@ -72,19 +79,26 @@ class ModelBatchers {
       },
       { ...batching, onBatch: observe('image'), expected: () => this.preparing },
     );
-    this.text = new DynamicBatcher(
-      async (sequences) => {
-        const { inputIds, attentionMask, length } = padBatch(
-          sequences,
-          model.manifest.tokenizer.pad_token_id,
-        );
-        return rows(
-          await model.text.runText(inputIds, attentionMask, sequences.length, length),
-          sequences.length,
-        );
-      },
-      { ...batching, onBatch: observe('text') },
-    );
+  }
+
+  /** The batcher of one text tower (texts of two towers never share a batch). */
+  text(tower: TextTowerSession): DynamicBatcher<number[], Float32Array> {
+    let batcher = this.#texts.get(tower.tower);
+    if (!batcher) {
+      const pad = this.#model.manifest.tokenizer.pad_token_id;
+      batcher = new DynamicBatcher(
+        async (sequences) => {
+          const { inputIds, attentionMask, length } = padBatch(sequences, pad);
+          return rows(
+            await tower.session.runText(inputIds, attentionMask, sequences.length, length),
+            sequences.length,
+          );
+        },
+        { ...this.#batching, onBatch: this.#observe('text') },
+      );
+      this.#texts.set(tower.tower, batcher);
+    }
+    return batcher;
   }
 }
 
@@ -204,14 +218,25 @@ export class Embedder {
     return perSource.flat();
   }
 
-  async embedTexts(model: LoadedModel, texts: readonly string[]): Promise<TextItem[]> {
-    const batcher = this.#batchersOf(model).text;
-    return Promise.all(
+  /**
+   * Embeds texts with the text tower of `variant` (the model's default tower when absent; another
+   * the package ships is loaded on first use, one it lacks is 400 `unknown_variant`), and says
+   * which tower that was.
+   */
+  async embedTexts(
+    model: LoadedModel,
+    texts: readonly string[],
+    variant: TextVariant = model.textVariant,
+  ): Promise<{ tower: TextTowerSession; data: TextItem[] }> {
+    const tower = await model.textTowerOf(variant);
+    const batcher = this.#batchersOf(model).text(tower);
+    const data = await Promise.all(
       texts.map(async (text, index): Promise<TextItem> => {
         const { ids, truncated } = model.tokenizer.encode(text);
         const embedding = Array.from(await batcher.submit(ids));
         return truncated ? { index, embedding, truncated: true as const } : { index, embedding };
       }),
     );
+    return { tower, data };
   }
 }

@@ -4,6 +4,12 @@
  * has one), the text tower variant (ENCODER_TEXT_VARIANT, else the manifest's default) and its
  * identity, the sha256 of every file the encoder uses checked against it (a text tower's external
  * data file included), the tokenizer built and both towers loaded through the runtime module.
+ *
+ * The package's other text variant is loaded on the first request that names it (`?text_variant=`:
+ * the Worker's /v1/score asks for fp32 by default) and kept for the life of the process, on every
+ * runner like the others: it costs its file's size per runner in memory (klue/roberta-large: about
+ * 1.4 GB fp32 beside 0.35 GB int8), so a host that never sees such a request never pays it. A
+ * failed load is not kept: the next request tries again.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -12,16 +18,27 @@ import {
   imageTowerFile,
   type ModelManifest,
   parseManifest,
+  type TextVariant,
   textTowerExternalData,
   textTowerFile,
   textTowerIdentity,
+  textVariants,
 } from '../../core/manifest';
 import { TextTokenizer } from '../../core/tokenizer';
+import { EncoderError } from '../http/errors';
 import type { OnnxRuntime, OnnxSession, Provider } from './runtime';
 
 export type ImageVariant = 'fp32' | 'fp16';
 /** ENCODER_IMAGE_VARIANT: `auto` is fp16 on the CUDA provider when the package has it, else fp32. */
 export type ImageVariantSetting = 'auto' | ImageVariant;
+
+/** One text tower of a package, loaded. */
+export interface TextTowerSession {
+  variant: TextVariant;
+  /** Which text tower this is (core/manifest.ts textTowerIdentity): every text answer names it. */
+  tower: string;
+  session: OnnxSession;
+}
 
 export interface LoadedModel {
   id: string;
@@ -30,10 +47,16 @@ export interface LoadedModel {
   manifest: ModelManifest;
   image: OnnxSession;
   imageVariant: ImageVariant;
+  /** The default text tower (ENCODER_TEXT_VARIANT, else the manifest's), loaded at startup. */
   text: OnnxSession;
-  textVariant: 'fp32' | 'int8';
-  /** Which text tower this is (core/manifest.ts textTowerIdentity): every text answer names it. */
+  textVariant: TextVariant;
+  /** The default text tower's identity (core/manifest.ts textTowerIdentity). */
   textTower: string;
+  /**
+   * The text tower of `variant`: the default one, or another the package ships, loaded on first
+   * use and kept; 400 `unknown_variant` for one it does not ship.
+   */
+  textTowerOf(variant: TextVariant): Promise<TextTowerSession>;
   tokenizer: TextTokenizer;
 }
 
@@ -102,7 +125,7 @@ function checkImageIo(manifest: ModelManifest, file: string, session: OnnxSessio
 export async function loadModelPackage(
   dir: string,
   runtime: OnnxRuntime,
-  options: { textVariant?: 'fp32' | 'int8'; imageVariant?: ImageVariantSetting } = {},
+  options: { textVariant?: TextVariant; imageVariant?: ImageVariantSetting } = {},
 ): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
   const textVariant =
@@ -110,14 +133,9 @@ export async function loadModelPackage(
       ? options.textVariant
       : manifest.text.default_variant;
   const image = chooseImageVariant(manifest, options.imageVariant ?? 'auto', runtime.info.active);
-  const textFile = textTowerFile(manifest, textVariant);
-  const textData = textTowerExternalData(manifest, textVariant);
-  const [imageBytes, textBytes, tokenizerBytes] = await Promise.all([
+  const [imageBytes, tokenizerBytes] = await Promise.all([
     verifiedFile(dir, manifest, image.file),
-    verifiedFile(dir, manifest, textFile),
     verifiedFile(dir, manifest, manifest.tokenizer.file),
-    // Checked here; onnxruntime-node then reads it from its folder itself (it takes no bytes).
-    ...(textData ? [verifiedFile(dir, manifest, textData)] : []),
   ]);
   const tokenizer = new TextTokenizer(
     JSON.parse(tokenizerBytes.toString('utf8')),
@@ -126,10 +144,33 @@ export async function loadModelPackage(
   );
   const imageSession = await runtime.load(imageBytes);
   checkImageIo(manifest, image.file, imageSession);
-  const text = await runtime.load(
-    textBytes,
-    textData ? { externalDataFolder: resolve(dir, dirname(textFile)) } : {},
-  );
+  const text = await loadTextTower(dir, manifest, runtime, textVariant);
+  const towers = new Map<TextVariant, Promise<TextTowerSession>>([[textVariant, Promise.resolve(text)]]);
+  const textTowerOf = (variant: TextVariant): Promise<TextTowerSession> => {
+    if (!manifest.text.files[variant]) {
+      const has = textVariants(manifest).join(', ');
+      throw new EncoderError(
+        400,
+        'unknown_variant',
+        `model ${manifest.id} has no ${variant} text tower; it has ${has}`,
+      );
+    }
+    let tower = towers.get(variant);
+    if (!tower) {
+      const started = performance.now();
+      tower = loadTextTower(dir, manifest, runtime, variant);
+      towers.set(variant, tower);
+      tower.then(
+        () =>
+          console.log(
+            `encoder: loaded the ${variant} text tower of ${manifest.id} on first use ` +
+              `(${Math.round(performance.now() - started)} ms)`,
+          ),
+        () => towers.delete(variant),
+      );
+    }
+    return tower;
+  };
   return {
     id: manifest.id,
     version: manifest.version,
@@ -137,11 +178,30 @@ export async function loadModelPackage(
     manifest,
     image: imageSession,
     imageVariant: image.variant,
-    text,
+    text: text.session,
     textVariant,
-    textTower: textTowerIdentity(manifest, textVariant),
+    textTower: text.tower,
+    textTowerOf,
     tokenizer,
   };
+}
+
+/** Loads one text tower of a package, its files (external data included) checked first. */
+async function loadTextTower(
+  dir: string,
+  manifest: ModelManifest,
+  runtime: OnnxRuntime,
+  variant: TextVariant,
+): Promise<TextTowerSession> {
+  const file = textTowerFile(manifest, variant);
+  const data = textTowerExternalData(manifest, variant);
+  const [bytes] = await Promise.all([
+    verifiedFile(dir, manifest, file),
+    // Checked here; onnxruntime-node then reads it from its folder itself (it takes no bytes).
+    ...(data ? [verifiedFile(dir, manifest, data)] : []),
+  ]);
+  const session = await runtime.load(bytes, data ? { externalDataFolder: resolve(dir, dirname(file)) } : {});
+  return { variant, tower: textTowerIdentity(manifest, variant), session };
 }
 
 /** Folders of `modelsDir` holding a manifest.json (the loadable packages), sorted. */
