@@ -2,6 +2,8 @@
 # Rebuilds a model package from scratch with the model kit.
 #   scripts/model/build.sh                 full run: tokenizer, ~70 min CPU training, export to models/koclip-tiny
 #   scripts/model/build.sh --smoke [DIR]   toy run (a few steps, tiny towers) into DIR (default: a temp dir)
+#   scripts/model/build.sh --everyday      retrain models/koclip-tiny's text tower and tokenizer on everyday
+#                                          Korean against its image tower (koclip_kit.lit, ~60 min CPU)
 # Extra environment: KIT_MINUTES (training budget), KIT_DEVICE (cpu|cuda), KIT_OUT (package folder).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +24,11 @@ if [[ "${1:-}" == "--smoke" ]]; then
     --id koclip-smoke --gallery 240 --demo 8 --version smoke
   echo "smoke package written to $out"
   exit 0
+fi
+if [[ "${1:-}" == "--everyday" ]]; then
+  mkdir -p build
+  $KIT lit --package "${KIT_OUT:-models/koclip-tiny}" --minutes "${KIT_MINUTES:-50}" --require-targets 2>&1 | tee build/tiny-lit.log
+  exit "${PIPESTATUS[0]}"
 fi
 mkdir -p build
 $KIT tokenizer --out build/tok

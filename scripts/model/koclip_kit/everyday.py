@@ -262,9 +262,13 @@ def noisy(text: str, rng: random.Random, p_typo: float, p_space: float) -> str:
 # ---------------------------------------------------------------- training captions
 
 
-def train_caption(scene: data.Scene, rng: random.Random) -> tuple[str, data.Attrs]:
-    """A caption for training: half the time one of koclip_kit.data's templates (what the model
-    learnt first), else an everyday frame; either with occasional typos and spacing slips."""
+P_TYPO, P_SPACE = 0.3, 0.3  # training's slip rates (the paraphrase set has a third of each)
+
+
+def train_caption(scene: data.Scene, rng: random.Random) -> tuple[str, data.Attrs, str]:
+    """A caption for training: 30% one of koclip_kit.data's templates (what the model learnt
+    first), else an everyday frame; either with typos and spacing slips at P_TYPO / P_SPACE.
+    Returns (text, mentioned attributes, the text before the slips)."""
     if rng.random() < 0.3:
         text, mentioned = data.caption(scene, rng)
     else:
@@ -272,7 +276,7 @@ def train_caption(scene: data.Scene, rng: random.Random) -> tuple[str, data.Attr
         attrs = scene.attrs()
         text = fill(frame, words(attrs, rng))
         mentioned = {a: attrs[a] for a in frame.attrs}
-    return noisy(text, rng, 0.15, 0.15), mentioned
+    return noisy(text, rng, P_TYPO, P_SPACE), mentioned, text
 
 
 def corpus(n: int, seed: int) -> list[str]:
