@@ -187,12 +187,29 @@ export const PromptTemplateSchema = z
   .max(LIMITS.textChars)
   .refine((t) => t.split('{}').length === 2, 'must contain exactly one {} placeholder');
 
+/**
+ * Which text tower embeds a score's captions: `fp32` gives the reference forward pass's numbers
+ * (the original KoCLIP's Quickstart), `int8` the faster quantised tower's. Default: `fp32` for a
+ * model whose text tower is on the encoder function, the edge's own tower (the manifest's default,
+ * int8) for an `edge` model (docs/image-api.md, "Which numbers match the reference").
+ */
+export const TextVariantFieldSchema = z
+  .enum(['fp32', 'int8'])
+  .describe(
+    "Text tower that embeds the captions: `fp32` (the reference forward pass's probabilities, within " +
+      "1e-3) or `int8` (faster; about 1e-2 from them at logit scale 100, as the model's " +
+      '`evaluation.score_vs_reference` records). Default: `fp32` for models whose text tower runs on the ' +
+      "encoder function, the edge's own (int8) tower for `edge` models. A variant the model does not " +
+      'ship is `400 unknown_variant`.',
+  );
+
 export const ScoreFieldsSchema = z.object({
   image_id: ImageIdSchema.optional(),
   image_url: QueryImageUrlSchema.optional(),
   image_base64: ImageBase64Schema.optional(),
   captions: CaptionsSchema,
   prompt_template: PromptTemplateSchema.optional(),
+  text_variant: TextVariantFieldSchema.optional(),
   model: ModelIdSchema.optional(),
   collection: CollectionSchema.optional(),
 });
@@ -209,6 +226,8 @@ export const ScoreResponseSchema = z.object({
   }),
   prompt_template: z.string().nullable(),
   logit_scale: z.number(),
+  text_variant: z.enum(['fp32', 'int8']).describe('The text tower variant that embedded the captions'),
+  text_tower: z.string().describe('That tower: `<model>@<version>#<sha256 prefix of its files>:<variant>`'),
   results: z.array(
     z.object({
       caption: z.string(),

@@ -109,6 +109,10 @@ export const SCORE = {
       summary: 'An image as bare base64 in the JSON body',
       value: { image_base64: TINY_PNG, captions: ['빨간 원', '파란 별'] },
     },
+    text_variant: {
+      summary: "The fp32 text tower's probabilities (the reference forward pass's)",
+      value: { image_id: 'demo-0191', captions: ['빨간 원', '파란 별'], text_variant: 'fp32' },
+    },
   },
   response: {
     object: 'caption_scores',
@@ -116,6 +120,8 @@ export const SCORE = {
     image: { kind: 'image_id', id: 'demo-0191' },
     prompt_template: '이것은 {} 이다.',
     logit_scale: 3.4,
+    text_variant: 'int8',
+    text_tower: 'koclip-tiny@2026.11.29-1#dd54c6d75f0e3a4d:int8',
     results: [
       { caption: '빨간 원', text: '이것은 빨간 원 이다.', logit: 18.7, prob: 0.9999, truncated: false },
       { caption: '파란 별', text: '이것은 파란 별 이다.', logit: -4.79, prob: 0.0, truncated: false },

@@ -19,6 +19,15 @@
  * contract), the remembered tower stays, else the manifest's default variant's tower (what an
  * encoder runs without ENCODER_TEXT_VARIANT), so cached answers keep serving meanwhile; it is
  * asked again a minute later.
+ *
+ * A caller may also name the variant (`/v1/score` asks for `fp32` by default: its numbers are the
+ * reference forward pass's). Then the encoder is sent `?text_variant=` and runs that tower for the
+ * request whatever its default, and the tower is known beforehand: the manifest's
+ * `textTowerIdentity` for that variant (or the one the encoder last named for it, within the
+ * minute). Such answers are remembered apart from the default's, so a request for one variant
+ * never moves the lookups of requests for the encoder's default. An answer of another variant
+ * than the one asked (an encoder older than `text_variant`, which ignores it) is refused: 502
+ * `encoder_bad_response`, never the other tower's numbers.
  */
 import {
   ENCODER_LIMITS,
@@ -28,7 +37,7 @@ import {
   type TextRequest,
 } from '../../core/contract/encoder-api';
 import type { EmbeddingSpace } from '../../core/contract/spaces';
-import { type ModelManifest, textTowerIdentity } from '../../core/manifest';
+import { type ModelManifest, type TextVariant, textTowerIdentity } from '../../core/manifest';
 import { ApiError } from '../http/errors';
 import { call, checkedBody, type EncoderClientConfig, encoderPath } from './encoder-client';
 
@@ -52,35 +61,55 @@ const HEALTH_TIMEOUT_MS = 2000;
 /** What the Worker reads of the encoder's /healthz here. */
 const HealthTowers = HealthAnswerSchema.pick({ models: true });
 
-/** The tower the encoder last named per encoder and model version, and when. */
+/** The tower the encoder last named per encoder, model version and variant asked, and when. */
 const named = new Map<string, { tower: string; at: number }>();
 /** The /healthz call in flight per encoder (concurrent lookups share it). */
 const asking = new Map<string, Promise<void>>();
 
-const towerKey = (config: EncoderClientConfig, model: string, version: string) =>
-  `${config.url} ${model}@${version}`;
+/** `variant` undefined: the encoder's default tower; else the tower of that variant. */
+const towerKey = (config: EncoderClientConfig, model: string, version: string, variant?: TextVariant) =>
+  `${config.url} ${model}@${version}${variant ? `:${variant}` : ''}`;
 
-function remember(config: EncoderClientConfig, model: string, version: string, tower: string): void {
-  named.set(towerKey(config, model, version), { tower, at: Date.now() });
+function remember(
+  config: EncoderClientConfig,
+  model: string,
+  version: string,
+  tower: string,
+  variant?: TextVariant,
+): void {
+  named.set(towerKey(config, model, version, variant), { tower, at: Date.now() });
 }
 
-/** Embeds texts on the encoder, in input order, all by one tower (the one it names). */
+/**
+ * Embeds texts on the encoder, in input order, all by one tower (the one it names): the
+ * encoder's default, or the `variant` asked (502 `encoder_bad_response` when another answers).
+ */
 export async function embedTextsRemote(
   config: EncoderClientConfig,
   model: EmbeddingSpace,
   texts: readonly string[],
+  variant?: TextVariant,
 ): Promise<RemoteTextEmbeddings> {
   if (texts.length === 0) throw new Error('embedTextsRemote: no texts');
   const items: RemoteTextEmbedding[] = [];
   let tower: string | undefined;
   for (let start = 0; start < texts.length; start += ENCODER_LIMITS.texts) {
     const request: TextRequest = { texts: texts.slice(start, start + ENCODER_LIMITS.texts) };
-    const json = await call(config, encoderPath(ENCODER_PATHS.text, { model: model.model }), {
-      body: JSON.stringify(request),
-      headers: { 'content-type': 'application/json' },
-    });
+    const json = await call(
+      config,
+      encoderPath(ENCODER_PATHS.text, { model: model.model, text_variant: variant }),
+      { body: JSON.stringify(request), headers: { 'content-type': 'application/json' } },
+    );
     const { answer, items: answered } = checkedBody(TextAnswerSchema, json, model, request.texts.length);
-    remember(config, model.model, model.version, answer.text_tower);
+    if (variant !== undefined && answer.text_variant !== variant) {
+      throw new ApiError(
+        502,
+        'encoder_bad_response',
+        `the encoder answered with its ${answer.text_variant} text tower when ${variant} was asked ` +
+          '(an encoder older than text_variant: deploy the encoder before the Worker)',
+      );
+    }
+    remember(config, model.model, model.version, answer.text_tower, variant);
     if (tower !== undefined && answer.text_tower !== tower) {
       throw new ApiError(
         502,
@@ -98,15 +127,20 @@ export async function embedTextsRemote(
 /**
  * The text tower the encoder runs for `manifest`'s model, as this isolate knows it: the one it last
  * named within the minute, else the one its /healthz names now, else the last one it named, else
- * the manifest's default variant's (see the module comment). Never throws.
+ * the manifest's default variant's (see the module comment). With `variant`, the tower of that
+ * variant: the one the encoder last named for it within the minute, else the manifest's. Never
+ * throws.
  */
 export async function encoderTextTower(
   config: EncoderClientConfig,
   manifest: ModelManifest,
+  variant?: TextVariant,
 ): Promise<string> {
-  const key = towerKey(config, manifest.id, manifest.version);
+  const key = towerKey(config, manifest.id, manifest.version, variant);
   const held = named.get(key);
   if (held && Date.now() - held.at < ENCODER_TOWER_TTL_MS) return held.tower;
+  // A named variant's tower is the package's: the encoder computes it from the same files.
+  if (variant !== undefined) return textTowerIdentity(manifest, variant);
   await askHealth(config);
   const now = named.get(key);
   if (now && now !== held) return now.tower;

@@ -11,11 +11,11 @@
  * model up again: the same object answers every question about it.
  */
 import type { EmbeddingSpace } from '../../core/contract/spaces';
-import { embeddingSpace, type ModelManifest, textTowerIdentity } from '../../core/manifest';
+import { embeddingSpace, type ModelManifest, type TextVariant, textTowerIdentity } from '../../core/manifest';
 import type { TextTokenizer } from '../../core/tokenizer';
 import type { Env } from '../env';
 
-export type TextVariant = 'fp32' | 'int8';
+export type { TextVariant };
 
 /** A text tower as onnxruntime takes it: the graph's bytes and, when its weights are kept as
  * ONNX external data, that file under the name the graph gives it. */

@@ -21,6 +21,7 @@ import {
   parseManifest,
   textTowerExternalData,
   textTowerFile,
+  textVariants,
 } from '../../core/manifest';
 import { TextTokenizer } from '../../core/tokenizer';
 import type { Env } from '../env';
@@ -119,10 +120,7 @@ export async function getModel(env: Env, id: string): Promise<ModelManifest> {
 export async function loadModel(env: Env, id: string, variant?: TextVariant): Promise<LoadedModel> {
   const entry = await lookUp(env, id);
   const { manifest } = entry;
-  const chosen = variant ?? manifest.text.default_variant;
-  if (!manifest.text.files[chosen]) {
-    throw new ApiError(400, 'unknown_variant', `model ${manifest.id} has no ${chosen} text tower`);
-  }
+  const chosen = requireTextVariant(manifest, variant ?? manifest.text.default_variant);
   // A manifest read again (an R2 package after its TTL) gets a new handle; the tokenizer of the
   // same version and the session of the same tower (keyed by identity) carry over.
   const key = `${id}:${chosen}`;
@@ -134,6 +132,16 @@ export async function loadModel(env: Env, id: string, variant?: TextVariant): Pr
   });
   handles.set(key, handle);
   return handle;
+}
+
+/** `variant` when `manifest`'s package ships that text tower; else 400 `unknown_variant` naming those it ships. */
+export function requireTextVariant(manifest: ModelManifest, variant: TextVariant): TextVariant {
+  if (manifest.text.files[variant]) return variant;
+  throw new ApiError(
+    400,
+    'unknown_variant',
+    `model ${manifest.id} has no ${variant} text tower; it has ${textVariants(manifest).join(', ')}`,
+  );
 }
 
 /** Look-ups since the isolate started (or the last reset), for tests and the debug routes. */

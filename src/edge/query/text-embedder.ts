@@ -7,8 +7,16 @@
  * numbers (its identity: model, version, files and variant), never by the version alone: a
  * student republished under its version, or the encoder switched to another variant, is another
  * tower, and every answer says which tower it comes from (`tower`).
+ *
+ * A caller may name the text variant (`/v1/score`'s `text_variant`). The edge runs one variant of
+ * an `edge` model, its manifest's default (the one `model:publish` ships and `model:fit` sized
+ * for the isolate); any other variant is asked of the encoder function, which holds the whole
+ * package (it already embeds the model's images), with `?text_variant=`. A `function` model's
+ * named variant goes to the encoder the same way; unnamed, the encoder runs its default. Either
+ * way the numbers are kept under the tower that made them.
  */
 import { sha256Hex } from '../../core/hash';
+import type { TextVariant } from '../../core/manifest';
 import type { Env } from '../env';
 import { ApiError } from '../http/errors';
 import { encoderConfigFromEnv } from '../inference/encoder-client';
@@ -81,14 +89,19 @@ export interface QueryTextEmbeddings extends TextEmbeddings {
   tower: string;
 }
 
+/** Whether the edge itself embeds `model`'s texts in `variant` (else the encoder does). */
+function atEdge(model: LoadedModel, variant: TextVariant | undefined): boolean {
+  return model.manifest.text.placement === 'edge' && (variant === undefined || variant === model.variant);
+}
+
 /**
- * The text tower that will answer `model`'s query texts, as far as the Worker can tell before
- * asking: an `edge` tower's own identity, or the tower the encoder runs for a `function` one
- * (../inference/encoder-text.ts). Caches of its numbers are looked up under it.
+ * The text tower that will answer `model`'s query texts (in `variant`, else the placement's
+ * default), as far as the Worker can tell before asking: the edge tower's own identity, or the
+ * tower the encoder runs (../inference/encoder-text.ts). Caches of its numbers are looked up under it.
  */
-export async function queryTextTower(env: Env, model: LoadedModel): Promise<string> {
-  if (model.manifest.text.placement === 'edge') return model.identity;
-  return encoderTextTower(encoderConfigFromEnv(env), model.manifest);
+export async function queryTextTower(env: Env, model: LoadedModel, variant?: TextVariant): Promise<string> {
+  if (atEdge(model, variant)) return model.identity;
+  return encoderTextTower(encoderConfigFromEnv(env), model.manifest, variant);
 }
 
 /** What the storage keys of `model`'s caches name of `tower` (src/edge/storage-keys.ts). */
@@ -96,14 +109,18 @@ export function textTowerKey(model: LoadedModel, tower: string): TextTowerKey {
   return { model: model.id, version: model.version, tower };
 }
 
-/** Embeds query texts with the model's text tower, wherever it is placed. */
+/**
+ * Embeds query texts with the model's text tower, wherever it is placed: in `variant` when given
+ * (the caller has checked that the package ships it), else the placement's default.
+ */
 export async function embedQueryTexts(
   env: Env,
   model: LoadedModel,
   texts: readonly string[],
+  variant?: TextVariant,
 ): Promise<QueryTextEmbeddings> {
-  if (model.manifest.text.placement === 'edge') return embedAtEdge(env, model, texts);
-  const results = await embedOnEncoder(env, model, texts);
+  if (atEdge(model, variant)) return embedAtEdge(env, model, texts);
+  const results = await embedOnEncoder(env, model, texts, variant);
   // Token counts for usage reporting come from the package's tokenizer, read at the edge.
   const tokenizer = await model.tokenizer(env);
   return {
@@ -122,7 +139,12 @@ export async function embedQueryTexts(
  * answer is one tower's: when the encoder answers the misses with another tower than the one the
  * hits were cached under (it switched), the hits are embedded again by it.
  */
-async function embedOnEncoder(env: Env, model: LoadedModel, texts: readonly string[]) {
+async function embedOnEncoder(
+  env: Env,
+  model: LoadedModel,
+  texts: readonly string[],
+  variant: TextVariant | undefined,
+) {
   const config = encoderConfigFromEnv(env);
   const cache = new EdgeCache(env.EDGE_CACHE, QUERY_CACHE_TTL_S);
   const digests = await Promise.all(texts.map((text) => sha256Hex(text)));
@@ -133,7 +155,7 @@ async function embedOnEncoder(env: Env, model: LoadedModel, texts: readonly stri
       url: queryEmbeddingUrl(key, digests[i] as string),
     };
   };
-  const expected = await encoderTextTower(config, model.manifest);
+  const expected = await encoderTextTower(config, model.manifest, variant);
   const found = await Promise.all(texts.map((_, i) => cache.get<CachedText>(keys(expected, i))));
   const values = found.map((hit) => hit?.value);
   const indicesWhere = (missing: boolean) =>
@@ -148,6 +170,7 @@ async function embedOnEncoder(env: Env, model: LoadedModel, texts: readonly stri
       config,
       model.space,
       indices.map((i) => texts[i] as string),
+      variant,
     );
     await Promise.all(
       indices.map((i, j) => {

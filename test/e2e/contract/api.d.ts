@@ -895,7 +895,7 @@ export interface paths {
         put?: never;
         /**
          * Score 1-64 captions against an image (Image->Text zero-shot)
-         * @description logits = exp(logit_scale) * cosine, probs = softmax(logits). The image is an indexed `image_id`, an `image_url` (http(s), or a `data:image/...;base64,` URL), `image_base64`, or an uploaded `image` (multipart; captions as repeated fields or one JSON array). Answers are cached by model version, image (hash of the upload, URL, or id and index generation), captions and template; `X-Cache: HIT|MISS` tells which.
+         * @description logits = exp(logit_scale) * cosine, probs = softmax(logits). The image is an indexed `image_id`, an `image_url` (http(s), or a `data:image/...;base64,` URL), `image_base64`, or an uploaded `image` (multipart; captions as repeated fields or one JSON array). Answers are cached by model version, text tower, image (hash of the upload, URL, or id and index generation), captions and template; `X-Cache: HIT|MISS` tells which. `text_variant` picks the text tower: `fp32` reproduces the reference forward pass (the original KoCLIP's Quickstart) within 1e-3 for an uploaded, base64 or URL image embedded by an fp32 image tower; an `image_id` is scored with its stored (fp16 or int8) index vector. The answer names the tower (`text_variant`, `text_tower`).
          */
         post: {
             parameters: {
@@ -912,6 +912,11 @@ export interface paths {
                         image_base64?: string;
                         captions: string[];
                         prompt_template?: string;
+                        /**
+                         * @description Text tower that embeds the captions: `fp32` (the reference forward pass's probabilities, within 1e-3) or `int8` (faster; about 1e-2 from them at logit scale 100, as the model's `evaluation.score_vs_reference` records). Default: `fp32` for models whose text tower runs on the encoder function, the edge's own (int8) tower for `edge` models. A variant the model does not ship is `400 unknown_variant`.
+                         * @enum {string}
+                         */
+                        text_variant?: "fp32" | "int8";
                         model?: string;
                         collection?: string;
                     };
@@ -921,6 +926,11 @@ export interface paths {
                         image_base64?: string;
                         captions: string[];
                         prompt_template?: string;
+                        /**
+                         * @description Text tower that embeds the captions: `fp32` (the reference forward pass's probabilities, within 1e-3) or `int8` (faster; about 1e-2 from them at logit scale 100, as the model's `evaluation.score_vs_reference` records). Default: `fp32` for models whose text tower runs on the encoder function, the edge's own (int8) tower for `edge` models. A variant the model does not ship is `400 unknown_variant`.
+                         * @enum {string}
+                         */
+                        text_variant?: "fp32" | "int8";
                         model?: string;
                         collection?: string;
                         /**
@@ -949,6 +959,8 @@ export interface paths {
                          *       },
                          *       "prompt_template": "이것은 {} 이다.",
                          *       "logit_scale": 3.4,
+                         *       "text_variant": "int8",
+                         *       "text_tower": "koclip-tiny@2026.11.29-1#dd54c6d75f0e3a4d:int8",
                          *       "results": [
                          *         {
                          *           "caption": "빨간 원",
@@ -998,6 +1010,13 @@ export interface paths {
                             };
                             prompt_template: string | null;
                             logit_scale: number;
+                            /**
+                             * @description The text tower variant that embedded the captions
+                             * @enum {string}
+                             */
+                            text_variant: "fp32" | "int8";
+                            /** @description That tower: `<model>@<version>#<sha256 prefix of its files>:<variant>` */
+                            text_tower: string;
                             results: {
                                 caption: string;
                                 text: string;

@@ -3,56 +3,21 @@
 // with another ENCODER_TEXT_VARIANT for a `function` one) answers /v1/score, /v1/search and
 // /v1/embeddings with the new tower's numbers, although the old tower's answers are still in the
 // isolate, the Cache API and KV. The Worker reads an R2 manifest again, and asks the encoder which
-// tower it runs, once a minute has passed: the tests move the clock past it.
+// tower it runs, once a minute has passed: the tests move the clock past it. (Since issue 23 a
+// `function` model's /v1/score asks the encoder for its fp32 tower whatever its default, so there
+// the score stays the fp32 tower's across the switch; test/edge/score/text-variant.routes.test.ts.)
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import manifestJson from '../../../models/koclip-tiny/manifest.json';
-import textFp32 from '../../../models/koclip-tiny/text-fp32.onnx';
-import textInt8 from '../../../models/koclip-tiny/text-int8.onnx';
-import tokenizerJson from '../../../models/koclip-tiny/tokenizer.json';
-import { sha256Hex } from '../../../src/core/hash';
-import { type ModelManifest, parseManifest } from '../../../src/core/manifest';
+import type { ModelManifest, TextVariant } from '../../../src/core/manifest';
 import { cosine } from '../../../src/core/vector';
 import { forgetEncoderTextTowers } from '../../../src/edge/inference/encoder-text';
-import type { TextVariant } from '../../../src/edge/inference/loaded-model';
-import { loadModel, modelFileKey, modelManifestKey } from '../../../src/edge/inference/model-registry';
-import { embedTexts } from '../../../src/edge/inference/text-tower';
 import { installTextEncoderStandIn, type TextStandIn } from '../support/encoder-stand-in';
 import { demoVector, seedDemo } from '../support/search-fixtures';
-
-const tiny = parseManifest(manifestJson);
-/** koclip-tiny's weights with both text towers in R2: the reference numbers of each variant. */
-const TOWERS = 'koclip-towers';
-
-/** Publishes koclip-tiny's weights as `id` (same version) with both text towers. */
-async function publish(
-  id: string,
-  text: { placement: 'edge' | 'function'; defaultVariant: TextVariant },
-): Promise<ModelManifest> {
-  const tokenizerBytes = new TextEncoder().encode(JSON.stringify(tokenizerJson));
-  const manifest = structuredClone(tiny);
-  manifest.id = id;
-  manifest.text.placement = text.placement;
-  manifest.text.default_variant = text.defaultVariant;
-  manifest.files['tokenizer.json'] = {
-    sha256: await sha256Hex(tokenizerBytes),
-    bytes: tokenizerBytes.length,
-  };
-  await env.MODELS_BUCKET.put(modelManifestKey(id), JSON.stringify(manifest));
-  await env.MODELS_BUCKET.put(modelFileKey(manifest, 'tokenizer.json'), tokenizerBytes);
-  await env.MODELS_BUCKET.put(modelFileKey(manifest, 'text-int8.onnx'), textInt8);
-  await env.MODELS_BUCKET.put(modelFileKey(manifest, 'text-fp32.onnx'), textFp32);
-  return manifest;
-}
+import { publishTiny as publish, reference, TOWERS, tiny } from '../support/tiny-towers';
 
 /** Indexes the demo set under `id` (koclip-tiny's embedding space). */
 async function seed(id: string): Promise<void> {
   await seedDemo(env, { model: id });
-}
-
-/** The embeddings of `texts` by koclip-tiny's `variant` text tower. */
-async function reference(texts: string[], variant: TextVariant): Promise<Float32Array[]> {
-  return (await embedTexts(env, await loadModel(env, TOWERS, variant), texts)).embeddings;
 }
 
 /** The text encoder of the `function` model `manifest`, running koclip-tiny's towers. */
@@ -102,10 +67,19 @@ async function ask(model: string): Promise<Answers> {
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
   Math.max(...Array.from(a, (x, i) => Math.abs(x - (b[i] as number))));
 
-/** Holds `answers` to the numbers of the `variant` text tower (and not to those of `other`). */
-async function expectTower(answers: Answers, variant: TextVariant, other: TextVariant) {
-  const mine = await Promise.all([reference(CAPTIONS, variant), reference([QUERY], variant)]);
-  const theirs = await Promise.all([reference(CAPTIONS, other), reference([QUERY], other)]);
+/**
+ * Holds `answers` to the numbers of the `variant` text tower (and not to those of `other`); the
+ * score to those of `scoreVariant` (a `function` model's scores are its fp32 tower's).
+ */
+async function expectTower(
+  answers: Answers,
+  variant: TextVariant,
+  other: TextVariant,
+  scoreVariant: TextVariant = variant,
+) {
+  const otherOf = (v: TextVariant): TextVariant => (v === 'fp32' ? 'int8' : 'fp32');
+  const mine = await Promise.all([reference(CAPTIONS, scoreVariant), reference([QUERY], variant)]);
+  const theirs = await Promise.all([reference(CAPTIONS, otherOf(scoreVariant)), reference([QUERY], other)]);
   // The embedding is the tower's own output, to the float.
   expect(maxDiff(answers.embedding, mine[1][0] as Float32Array)).toBeLessThan(1e-6);
   expect(maxDiff(answers.embedding, theirs[1][0] as Float32Array)).toBeGreaterThan(1e-4);
@@ -170,11 +144,12 @@ describe('a function-placed text tower switched under the same version', () => {
     const again = await ask(id);
     expect(again.score.cache).toBe('HIT');
     expect(encoder.texts.flat()).toEqual([...CAPTIONS, QUERY]); // the second round was all cached
-    await expectTower(before, 'int8', 'fp32');
+    await expectTower(before, 'int8', 'fp32', 'fp32');
     // The encoder restarted with ENCODER_TEXT_VARIANT=fp32.
     encoder.variant = 'fp32';
     const after = await aMinuteLater(() => ask(id));
-    expect(after.score.cache).toBe('MISS');
+    // The score was the fp32 tower's already: still good.
+    expect(after.score).toEqual(again.score);
     await expectTower(after, 'fp32', 'int8');
     // Back to int8: the int8 answers, still cached, serve again.
     encoder.variant = 'int8';
@@ -193,9 +168,10 @@ describe('a function-placed text tower switched under the same version', () => {
     // Within the minute: a text nobody asked yet goes to the encoder, which answers with fp32 ...
     const fresh = await call('/v1/embeddings', { model: id, input: ['처음 보는 문장'] });
     expect(fresh.status).toBe(200);
-    // ... and from then on this isolate looks every text up under the fp32 tower.
+    // ... and from then on this isolate looks every text up under the fp32 tower (the score was
+    // the fp32 tower's, and cached, all along).
     const after = await ask(id);
-    expect(after.score.cache).toBe('MISS');
+    expect(after.score.cache).toBe('HIT');
     await expectTower(after, 'fp32', 'int8');
   });
 

@@ -20,6 +20,7 @@ import {
   IMAGE_PART,
   type ImageAnswer,
   type TextAnswer,
+  TextQuerySchema,
   textRequestSchema,
   UrlsRequestSchema,
 } from '../../../src/core/contract/encoder-api';
@@ -270,7 +271,7 @@ export function installEncoderStandIn(options: StandInOptions): StandIn {
   return state;
 }
 
-export type TextStandInMode = 'ok' | 'down' | 'wrong-version';
+export type TextStandInMode = 'ok' | 'down' | 'wrong-version' | 'ignores-variant';
 
 export interface TextStandInOptions {
   baseUrl: string;
@@ -283,20 +284,26 @@ export interface TextStandInOptions {
 export interface TextStandIn {
   /** The text tower it runs (ENCODER_TEXT_VARIANT): set it to switch, as a restarted encoder would. */
   variant: TextVariant;
-  /** `down`: connections refused; `wrong-version`: answers name another version. */
+  /**
+   * `down`: connections refused; `wrong-version`: answers name another version;
+   * `ignores-variant`: answers with `variant` whatever `?text_variant=` asks (an older encoder).
+   */
   mode: TextStandInMode;
   /** Texts per POST /v1/embed/text call, in call order. */
   texts: string[][];
+  /** The `?text_variant=` of each POST /v1/embed/text call (null: none sent), in call order. */
+  asked: (string | null)[];
   /** GET /healthz calls. */
   health: number;
   restore: () => void;
 }
 
 /**
- * The text side of the encoder for one `function`-placed model, at the fetch boundary: POST
- * /v1/embed/text (bearer auth, `?model=`, the contract's body) and GET /healthz, both naming the
- * tower that answers (`text_variant`, `text_tower`: core/manifest.ts textTowerIdentity, as the
- * encoder computes it). Fetches to other origins go out unchanged.
+ * The text side of the encoder for one model, at the fetch boundary: POST /v1/embed/text (bearer
+ * auth, `?model=`, `?text_variant=` (the tower it runs for that call; `variant` without it), the
+ * contract's body) and GET /healthz, both naming the tower that answers (`text_variant`,
+ * `text_tower`: core/manifest.ts textTowerIdentity, as the encoder computes it). Fetches to other
+ * origins go out unchanged.
  */
 export function installTextEncoderStandIn(options: TextStandInOptions): TextStandIn {
   const { manifest } = options;
@@ -304,13 +311,14 @@ export function installTextEncoderStandIn(options: TextStandInOptions): TextStan
     variant: manifest.text.default_variant,
     mode: 'ok',
     texts: [],
+    asked: [],
     health: 0,
     restore: () => spy.mockRestore(),
   };
   const real = globalThis.fetch;
-  const towerOf = (version: string) => ({
-    text_variant: state.variant,
-    text_tower: textTowerIdentity({ ...manifest, version }, state.variant),
+  const towerOf = (version: string, variant: TextVariant = state.variant) => ({
+    text_variant: variant,
+    text_tower: textTowerIdentity({ ...manifest, version }, variant),
   });
   const answer = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
@@ -342,14 +350,20 @@ export function installTextEncoderStandIn(options: TextStandInOptions): TextStan
     if (request.headers.get('authorization') === null) return error(401, 'unauthorized', 'no token');
     const model = url.searchParams.get('model') ?? manifest.id;
     if (model !== manifest.id) return error(404, 'unknown_model', `no model ${model}`);
+    const query = TextQuerySchema.safeParse(Object.fromEntries(url.searchParams));
+    if (!query.success) return error(400, 'bad_request', 'text_variant must be fp32 or int8');
+    const asked = query.data.text_variant;
+    if (asked && !manifest.text.files[asked]) return error(400, 'unknown_variant', `no ${asked} tower`);
+    const variant = asked && state.mode !== 'ignores-variant' ? asked : state.variant;
     const { texts } = textRequestSchema().parse(await request.json());
     state.texts.push(texts);
-    const embeddings = await options.embed(texts, state.variant);
+    state.asked.push(asked ?? null);
+    const embeddings = await options.embed(texts, variant);
     return Response.json({
       model: manifest.id,
       version,
       dim: manifest.projection_dim,
-      ...towerOf(version),
+      ...towerOf(version, variant),
       data: embeddings.map((e, index) => ({ index, embedding: Array.from(e) })),
     } satisfies TextAnswer);
   };
