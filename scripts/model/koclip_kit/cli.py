@@ -12,6 +12,7 @@
             a downloaded KoCLIP (flax_model.msgpack + hybrid-clip config, or model.safetensors /
             pytorch_model.bin + vision-text-dual-encoder config) -> model package (docs/models.md)
   make-fixture --out DIR [--format flax|safetensors|bin] [--arch base|large] [--full] [--seed N]
+            [--projection-dim D] [--logit-scale S]
             random-weight checkpoint written by transformers / flax (needs requirements-convert.txt)
   oracle    CHECKPOINT_DIR PACKAGE_DIR   ONNX towers against the library's own forward pass
   tokenizer-golden [--out test/fixtures/tokenizer] [--count N] [--seed S]
@@ -346,12 +347,21 @@ def run_distill(a: argparse.Namespace) -> None:
     print(f"[distill] {a.out} ({m['id']} {m['version']}, edge) {d['steps']} steps in {d['seconds']} s; MB {sizes}")
 
 
-def run_make_fixture(out: str, *, fmt: str, arch: str, full: bool, seed: int) -> None:
+def run_make_fixture(
+    out: str,
+    *,
+    fmt: str,
+    arch: str,
+    full: bool,
+    seed: int,
+    projection_dim: int | None = None,
+    logit_scale: float | None = None,
+) -> None:
     try:
         from . import fixtures
     except ImportError as err:  # pragma: no cover
         raise KitError(f"make-fixture needs scripts/model/requirements-convert.txt: {err}") from None
-    secs = fixtures.make(out, fmt, arch, "full" if full else "small", seed)
+    secs = fixtures.make(out, fmt, arch, "full" if full else "small", seed, projection_dim, logit_scale)
     size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
     print(f"[make-fixture] {fmt} {arch} {'full' if full else 'small'} -> {out}: {size / 1e6:.1f} MB in {secs:.0f} s")
 
@@ -455,6 +465,12 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--arch", default="base", choices=["base", "large"])
     f.add_argument("--full", action="store_true", help="the real koclip-base / koclip-large shapes")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--projection-dim", type=positive_int, help="override the shape's (small: 32; KoCLIP: 512)")
+    f.add_argument(
+        "--logit-scale",
+        type=float,
+        help="raw logit_scale (logits = exp(it) * cosine); default: the library's initial value (Flax 1.0)",
+    )
     o = sub.add_parser("oracle", help="compare a converted package with the library's forward pass")
     o.add_argument("checkpoint")
     o.add_argument("package")
@@ -567,7 +583,15 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
         case "distill":
             return lambda: run_distill(a)
         case "make-fixture":
-            return lambda: run_make_fixture(a.out, fmt=a.format, arch=a.arch, full=a.full, seed=a.seed)
+            return lambda: run_make_fixture(
+                a.out,
+                fmt=a.format,
+                arch=a.arch,
+                full=a.full,
+                seed=a.seed,
+                projection_dim=a.projection_dim,
+                logit_scale=a.logit_scale,
+            )
         case "oracle":
             return lambda: run_oracle(a.checkpoint, a.package)
     raise AssertionError(f"unhandled command {a.cmd!r}")

@@ -38,6 +38,7 @@ from .onnx_export import write_external_data
 from .package import GOLDEN_CAPTIONS, GOLDEN_STRINGS, staging_dir, swap_into_place, write_text_goldens
 from .preprocess import MEAN, STD, pixels
 from .repo import onnx_run
+from .score_parity import score_vs_reference
 from .towers import ImageTower, TextTower, dense_weights
 
 FP16_MIN_COSINE = 0.999  # fp16 image tower against the fp32 PyTorch reference
@@ -255,7 +256,11 @@ def golden_pixels(out: str, size: int) -> tuple[list[Json], F32]:
     return cases, np.stack(pix).astype(np.float32)
 
 
-def convert_image(cfg: CheckpointConfig, rd: FlaxReader | TorchReader, out: str, tmp: str, log: Any) -> Json:
+def convert_image(
+    cfg: CheckpointConfig, rd: FlaxReader | TorchReader, out: str, tmp: str, log: Any
+) -> tuple[Json, F32, dict[str, F32]]:
+    """The image towers, their goldens and parity; returns (parity, the PyTorch reference embeddings
+    of the parity pixels, each ONNX variant's embeddings of them)."""
     a = cfg.vision
     tower = ImageTower(a, cfg.projection_dim)
     load_weights(tower, rd.tensors(("vision_model", "visual_projection")), "image")
@@ -290,14 +295,12 @@ def convert_image(cfg: CheckpointConfig, rd: FlaxReader | TorchReader, out: str,
     rng = np.random.default_rng(0)
     px = np.concatenate([gpx, rng.normal(size=(3, a.num_channels, a.image_size, a.image_size)).astype(np.float32)])
     ref = np.concatenate([ref, torch_image(tower, px[len(gpx) :])])
-    parity = {
-        "image_fp32_min_cosine": float(cosines(ref, onnx_image(p32, px, tmp)).min()),
-        "image_fp16_min_cosine": float(cosines(ref, onnx_image(p16, px, tmp)).min()),
-    }
+    onnx = {"fp32": onnx_image(p32, px, tmp), "fp16": onnx_image(p16, px, tmp)}
+    parity = {f"image_{v}_min_cosine": float(cosines(ref, e).min()) for v, e in onnx.items()}
     del tower, ws
     if parity["image_fp32_min_cosine"] < FP32_MIN_COSINE or parity["image_fp16_min_cosine"] < FP16_MIN_COSINE:
         raise KitError(f"image tower ONNX parity below tolerance: {parity}")
-    return parity
+    return parity, ref, onnx
 
 
 def convert_text(
@@ -311,10 +314,11 @@ def convert_text(
     log: Any,
     *,
     external_data: bool = False,
-) -> tuple[Json, dict[str, int], str | None]:
+) -> tuple[Json, dict[str, int], str | None, F32, dict[str, F32]]:
     """The text towers, their goldens and parity; with `external_data` the int8 tower's weights
     go into text-int8.onnx.data beside its graph (how edge towers are shipped, onnx_export).
-    Returns (parity, int8 counts, the int8 tower's external data file or None)."""
+    Returns (parity, int8 counts, the int8 tower's external data file or None, the PyTorch
+    reference embeddings of GOLDEN_CAPTIONS, each ONNX variant's embeddings of them)."""
     a = cfg.text
     tower = TextTower(a, cfg.projection_dim, offset)
     load_weights(tower, rd.tensors(("text_model", "text_projection")), "text")
@@ -350,13 +354,12 @@ def convert_text(
     texts = GOLDEN_CAPTIONS + GOLDEN_STRINGS
     ref = torch_text(tower, tok, texts, max_length)
     del tower, ws
-    parity = {
-        "text_fp32_min_cosine": float(cosines(ref, onnx_text(p32, tok, texts, max_length, tmp)).min()),
-        "text_int8_min_cosine": float(cosines(ref, onnx_text(p8, tok, texts, max_length, tmp)).min()),
-    }
+    onnx = {v: onnx_text(p, tok, texts, max_length, tmp) for v, p in (("fp32", p32), ("int8", p8))}
+    parity = {f"text_{v}_min_cosine": float(cosines(ref, e).min()) for v, e in onnx.items()}
     if parity["text_fp32_min_cosine"] < FP32_MIN_COSINE or parity["text_int8_min_cosine"] < INT8_MIN_COSINE:
         raise KitError(f"text tower ONNX parity below tolerance: {parity}")
-    return parity, stats, int8_data
+    n = len(GOLDEN_CAPTIONS)
+    return parity, stats, int8_data, ref[:n], {v: e[:n] for v, e in onnx.items()}
 
 
 def convert(
@@ -410,13 +413,15 @@ def convert(
     try:
         os.makedirs(os.path.join(out, "golden"), exist_ok=True)
         tok.save(out, max_length)
-        image_parity = convert_image(cfg, rd, out, tmp, log)
+        image_parity, image_ref, image_onnx = convert_image(cfg, rd, out, tmp, log)
         log(f"image parity {image_parity}")
-        text_parity, stats, int8_data = convert_text(
+        text_parity, stats, int8_data, text_ref, text_onnx = convert_text(
             cfg, rd, tok, out, tmp, offset, max_length, log, external_data=placement == "edge"
         )
         log(f"text parity {text_parity}")
         parity = {k: round(v, 6) for k, v in {**image_parity, **text_parity}.items()}
+        scores = score_vs_reference(logit_scale, image_ref, text_ref, image_onnx, text_onnx)
+        log(f"scores against the reference {json.dumps(scores)}")
         manifest = write_manifest(
             out,
             cfg,
@@ -431,6 +436,7 @@ def convert(
             placement=placement,
             evaluation={
                 "parity": parity,
+                "score_vs_reference": scores,
                 "seconds": round(time.time() - started, 1),
                 "peak_rss_mb": round(peak_rss_mb()),
             },

@@ -58,10 +58,12 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-def configs(arch: str, size: str) -> tuple[Any, Any, int]:
+def configs(arch: str, size: str, projection_dim: int | None = None) -> tuple[Any, Any, int]:
+    """Text and vision configs of a shape; `projection_dim` overrides the shape's (small towers
+    with KoCLIP's real 512, where a score's numbers are measured)."""
     from transformers import CLIPVisionConfig, RobertaConfig, ViTConfig
 
-    s = SHAPES[size]
+    s = {**SHAPES[size], **({"projection_dim": projection_dim} if projection_dim else {})}
     text = RobertaConfig(
         **s["text"],
         type_vocab_size=1,
@@ -101,13 +103,15 @@ def write_tokenizer(out: str, as_json: bool) -> None:
         os.remove(vpath)
 
 
-def make_flax(out: str, arch: str, size: str, seed: int = 0) -> None:
+def make_flax(
+    out: str, arch: str, size: str, seed: int = 0, projection_dim: int | None = None, logit_scale: float = 1.0
+) -> None:
     import jax
     import jax.numpy as jnp
     from flax.serialization import to_bytes
     from transformers import FlaxCLIPVisionModel, FlaxRobertaModel, FlaxViTModel
 
-    tc, vc, dim = configs(arch, size)
+    tc, vc, dim = configs(arch, size, projection_dim)
     os.makedirs(out, exist_ok=True)
     text = FlaxRobertaModel(tc, seed=seed)
     vision = (FlaxCLIPVisionModel if arch == "base" else FlaxViTModel)(vc, seed=seed + 1)
@@ -117,7 +121,7 @@ def make_flax(out: str, arch: str, size: str, seed: int = 0) -> None:
         "vision_model": vision.params,
         "text_projection": {"kernel": jax.random.normal(k1, (tc.hidden_size, dim)) * 0.05},
         "visual_projection": {"kernel": jax.random.normal(k2, (vc.hidden_size, dim)) * 0.05},
-        "logit_scale": jnp.array(1.0),
+        "logit_scale": jnp.array(logit_scale),  # KoCLIP's initial value unless given
     }
     del text, vision
     with open(os.path.join(out, "flax_model.msgpack"), "wb") as f:
@@ -135,13 +139,22 @@ def make_flax(out: str, arch: str, size: str, seed: int = 0) -> None:
     write_tokenizer(out, as_json=False)
 
 
-def make_torch(out: str, arch: str, size: str, safetensors: bool, seed: int = 0) -> None:
+def make_torch(
+    out: str,
+    arch: str,
+    size: str,
+    safetensors: bool,
+    seed: int = 0,
+    projection_dim: int | None = None,
+    logit_scale: float | None = None,
+) -> None:
     import torch
     from transformers import VisionTextDualEncoderConfig, VisionTextDualEncoderModel
 
-    tc, vc, dim = configs(arch, size)
+    tc, vc, dim = configs(arch, size, projection_dim)
     torch.manual_seed(seed)
-    cfg = VisionTextDualEncoderConfig.from_vision_text_configs(vc, tc, projection_dim=dim)
+    scale = {} if logit_scale is None else {"logit_scale_init_value": logit_scale}
+    cfg = VisionTextDualEncoderConfig.from_vision_text_configs(vc, tc, projection_dim=dim, **scale)
     model = VisionTextDualEncoderModel(config=cfg)
     model.save_pretrained(out, safe_serialization=safetensors)
     write_tokenizer(out, as_json=True)
@@ -217,13 +230,22 @@ class TorchOracle:
             return _normalize(self.model.get_image_features(torch.from_numpy(px)).numpy())
 
 
-def make(out: str, fmt: str, arch: str, size: str, seed: int = 0) -> float:
-    """Writes one checkpoint folder; returns seconds taken."""
+def make(
+    out: str,
+    fmt: str,
+    arch: str,
+    size: str,
+    seed: int = 0,
+    projection_dim: int | None = None,
+    logit_scale: float | None = None,
+) -> float:
+    """Writes one checkpoint folder; returns seconds taken. `logit_scale` is the raw scalar (None:
+    each library's initial value, 1.0 for Flax KoCLIP, 2.6592 for the PyTorch port)."""
     t = time.time()
     if fmt == "flax":
-        make_flax(out, arch, size, seed)
+        make_flax(out, arch, size, seed, projection_dim, 1.0 if logit_scale is None else logit_scale)
     elif fmt in ("safetensors", "bin"):
-        make_torch(out, arch, size, fmt == "safetensors", seed)
+        make_torch(out, arch, size, fmt == "safetensors", seed, projection_dim, logit_scale)
     else:
         raise ValueError(f"format must be flax, safetensors or bin, not {fmt!r}")
     return time.time() - t

@@ -11,8 +11,12 @@ must reproduce once it is served (test/e2e/converted-model.e2e.test.ts holds the
   embedded by the library's vision tower;
 - grid: each image's rows x cols cells, cut from the preprocessed crop at the encoder's cell
   bounds (round-half-up of r*size/rows) and resized to the model size with the same filter.
-Output: {"model", "version", "dim", "logit_scale", "texts": [{"text", "embedding"}],
-"images": [{"file", "embedding", "cells": [[...], ...]}]}. Needs requirements-convert.txt.
+- scores: each image's probabilities over all the texts, the way the original KoCLIP's Quickstart
+  computes them (`logits_per_image = exp(logit_scale) * image_embeds @ text_embeds.T`, softmax),
+  with the checkpoint's own logit_scale: what /v1/score with the fp32 text tower must reproduce.
+Output: {"model", "version", "dim", "logit_scale", "checkpoint_logit_scale", "texts": [{"text",
+"embedding"}], "images": [{"file", "embedding", "cells": [[...], ...], "probs": [...]}]}. Needs
+requirements-convert.txt.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .convert import Tok
 from .errors import KitError
 from .fixtures import FlaxOracle, TorchOracle
 from .preprocess import normalise, resize_crop, to_rgb
+from .score_parity import probs
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -42,6 +47,13 @@ def library_oracle(checkpoint: str, manifest: dict[str, Any]) -> FlaxOracle | To
         return FlaxOracle(checkpoint)
     offset = int(manifest["text"]["position_id_offset"])
     return TorchOracle(checkpoint, None if offset == 2 else offset)
+
+
+def checkpoint_logit_scale(oracle: FlaxOracle | TorchOracle) -> float:
+    """The raw logit_scale the checkpoint holds (the Flax tree's scalar, or the PyTorch parameter)."""
+    if isinstance(oracle, FlaxOracle):
+        return float(np.asarray(oracle.params["logit_scale"]).reshape(()))
+    return float(oracle.model.logit_scale.detach().reshape(()).item())
 
 
 def _bound(i: int, n: int, size: int) -> int:
@@ -70,6 +82,7 @@ def reference(checkpoint: str, package: str, texts: list[str], images: list[str]
     tok = Tok(package)
     ids, mask = (np.array(x, dtype=np.int64) for x in tok.batch(texts, int(m["text"]["max_length"])))
     text_embeds = oracle.text_embeds(ids, mask)
+    logit_scale = checkpoint_logit_scale(oracle)
     rows, cols = grid
     out_images = []
     for path in images:
@@ -78,13 +91,19 @@ def reference(checkpoint: str, package: str, texts: list[str], images: list[str]
             grid_px = cells(img, size, rows, cols, mean, std)
         emb = oracle.image_embeds(np.concatenate([whole[None], grid_px]))
         out_images.append(
-            {"file": os.path.basename(path), "embedding": emb[0].tolist(), "cells": [e.tolist() for e in emb[1:]]}
+            {
+                "file": os.path.basename(path),
+                "embedding": emb[0].tolist(),
+                "cells": [e.tolist() for e in emb[1:]],
+                "probs": probs(emb[:1], text_embeds, math.exp(logit_scale))[0].tolist(),
+            }
         )
     return {
         "model": m["id"],
         "version": m["version"],
         "dim": int(m["projection_dim"]),
         "logit_scale": float(m["logit_scale"]),
+        "checkpoint_logit_scale": logit_scale,
         "grid": {"rows": rows, "cols": cols},
         "texts": [{"text": t, "embedding": e.tolist()} for t, e in zip(texts, text_embeds, strict=True)],
         "images": out_images,
