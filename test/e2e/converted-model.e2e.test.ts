@@ -222,7 +222,7 @@ describe(`a converted koclip-base-architecture package (${MODEL}), text tower on
     }
   });
 
-  it('scores captions against an indexed image like the library', async () => {
+  it('scores captions against an indexed image like the library (its fp32 text tower, by default)', async () => {
     const response = await fetch(`${base}/v1/score`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -230,11 +230,17 @@ describe(`a converted koclip-base-architecture package (${MODEL}), text tower on
     });
     const body = (await response.json()) as {
       logit_scale: number;
+      text_variant: string;
       results: { caption: string; prob: number }[];
     };
     expect(response.status, JSON.stringify(body)).toBe(200);
     expect(body.logit_scale).toBeCloseTo(ref.logit_scale, 5);
-    const logits = served.map((t) => Math.exp(ref.logit_scale) * cosine(t, refImage('demo-0003').embedding));
+    expect(body.text_variant).toBe('fp32');
+    // The library's own text and image embeddings (test/e2e/score-reference.e2e.test.ts holds the
+    // same at projection 512 and logit scale 100).
+    const logits = TEXTS.map(
+      (t) => Math.exp(ref.logit_scale) * cosine(refText(t), refImage('demo-0003').embedding),
+    );
     const max = Math.max(...logits);
     const sum = logits.reduce((s, l) => s + Math.exp(l - max), 0);
     for (const r of body.results) {
