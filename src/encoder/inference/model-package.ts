@@ -7,9 +7,9 @@
  *
  * The package's other text variant is loaded on the first request that names it (`?text_variant=`:
  * the Worker's /v1/score asks for fp32 by default) and kept for the life of the process, on every
- * runner like the others: it costs its file's size per runner in memory (klue/roberta-large: about
- * 1.4 GB fp32 beside 0.35 GB int8), so a host that never sees such a request never pays it. A
- * failed load is not kept: the next request tries again.
+ * runner like the others: it costs about 1.8x its file per runner in memory (klue/roberta-large:
+ * about 2.4 GB fp32 beside 0.6 GB int8; docs/encoder-contract.md), so a host that never sees such
+ * a request never pays it. A failed load is not kept: the next request tries again.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
