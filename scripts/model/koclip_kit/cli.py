@@ -315,6 +315,29 @@ def run_captions(out: str, *, count: int, seed: int) -> None:
     print(f"[captions] {count} lines ({len(set(lines))} distinct) -> {out}")
 
 
+def run_lit(a: argparse.Namespace) -> None:
+    """Retrains a package's text tower on everyday Korean against its fixed image tower (koclip_kit.lit)."""
+    from .lit import lit
+
+    m = lit(
+        a.package,
+        a.out or a.package,
+        steps=a.steps,
+        minutes=None if a.steps else (a.minutes or 50.0),
+        pool=a.pool,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        require_targets=a.require_targets,
+    )
+    ev = m["evaluation"]
+    print("[lit] targets", json.dumps(ev["targets_int8"]))
+    p = {k: v["r_precision"] for k, v in ev["paraphrases"].items()}
+    print("[lit] paraphrase R-precision", json.dumps(p))
+    t = m["training"]
+    print(f"[lit] {a.out or a.package} ({m['id']} {m['version']}): {t['steps']} steps in {t['seconds']} s")
+
+
 def run_distill(a: argparse.Namespace) -> None:
     """Distils the teacher's text tower into an edge student package (koclip_kit.distill)."""
     from .distill import Recipe, StudentShape, distill
@@ -490,6 +513,17 @@ def parser() -> argparse.ArgumentParser:
     pe.add_argument("--seeds", type=positive_int, default=3, help="synthetic scenes per image case")
     pe.add_argument("--python-only", action="store_true", help="ours from koclip_kit.preprocess, not the encoder")
     pe.add_argument("--threads", type=positive_int, default=2, help="torch threads for the random-weight towers")
+    lt = sub.add_parser("lit", help="retrain a package's text tower on everyday Korean against its image tower")
+    lt.add_argument("--package", type=package_dir, default="models/koclip-tiny", help="model package folder")
+    lt.add_argument("--out", help="package folder to write (default: replace --package in place)")
+    lb = lt.add_mutually_exclusive_group()
+    lb.add_argument("--minutes", type=positive_float, help="training time (default 50)")
+    lb.add_argument("--steps", type=positive_int)
+    lt.add_argument("--pool", type=positive_int, default=24000, help="training scenes (images embedded once)")
+    lt.add_argument("--batch-size", type=positive_int, default=128)
+    lt.add_argument("--lr", type=positive_float, default=5e-4)
+    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--require-targets", action="store_true", help="fail when a quality target is missed")
     d = sub.add_parser("distill", help="distil an edge-sized student of a package's text tower")
     d.add_argument("--teacher", type=package_dir, required=True, help="teacher model package folder")
     d.add_argument("--corpus", type=corpus_file, required=True, help="captions, one per line (UTF-8)")
@@ -582,6 +616,8 @@ def command(a: argparse.Namespace) -> Callable[[], None]:
             )
         case "distill":
             return lambda: run_distill(a)
+        case "lit":
+            return lambda: run_lit(a)
         case "make-fixture":
             return lambda: run_make_fixture(
                 a.out,
