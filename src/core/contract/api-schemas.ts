@@ -135,6 +135,74 @@ export const SearchFieldsSchema = z.object({
 });
 export type SearchFields = z.infer<typeof SearchFieldsSchema>;
 
+const CompositeWeightSchema = z
+  .number()
+  .gt(0, 'must be more than 0')
+  .max(LIMITS.compositeWeight, `must be at most ${LIMITS.compositeWeight}`)
+  .default(1)
+  .describe(`How much the part counts, more than 0 and at most ${LIMITS.compositeWeight}`);
+
+/** The fields of a composite part that name what it is (exactly one per part). */
+const PART_SOURCES = ['text', 'image_id', 'image_url', 'image_base64'] as const;
+
+/**
+ * One positive part of a composite search: a text or an image (indexed id, URL, data: URL or bare
+ * base64, as a search by image takes it) and its weight (default 1). How the parts are combined:
+ * src/edge/search/composite/combine.ts and docs/image-api.md, "Composite queries".
+ */
+export const CompositePartSchema = z
+  .strictObject({
+    text: QueryTextSchema.optional(),
+    image_id: ImageIdSchema.optional(),
+    image_url: QueryImageUrlSchema.optional(),
+    image_base64: ImageBase64Schema.optional(),
+    weight: CompositeWeightSchema,
+  })
+  .superRefine((part, ctx) => {
+    const given = PART_SOURCES.filter((f) => part[f] !== undefined).length;
+    if (given !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of text, image_id, image_url or image_base64',
+      });
+  });
+
+/** A negative part: a text the results should move away from, and its weight (default 1). */
+export const CompositeNegativeSchema = z.strictObject({
+  text: QueryTextSchema,
+  weight: CompositeWeightSchema,
+});
+
+/**
+ * POST /v1/search's JSON body: a single query (SearchFieldsSchema), or a composite one, `positive`
+ * parts (texts and images) and `negative` texts combined in embedding space. At most
+ * LIMITS.compositeEncoderImages parts may need the encoder (`image_url`, `image_base64`).
+ */
+export const SearchBodySchema = SearchFieldsSchema.extend({
+  positive: z
+    .array(CompositePartSchema)
+    .min(1, 'give at least one positive part')
+    .max(LIMITS.compositeParts, `at most ${LIMITS.compositeParts} positive parts`)
+    .superRefine((parts, ctx) => {
+      const encoded = parts.filter((p) => p.image_url !== undefined || p.image_base64 !== undefined).length;
+      if (encoded > LIMITS.compositeEncoderImages) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `at most ${LIMITS.compositeEncoderImages} parts may be image_url or image_base64 (each is an encoder ` +
+            `call); image_id parts cost none, got ${encoded}`,
+        });
+      }
+    })
+    .optional(),
+  negative: z
+    .array(CompositeNegativeSchema)
+    .min(1, 'give at least one negative text, or leave negative out')
+    .max(LIMITS.compositeNegatives, `at most ${LIMITS.compositeNegatives} negative texts`)
+    .optional(),
+});
+export type SearchBody = z.infer<typeof SearchBodySchema>;
+
 export const SearchHitSchema = z.object({
   id: z.string(),
   score: z.number(),
@@ -144,13 +212,44 @@ export const SearchHitSchema = z.object({
 
 export type SearchHit = z.infer<typeof SearchHitSchema>;
 
+/** How a composite query was combined (src/edge/search/composite/combine.ts). */
+export const CompositeFormulaSchema = z
+  .object({
+    name: z.literal('centred-sum'),
+    text_scale: z.number().describe('What a text part counts against an image part of the same weight'),
+    negative_scale: z
+      .number()
+      .describe('How far a negative text of weight 1 moves the (unit) query away from its direction'),
+  })
+  .describe(
+    'q = normalise(normalise(sum_i w_i u_i) - negative_scale * sum_j v_j d(n_j)), where u is an image embedding or ' +
+      'text_scale * d(text), and d(t) = normalise(e(t) - e("")) (docs/image-api.md, "Composite queries")',
+  );
+export type CompositeFormula = z.infer<typeof CompositeFormulaSchema>;
+
+/** One part of a composite query as the answer reports it (images by id, URL or sha256, never bytes). */
+export const CompositePartAnswerSchema = z.object({
+  kind: z.enum(['text', 'image_id', 'image_url', 'image']),
+  weight: z.number(),
+  text: z.string().optional(),
+  truncated: z.boolean().optional(),
+  id: z.string().optional(),
+  url: z.string().optional(),
+  sha256: z.string().optional(),
+});
+export type CompositePartAnswer = z.infer<typeof CompositePartAnswerSchema>;
+
 export const SearchResponseSchema = z.object({
   object: z.literal('search_results'),
   model: z.string(),
   version: z.string(),
   query: z.object({
-    kind: z.enum(['text', 'image_id', 'image_url', 'image']),
+    kind: z.enum(['text', 'image_id', 'image_url', 'image', 'composite']),
     truncated: z.boolean().optional(),
+    /** Composite queries only: the formula and its constants, and every part as it was used. */
+    formula: CompositeFormulaSchema.optional(),
+    positive: z.array(CompositePartAnswerSchema).optional(),
+    negative: z.array(CompositePartAnswerSchema).optional(),
   }),
   results: z.array(SearchHitSchema),
   next_cursor: z.string().nullable(),

@@ -22,6 +22,17 @@ export const LIMITS = {
   urlChars: 2048,
   filterFields: 16,
   filterValues: 32,
+  /** Positive parts of a composite search (POST /v1/search `positive`). */
+  compositeParts: 8,
+  /** Negative texts of a composite search (`negative`). */
+  compositeNegatives: 4,
+  /**
+   * Positive parts the encoder must embed (`image_url`, `image_base64`): each is an encoder call,
+   * charged like a search by image. Indexed `image_id` parts read their stored vector and cost none.
+   */
+  compositeEncoderImages: 2,
+  /** Upper bound of a composite part's `weight` (every weight is > 0). */
+  compositeWeight: 10,
 } as const;
 
 /**

@@ -76,6 +76,14 @@ export const SEARCH = {
       value: { text: '빨간 원', k: 5, filter: { shape: 'circle', count: [2, 3] }, min_score: 0.3 },
     },
     image_id: { summary: 'More like an indexed image', value: { image_id: 'demo-0191', k: 5 } },
+    composite: {
+      summary: 'Composite: like an indexed image, but blue, and not large',
+      value: {
+        positive: [{ image_id: 'demo-0191' }, { text: '파란', weight: 1 }],
+        negative: [{ text: '큰' }],
+        k: 5,
+      },
+    },
     image_base64: {
       summary: 'By an image inside the JSON body (data: URL, as in OpenAI vision requests)',
       value: { image_url: `data:image/png;base64,${TINY_PNG}`, k: 5 },

@@ -1,18 +1,23 @@
 /**
  * One search request, checked in one place and run: exactly one query (a text, an indexed image,
- * an image URL or an upload), the index of the model's embedding space, the cursor, and the
- * ranking of the index's catalogue (catalogue-search.ts: the search kernel, or the JS loop).
+ * an image URL or an upload, or a composite of several: ./composite), the index of the model's
+ * embedding space, the cursor, and the ranking of the index's catalogue (catalogue-search.ts: the
+ * search kernel, or the JS loop).
  */
-import type { SearchFields } from '../../core/contract/api-schemas';
+import type { SearchBody, SearchResponse } from '../../core/contract/api-schemas';
 import { ApiError } from '../http/errors';
 import { guardIndex, type QueryContext } from '../query/context';
 import { embedQueryImage, type QueryImage, queryImageFrom } from '../query/image';
 import { embedQueryTexts } from '../query/text-embedder';
+import { type CompositeQuery, compositeFrom, embedComposite, encoderCalls } from './composite';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { MetadataFilter } from './filter';
 import { searchShards } from './shards';
 
-export type SearchQuery = { kind: 'text'; text: string } | QueryImage;
+export type SearchQuery =
+  | { kind: 'text'; text: string }
+  | QueryImage
+  | { kind: 'composite'; composite: CompositeQuery };
 
 export interface SearchRequest {
   query: SearchQuery;
@@ -24,22 +29,26 @@ export interface SearchRequest {
   allowPartial?: boolean;
 }
 
-/** The validated fields of GET (query string), POST JSON or POST multipart. */
-export type SearchInput = SearchFields & { q?: string; image?: File };
+/** The validated fields of GET (query string), POST JSON (composite parts too) or POST multipart. */
+export type SearchInput = Partial<SearchBody> & Pick<SearchBody, 'k'> & { q?: string; image?: File };
 
-/** Checks that exactly one query is given (400 `invalid_request` otherwise) and builds the request. */
+/**
+ * Checks that exactly one query is given (400 `invalid_request` otherwise: a text, an image, or
+ * composite parts) and builds the request; query images are decoded and checked here.
+ */
 export async function searchRequestFrom(fields: SearchInput): Promise<SearchRequest> {
+  const composite = await compositeFrom(fields);
   const text = fields.text ?? fields.q;
-  const image = await queryImageFrom(fields, fields.image);
-  if ((text === undefined) === (image === undefined)) {
+  const image = composite ? undefined : await queryImageFrom(fields, fields.image);
+  if (!composite && (text === undefined) === (image === undefined)) {
     throw new ApiError(
       400,
       'invalid_request',
-      'give exactly one of text, image_id, image_url or an image upload',
+      'give exactly one of text, image_id, image_url or an image upload, or composite positive parts',
     );
   }
   return {
-    query: image ?? { kind: 'text', text: text as string },
+    query: composite ? { kind: 'composite', composite } : (image ?? { kind: 'text', text: text as string }),
     k: fields.k,
     ...(fields.min_score === undefined ? {} : { minScore: fields.min_score }),
     ...(fields.filter ? { filter: fields.filter } : {}),
@@ -63,22 +72,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
         'index images first (npm run index, PUT /v1/images/{id} or POST /v1/webhooks/index)',
     );
   }
-  const { query } = request;
-  let vector: Float32Array;
-  let identity: string;
-  let truncated: boolean | undefined;
-  if (query.kind === 'text') {
-    const texts = await embedQueryTexts(ctx.env, model, [query.text]);
-    vector = texts.embeddings[0] as Float32Array;
-    truncated = texts.truncated[0] ?? false;
-    identity = `text:${query.text}`;
-  } else {
-    const image = await guardIndex(() =>
-      embedQueryImage(query, { store, model: model.space, encoder: ctx.encoder }),
-    );
-    vector = image.vector;
-    identity = image.identity;
-  }
+  const { vector, identity, description, exclude } = await embedQuery(ctx, request.query);
   const cursorIdentity = {
     model: model.id,
     version: model.version,
@@ -108,7 +102,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
       offset,
       ...(request.minScore === undefined ? {} : { minScore: request.minScore }),
       ...(request.filter ? { filter: request.filter } : {}),
-      ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
+      ...(exclude ? { exclude } : {}),
     }),
   );
   const { page, missing } = sharded;
@@ -125,7 +119,7 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
     object: 'search_results' as const,
     model: model.id,
     version: model.version,
-    query: { kind: query.kind, ...(truncated === undefined ? {} : { truncated }) },
+    query: description,
     results: page.hits,
     // A partial page has no cursor: the next page could not continue it consistently.
     next_cursor:
@@ -139,4 +133,43 @@ export async function runSearch(ctx: QueryContext, request: SearchRequest) {
       : {}),
   };
   return { body, path: [...new Set(sharded.paths)].join(','), shards: sharded.shards };
+}
+
+/** Encoder calls a request makes (query images fetched or decoded): the units it is charged. */
+export function encoderCallsOf(request: SearchRequest): number {
+  const { query } = request;
+  if (query.kind === 'composite') return encoderCalls(query.composite);
+  return query.kind === 'image' || query.kind === 'image_url' ? 1 : 0;
+}
+
+interface EmbeddedQuery {
+  vector: Float32Array;
+  /** What identifies the query in its cursors. */
+  identity: string;
+  description: SearchResponse['query'];
+  /** Ids never answered: the indexed images the query was made of. */
+  exclude?: ReadonlySet<string>;
+}
+
+/** The query's vector (text tower, stored vector or encoder, or a composite of them). */
+async function embedQuery(ctx: QueryContext, query: SearchQuery): Promise<EmbeddedQuery> {
+  const { model, store } = ctx;
+  if (query.kind === 'composite') return embedComposite(ctx, query.composite);
+  if (query.kind === 'text') {
+    const texts = await embedQueryTexts(ctx.env, model, [query.text]);
+    return {
+      vector: texts.embeddings[0] as Float32Array,
+      identity: `text:${query.text}`,
+      description: { kind: 'text', truncated: texts.truncated[0] ?? false },
+    };
+  }
+  const image = await guardIndex(() =>
+    embedQueryImage(query, { store, model: model.space, encoder: ctx.encoder }),
+  );
+  return {
+    vector: image.vector,
+    identity: image.identity,
+    description: { kind: query.kind },
+    ...(query.kind === 'image_id' ? { exclude: new Set([query.id]) } : {}),
+  };
 }

@@ -531,8 +531,37 @@ export interface paths {
                             version: string;
                             query: {
                                 /** @enum {string} */
-                                kind: "text" | "image_id" | "image_url" | "image";
+                                kind: "text" | "image_id" | "image_url" | "image" | "composite";
                                 truncated?: boolean;
+                                /** @description q = normalise(normalise(sum_i w_i u_i) - negative_scale * sum_j v_j d(n_j)), where u is an image embedding or text_scale * d(text), and d(t) = normalise(e(t) - e("")) (docs/image-api.md, "Composite queries") */
+                                formula?: {
+                                    /** @enum {string} */
+                                    name: "centred-sum";
+                                    /** @description What a text part counts against an image part of the same weight */
+                                    text_scale: number;
+                                    /** @description How far a negative text of weight 1 moves the (unit) query away from its direction */
+                                    negative_scale: number;
+                                };
+                                positive?: {
+                                    /** @enum {string} */
+                                    kind: "text" | "image_id" | "image_url" | "image";
+                                    weight: number;
+                                    text?: string;
+                                    truncated?: boolean;
+                                    id?: string;
+                                    url?: string;
+                                    sha256?: string;
+                                }[];
+                                negative?: {
+                                    /** @enum {string} */
+                                    kind: "text" | "image_id" | "image_url" | "image";
+                                    weight: number;
+                                    text?: string;
+                                    truncated?: boolean;
+                                    id?: string;
+                                    url?: string;
+                                    sha256?: string;
+                                }[];
                             };
                             results: {
                                 id: string;
@@ -654,7 +683,7 @@ export interface paths {
         put?: never;
         /**
          * Search the image index by text, indexed image id, image URL, base64 image or upload
-         * @description JSON bodies take the image as `image_url` (http(s), or a `data:image/...;base64,` URL as in OpenAI vision requests) or `image_base64` (bare base64), checked like an upload (size, format). Multipart takes an `image` file. An http(s) `image_url` is fetched by the encoder (`{"image_url": "https://images.example/a.png"}`); one it cannot fetch is a 422 `image_fetch_failed` with the reason. The next page: the same request with `cursor` set to the answer's `next_cursor` (bound to that query and to the index generation; else 400 `invalid_cursor`).
+         * @description JSON bodies take the image as `image_url` (http(s), or a `data:image/...;base64,` URL as in OpenAI vision requests) or `image_base64` (bare base64), checked like an upload (size, format). Multipart takes an `image` file. An http(s) `image_url` is fetched by the encoder (`{"image_url": "https://images.example/a.png"}`); one it cannot fetch is a 422 `image_fetch_failed` with the reason. The next page: the same request with `cursor` set to the answer's `next_cursor` (bound to that query and to the index generation; else 400 `invalid_cursor`). A composite query (JSON only) gives `positive` parts instead of a single query: up to 8 texts or images (`image_id`, `image_url`, `image_base64`; at most 2 of the last two), each with a `weight` in (0, 10] (default 1), and up to 4 `negative` texts to move away from; they are combined in embedding space (formula `centred-sum`, docs/image-api.md) and the answer's `query` says how. Filters, `min_score`, `k` and cursors work as for any query. Mixing parts with `text`/`image_*`, negatives alone, or a part with not exactly one of `text`/`image_*` is a 400 `invalid_request` naming the field.
          */
         post: {
             parameters: {
@@ -680,6 +709,25 @@ export interface paths {
                         allow_partial?: boolean;
                         model?: string;
                         collection?: string;
+                        positive?: {
+                            text?: string;
+                            image_id?: string;
+                            image_url?: string;
+                            image_base64?: string;
+                            /**
+                             * @description How much the part counts, more than 0 and at most 10
+                             * @default 1
+                             */
+                            weight?: number;
+                        }[];
+                        negative?: {
+                            text: string;
+                            /**
+                             * @description How much the part counts, more than 0 and at most 10
+                             * @default 1
+                             */
+                            weight?: number;
+                        }[];
                     };
                     "multipart/form-data": {
                         text?: string;
@@ -758,8 +806,37 @@ export interface paths {
                             version: string;
                             query: {
                                 /** @enum {string} */
-                                kind: "text" | "image_id" | "image_url" | "image";
+                                kind: "text" | "image_id" | "image_url" | "image" | "composite";
                                 truncated?: boolean;
+                                /** @description q = normalise(normalise(sum_i w_i u_i) - negative_scale * sum_j v_j d(n_j)), where u is an image embedding or text_scale * d(text), and d(t) = normalise(e(t) - e("")) (docs/image-api.md, "Composite queries") */
+                                formula?: {
+                                    /** @enum {string} */
+                                    name: "centred-sum";
+                                    /** @description What a text part counts against an image part of the same weight */
+                                    text_scale: number;
+                                    /** @description How far a negative text of weight 1 moves the (unit) query away from its direction */
+                                    negative_scale: number;
+                                };
+                                positive?: {
+                                    /** @enum {string} */
+                                    kind: "text" | "image_id" | "image_url" | "image";
+                                    weight: number;
+                                    text?: string;
+                                    truncated?: boolean;
+                                    id?: string;
+                                    url?: string;
+                                    sha256?: string;
+                                }[];
+                                negative?: {
+                                    /** @enum {string} */
+                                    kind: "text" | "image_id" | "image_url" | "image";
+                                    weight: number;
+                                    text?: string;
+                                    truncated?: boolean;
+                                    id?: string;
+                                    url?: string;
+                                    sha256?: string;
+                                }[];
                             };
                             results: {
                                 id: string;
