@@ -420,7 +420,7 @@ def lit(
             "method": "locked-image text tuning (koclip_kit.lit): text tower and tokenizer trained against the "
             "package's fixed image tower",
             "previous_text_tower_sha256": file_sha256(teacher.fp32),
-            "previous_training": tm.get("training", {}).get("method", "koclip_kit train (both towers)"),
+            "image_tower_training": previous_training(tm),
             "corpus": "koclip_kit.everyday.train_caption: 30% koclip_kit.data templates, 70% everyday frames; "
             f"{everyday.P_TYPO:.0%} typos, {everyday.P_SPACE:.0%} spacing slips",
             "loss": "contrastive (attribute-aware targets, the package's logit scale) + 0.5 x auxiliary text heads "
@@ -477,6 +477,12 @@ def lit(
     finally:
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def previous_training(manifest: Json) -> Json:
+    """The package's training record without its loss logs: how the image tower (kept) was trained."""
+    t = manifest.get("training", {})
+    return t.get("image_tower_training") or {k: v for k, v in t.items() if k not in ("loss_log", "log_tail")}
 
 
 def _demo_items(package_dir: str) -> list[dict[str, Any]]:
