@@ -1,13 +1,15 @@
 /**
- * Text→Image and Image→Image: search by text as the user types (debounced), or by an indexed
- * image ("more like this"); a grid of results with scores, "more" through next_cursor, and the
+ * Text→Image and Image→Image: search by text as the user types (debounced), by an indexed image
+ * ("more like this"), or by an indexed image and a text ("more like this, but…", a composite
+ * query: ./composite.ts); a grid of results with scores, "more" through next_cursor, and the
  * empty-index, no-result and error states.
  */
 import type { SearchHit, SearchResponse } from '../core/contract/api-schemas';
-import { ApiFailure, api, describeFailure, imageSrc, releaseImages, showImage } from './api';
+import { ApiFailure, api, describeFailure, imageSrc, postJson, releaseImages, showImage } from './api';
+import { type ButQuery, butControls, compositeBody, describeComposite } from './composite';
 import { byId, clearStatus, fmt, h, setStatus } from './dom';
 
-type Query = { text: string } | { image_id: string };
+type Query = { text: string } | { image_id: string } | { composite: ButQuery };
 
 /** Asks another panel to use an image (`target`: score or patches). */
 export function useImage(target: 'score' | 'patches', id: string, collection: string): void {
@@ -50,18 +52,30 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
     return Object.keys(out).length ? out : undefined;
   }
 
-  function params(q: Query, after: string | null): URLSearchParams {
+  /** k, collection, min score, filter and cursor: what every kind of query sends. */
+  function options(after: string | null) {
+    const min = byId<HTMLInputElement>('min-score').value;
+    const f = filter();
+    return {
+      k: Number(byId<HTMLSelectElement>('k').value),
+      collection: collection(),
+      ...(min.trim() !== '' ? { min_score: Number(min) } : {}),
+      ...(f ? { filter: f } : {}),
+      ...(after ? { cursor: after } : {}),
+    };
+  }
+
+  /** A text or an image id as a GET; a composite as a POST (JSON only). */
+  function request(q: Query, after: string | null) {
+    const o = options(after);
+    if ('composite' in q)
+      return postJson<SearchResponse>('/v1/search', { ...compositeBody(q.composite), ...o });
     const p = new URLSearchParams();
     if ('text' in q) p.set('q', q.text);
     else p.set('image_id', q.image_id);
-    p.set('k', byId<HTMLSelectElement>('k').value);
-    p.set('collection', collection());
-    const min = byId<HTMLInputElement>('min-score').value;
-    if (min.trim() !== '') p.set('min_score', min);
-    const f = filter();
-    if (f) p.set('filter', JSON.stringify(f));
-    if (after) p.set('cursor', after);
-    return p;
+    for (const [key, value] of Object.entries(o))
+      p.set(key, typeof value === 'object' ? JSON.stringify(value) : String(value));
+    return api<SearchResponse>(`/v1/search?${p}`);
   }
 
   function card(hit: SearchHit, coll: string): HTMLLIElement {
@@ -87,6 +101,7 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
       '패치 · Patches',
     );
     patches.addEventListener('click', () => useImage('patches', hit.id, coll));
+    const but = butControls(hit.id, (composite) => void run({ composite }));
     const img = h('img', { alt, loading: 'lazy', width: '160', height: '160' });
     showImage(img, imageSrc(hit.id, coll));
     return h(
@@ -99,7 +114,8 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
         h('p', { class: 'score' }, h('span', { class: 'sr-only', text: '점수 · score ' }), fmt(hit.score)),
         h('p', { class: 'caption', text: hit.caption ?? '' }),
         h('p', { class: 'meta muted', text: `${hit.id}${meta ? ` · ${meta}` : ''}` }),
-        h('div', { class: 'actions' }, similar, score, patches),
+        h('div', { class: 'actions' }, similar, but.button, score, patches),
+        but.form,
       ),
     );
   }
@@ -112,13 +128,19 @@ export function setUpSearch(): { searchByImage: (id: string) => void } {
     }
     queryLine.hidden = 'text' in q;
     queryLine.textContent =
-      'image_id' in q ? `"${q.image_id}"와 비슷한 이미지 · Images like ${q.image_id}` : '';
+      'image_id' in q
+        ? `"${q.image_id}"와 비슷한 이미지 · Images like ${q.image_id}`
+        : 'composite' in q
+          ? `"${q.composite.image_id}"와 비슷하지만 "${q.composite.text}" · Like ${q.composite.image_id}, but ${q.composite.text}`
+          : '';
     setStatus(status, 'busy', '검색 중… · Searching…');
     more.hidden = true;
     const coll = collection();
     try {
-      const { body } = await api<SearchResponse>(`/v1/search?${params(q, append ? cursor : null)}`);
+      const { body } = await request(q, append ? cursor : null);
       if (mine !== seq) return;
+      // How the service built the query, in its own words (parts, weights, formula).
+      if (body.query.kind === 'composite') queryLine.textContent = describeComposite(body.query);
       if (!append) clearResults();
       for (const hit of body.results) list.append(card(hit, coll));
       cursor = body.next_cursor;

@@ -59,6 +59,97 @@ const upload = (fields: Record<string, string | string[]>, image = 'demo-0005') 
   return form;
 };
 
+describe('composite queries end to end (POST /v1/search positive / negative parts)', () => {
+  // Before the image routes' block, whose last test stops the encoder.
+  type Answer = {
+    query: { kind: string; positive?: { kind: string; sha256?: string }[] };
+    results: { id: string; metadata: Record<string, unknown> }[];
+    next_cursor: string | null;
+    error?: { code: string; message: string };
+  };
+  const search = async (body: unknown) => {
+    const response = await fetch(`${base}/v1/search`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Answer };
+  };
+  /** Image embeddings the encoder made (its /metrics, every status). */
+  const imageCalls = async () => {
+    const text = await (await fetch(`${encoder.url}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith('encoder_requests_total{') && l.includes('/v1/embed/image'))
+      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+  };
+  const png = demoPng('demo-0005').toString('base64');
+
+  it('embeds an image part with the real image tower, like the same image by its indexed id', async () => {
+    const before = await imageCalls();
+    const bytes = await search({ positive: [{ image_base64: png }, { text: '파란' }], k: 8 });
+    expect(bytes.status, JSON.stringify(bytes.body)).toBe(200);
+    expect(await imageCalls()).toBe(before + 1);
+    expect(bytes.body.query.kind).toBe('composite');
+    expect(bytes.body.query.positive?.[0]).toMatchObject({
+      kind: 'image',
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    // The encoder embeds demo-0005 as the kit did (golden parity), so the composite ranks as with
+    // its stored row, which (as an indexed part) is never answered itself.
+    const byId = await search({ positive: [{ image_id: 'demo-0005' }, { text: '파란' }], k: 7 });
+    expect(
+      bytes.body.results
+        .map((h) => h.id)
+        .filter((id) => id !== 'demo-0005')
+        .slice(0, 5),
+    ).toEqual(byId.body.results.map((h) => h.id).slice(0, 5));
+  });
+
+  it('filters and pages a composite with its cursor, and refuses it on another query', async () => {
+    const query = {
+      positive: [{ image_base64: png, weight: 0.5 }, { text: '별' }, { text: '세모' }],
+      negative: [{ text: '큰' }],
+      filter: { count: [1, 2] },
+    };
+    const whole = await search({ ...query, k: 12 });
+    expect(whole.status).toBe(200);
+    expect(whole.body.results.every((h) => [1, 2].includes(h.metadata.count as number))).toBe(true);
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 3; i++) {
+      const page: { status: number; body: Answer } = await search({
+        ...query,
+        k: 4,
+        ...(cursor ? { cursor } : {}),
+      });
+      expect(page.status).toBe(200);
+      paged.push(...page.body.results.map((h) => h.id));
+      cursor = page.body.next_cursor;
+    }
+    expect(paged).toEqual(whole.body.results.map((h) => h.id));
+    const other = await search({ ...query, negative: [{ text: '작은' }], k: 4, cursor });
+    expect(other.status).toBe(400);
+    expect(other.body.error?.code).toBe('invalid_cursor');
+  });
+
+  it('refuses too many parts and weights out of range with a 400 naming the field, before the encoder', async () => {
+    const before = await imageCalls();
+    for (const [body, field] of [
+      [{ positive: Array.from({ length: 9 }, () => ({ text: '원' })) }, 'positive'],
+      [{ positive: [{ image_base64: png }, { image_base64: png }, { image_base64: png }] }, 'positive'],
+      [{ positive: [{ image_base64: png, weight: 0 }] }, 'positive.0.weight'],
+      [{ positive: [{ image_base64: png }], negative: [{ text: '큰', weight: 12 }] }, 'negative.0.weight'],
+    ] as const) {
+      const { status, body: answer } = await search(body);
+      expect(status).toBe(400);
+      expect(answer.error?.code).toBe('invalid_request');
+      expect(answer.error?.message).toContain(field);
+    }
+    expect(await imageCalls()).toBe(before);
+  });
+});
+
 describe('image routes end to end (wrangler dev + real encoder)', () => {
   it('searches by an uploaded image embedded by the real image tower', async () => {
     const response = await fetch(`${base}/v1/search`, { method: 'POST', body: upload({ k: '5' }) });
