@@ -87,6 +87,7 @@ describe("the README's tour", () => {
     expect(out.split('@@step').length - 1).toBe(blocks.length - 1);
     expect(out).toContain('"object":"search_results"');
     expect(out).toMatch(/"colour":"red"/);
+    expect(out).toContain('"kind":"composite"');
     expect(out).toContain('"object":"caption_scores"');
     expect(out).toContain('"object":"patch_scores"');
     expect(out).toMatch(/"id":"my-image"/);
