@@ -18,7 +18,7 @@ import { IndexReader } from '../../../src/edge/index';
 import { loadModel } from '../../../src/edge/inference/model-registry';
 import { embedQueryTexts } from '../../../src/edge/query/text-embedder';
 import { combineParts, NEGATIVE_SCALE, NULL_TEXT, TEXT_SCALE } from '../../../src/edge/search/composite';
-import type { StandIn } from '../support/encoder-stand-in';
+import { installTextEncoderStandIn, type StandIn, type TextStandIn } from '../support/encoder-stand-in';
 import {
   demo,
   demoImages,
@@ -31,6 +31,7 @@ import {
   space,
   writeVectors,
 } from '../support/search-fixtures';
+import { publishTiny, reference, TOWERS } from '../support/tiny-towers';
 import {
   type CaseFigures,
   COMPOSITE_CASES,
@@ -112,7 +113,7 @@ async function expectedVector(positive: RefPart[], negative: { text: string; wei
 }
 
 /** Exact fp32 ranking of the demo set for a query vector. */
-function reference(query: Float32Array, keep: (i: (typeof demo.items)[number]) => boolean = () => true) {
+function ranking(query: Float32Array, keep: (i: (typeof demo.items)[number]) => boolean = () => true) {
   return demo.items
     .filter(keep)
     .map((item) => ({ id: item.id, score: dot(query, item.vector) }))
@@ -121,7 +122,7 @@ function reference(query: Float32Array, keep: (i: (typeof demo.items)[number]) =
 
 /** The page is the exact top-k up to the index's fp16 rounding (as test/edge/search/search.routes.test.ts). */
 const TOLERANCE = 2e-3;
-function expectMatchesReference(results: Hit[], ref: ReturnType<typeof reference>, k: number) {
+function expectMatchesReference(results: Hit[], ref: ReturnType<typeof ranking>, k: number) {
   expect(results).toHaveLength(Math.min(k, ref.length));
   const exact = new Map(ref.map((r) => [r.id, r.score]));
   const kth = ref[results.length - 1]?.score as number;
@@ -217,7 +218,7 @@ describe('POST /v1/search with positive and negative parts', () => {
     expect(body.results.map((h) => h.id)).not.toContain(redCircle);
     expectMatchesReference(
       body.results,
-      reference(q, (i) => i.id !== redCircle),
+      ranking(q, (i) => i.id !== redCircle),
       10,
     );
   });
@@ -252,7 +253,7 @@ describe('POST /v1/search with positive and negative parts', () => {
       { vector: demoVector('demo-0200'), weight: 0.5 },
       { text: '별' },
     ]);
-    expectMatchesReference(body.results, reference(q), 10);
+    expectMatchesReference(body.results, ranking(q), 10);
   });
 });
 
@@ -464,5 +465,44 @@ describe('a composite cursor after the index changed', () => {
     const { status, body } = await post({ ...query, collection, k: 3, cursor: first.body.next_cursor });
     expect(status).toBe(409);
     expect(body.error?.code).toBe('cursor_stale');
+  });
+});
+
+describe('a composite on a model whose text tower runs on the encoder (function placement)', () => {
+  const MODEL = 'koclip-composite-function';
+  let texts: TextStandIn;
+  beforeAll(async () => {
+    // The encoder stand-in for images is replaced by the text side of the encoder here (last).
+    standIn.restore();
+    await publishTiny(TOWERS, { placement: 'edge', defaultVariant: 'int8' });
+    const manifest = await publishTiny(MODEL, { placement: 'function', defaultVariant: 'int8' });
+    await seedDemo(env, { model: MODEL });
+    texts = installTextEncoderStandIn({ baseUrl: 'http://encoder.test', manifest, embed: reference });
+  });
+  afterAll(() => texts.restore());
+
+  it('asks the encoder for its texts and the empty text, and combines them alike', async () => {
+    const { status, body } = await post({
+      model: MODEL,
+      positive: [{ image_id: 'demo-0100' }, { text: '파란' }],
+      negative: [{ text: '큰' }],
+      k: 10,
+    });
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(texts.texts.flat()).toEqual(expect.arrayContaining(['파란', '큰', NULL_TEXT]));
+    const [blue, large, empty] = await reference(['파란', '큰', NULL_TEXT], 'int8');
+    const q = combineParts({
+      positive: [
+        { kind: 'image', vector: demoVector('demo-0100'), weight: 1 },
+        { kind: 'text', vector: blue as Float32Array, weight: 1 },
+      ],
+      negative: [{ vector: large as Float32Array, weight: 1 }],
+      nullText: empty as Float32Array,
+    }) as Float32Array;
+    expectMatchesReference(
+      body.results,
+      ranking(q, (i) => i.id !== 'demo-0100'),
+      10,
+    );
   });
 });
