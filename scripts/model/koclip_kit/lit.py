@@ -103,19 +103,25 @@ def load_onnx_text_tower(student: Student, onnx_path: str) -> None:
     g = onnx.load(onnx_path).graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     params = dict(student.named_parameters())
+
+    def param(name: str) -> str | None:
+        """The parameter an initializer is named after (the export wraps a KoCLIP as `m.`)."""
+        bare = name[2:] if name.startswith("m.") else name
+        return bare if bare in params else None
+
     got: dict[str, np.ndarray[Any, Any]] = {}
     for name, value in inits.items():
-        if name.startswith("m.") and name[2:] in params:
-            got[name[2:]] = value
+        if (p := param(name)) is not None:
+            got[p] = value
     nodes = list(g.node)
     for k, node in enumerate(nodes):
-        w = next((i for i in node.input if i in inits and not i.startswith("m.")), None)
+        w = next((i for i in node.input if i in inits and param(i) is None), None)
         if node.op_type == "MatMul" and w is not None:
             after = nodes[k + 1] if k + 1 < len(nodes) else None
             bias = None
             if after is not None and after.op_type == "Add":
-                bias = next((i for i in after.input if i.startswith("m.") and i.endswith(".bias")), None)
-            got[bias[2 : -len(".bias")] + ".weight" if bias else "text_projection.weight"] = inits[w].T
+                bias = next((b for i in after.input if (b := param(i)) is not None and b.endswith(".bias")), None)
+            got[bias[: -len(".bias")] + ".weight" if bias else "text_projection.weight"] = inits[w].T
         elif node.op_type == "Add" and w is not None and inits[w].shape == (student.config.hidden_size,):
             got["text_model.embeddings.token_type_embeddings.weight"] = inits[w][None, :]
     missing = sorted(set(params) - set(got))
@@ -160,8 +166,9 @@ def init_from_package(student: Student, teacher: Teacher, tok: Tok, log: Any) ->
         w.copy_(torch.randn(w.shape, generator=g) * scale)
         for piece, i in tok.tok.get_vocab().items():
             nfc = unicodedata.normalize("NFC", piece)
-            if nfc in old_vocab:
-                w[i] = table[old_vocab[nfc]]
+            same = piece if piece in old_vocab else nfc if nfc in old_vocab else None
+            if same is not None:  # the old vocabulary has it, decomposed (a lit package) or composed
+                w[i] = table[old_vocab[same]]
                 copied += 1
                 continue
             body = nfc[2:] if nfc.startswith("##") else nfc
@@ -199,6 +206,30 @@ def paraphrase_eval(package_dir: str, embed: Any) -> Json:
     return {"set": "koclip_kit.everyday.paraphrase_set (EVAL_FRAMES, seed 23)", "sha256": digest, **out}
 
 
+def composition_loss(student: Student, tok: Tok, rng: random.Random, max_length: int, n: int = 32) -> torch.Tensor:
+    """Additive composition of colour and shape, from seen pairs only: a "colour shape" caption
+    should land where "colour 도형" + "shape" - "" does (no gradient through the target). Pairs
+    never seen (data.HELD_OUT) are never drawn; the term teaches the tower to combine the two
+    words the same way for every pair, which is what carries over to the pairs it never saw."""
+    rows: list[tuple[str, str, str]] = []
+    while len(rows) < n:
+        colour, shape = rng.choice(data.COLOUR_NAMES), rng.choice(data.SHAPE_NAMES)
+        if (colour, shape) in data.HELD_OUT:
+            continue
+        mod = rng.choice(everyday.COLOUR_FORMS[colour][0])
+        noun = rng.choice(everyday.SHAPE_FORMS[shape])
+        rows.append((f"{mod} {noun}", f"{mod} 도형", noun))
+    texts = [r[0] for r in rows]
+    ids, mask = tok.batch(texts, max_length)
+    pair = student(torch.tensor(ids), torch.tensor(mask))
+    with torch.no_grad():
+        parts = [r[1] for r in rows] + [r[2] for r in rows] + [""]
+        p_ids, p_mask = tok.batch(parts, max_length)
+        e = student(torch.tensor(p_ids), torch.tensor(p_mask))
+        target = F.normalize(e[:n] + e[n : 2 * n] - e[-1:], dim=-1)
+    return (1 - (pair * target).sum(-1)).mean()
+
+
 def train_text(
     student: Student,
     tok: Tok,
@@ -213,6 +244,7 @@ def train_text(
     lr: float,
     seed: int,
     log: Any,
+    composition: float = 0.0,
 ) -> tuple[Json, list[Json]]:
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -256,7 +288,8 @@ def train_text(
                 c_ids, c_mask = tok.batch([caps[i][2] for i in slipped], max_length)
                 clean = student(torch.tensor(c_ids), torch.tensor(c_mask))
             loss_s = (1 - (t[slipped] * clean).sum(-1)).mean()
-        loss: Any = loss_c + loss_a * 0.5 + loss_s  # torch 1.13 types Tensor.backward as untyped
+        loss_k = composition_loss(student, tok, rng, max_length) if composition else torch.zeros(())
+        loss: Any = loss_c + loss_a * 0.5 + loss_s + loss_k * composition  # Tensor.backward is untyped in 1.13
         opt.zero_grad(set_to_none=True)
         loss.backward()
         clip_grad_norm_(params, 5.0)
@@ -269,6 +302,7 @@ def train_text(
                 "contrastive": round(loss_c.item(), 4),
                 "aux_text": round(loss_a.item(), 4),
                 "slips": round(loss_s.item(), 4),
+                "composition": round(loss_k.item(), 4),
                 "lr": round(cur, 6),
                 "seconds": round(time.time() - started, 1),
             }
@@ -289,6 +323,7 @@ def lit(
     lr: float = 5e-4,
     seed: int = 0,
     cache_dir: str | None = "build",
+    composition: float = 0.5,
     require_targets: bool = False,
     quiet: bool = False,
 ) -> Json:
@@ -310,7 +345,9 @@ def lit(
     out = staging_dir(target, teacher.id)
     tmp = tempfile.mkdtemp(prefix="koclip-lit-")
     try:
-        corpus = everyday.corpus(20000, seed)
+        # the vocabulary and the scene pool do not follow `seed` (it draws the training batches), so
+        # a run from a lit package (more training, another seed) keeps its tokenizer and cached pool
+        corpus = everyday.corpus(20000, 0)
         vocab = build_jamo_vocab(corpus)
         with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
             json.dump(tokenizer_json(vocab, max_length, decompose=True), f, ensure_ascii=False)
@@ -318,7 +355,7 @@ def lit(
             json.dump(tokenizer_config(max_length), f, indent=1)
         tok = Tok(out)
         log(f"tokenizer: {tok.vocab_size} pieces (words, syllables and every Hangul jamo; NFD)")
-        scenes, emb = scene_pool(teacher, pool, seed, cache_dir, log)
+        scenes, emb = scene_pool(teacher, pool, 0, cache_dir, log)
         arch = tm["text"]["architecture"]
         cfg = TextConfig(
             vocab_size=tok.vocab_size,
@@ -346,6 +383,7 @@ def lit(
             lr=lr,
             seed=seed,
             log=log,
+            composition=composition,
         )
         text32, text8 = (os.path.join(out, f) for f in (TEXT_FILES["fp32"], TEXT_FILES["int8"]))
         export_text_module(student, text32)
@@ -424,11 +462,13 @@ def lit(
             "corpus": "koclip_kit.everyday.train_caption: 30% koclip_kit.data templates, 70% everyday frames; "
             f"{everyday.P_TYPO:.0%} typos, {everyday.P_SPACE:.0%} spacing slips",
             "loss": "contrastive (attribute-aware targets, the package's logit scale) + 0.5 x auxiliary text heads "
-            "+ slips (1 - cosine to the clean caption's embedding)",
+            "+ slips (1 - cosine to the clean caption's embedding) + composition_weight x composition (1 - cosine of "
+            "'colour shape' to 'colour 도형' + 'shape' - '', seen pairs only)",
             "init": init,
             "scene_pool": pool,
             "batch_size": batch_size,
             "lr": lr,
+            "composition_weight": composition,
             "seed": seed,
             "logit_scale": tm["logit_scale"],
             **summary,
