@@ -3,7 +3,7 @@
 #   scripts/model/build.sh                 full run: tokenizer, ~70 min CPU training, export to models/koclip-tiny
 #   scripts/model/build.sh --smoke [DIR]   toy run (a few steps, tiny towers) into DIR (default: a temp dir)
 #   scripts/model/build.sh --everyday      retrain models/koclip-tiny's text tower and tokenizer on everyday
-#                                          Korean against its image tower (koclip_kit.lit, ~60 min CPU)
+#                                          Korean against its image tower (koclip_kit.lit, 4000 steps, ~45 min CPU)
 # Extra environment: KIT_MINUTES (training budget), KIT_DEVICE (cpu|cuda), KIT_OUT (package folder).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +27,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
 fi
 if [[ "${1:-}" == "--everyday" ]]; then
   mkdir -p build
-  $KIT lit --package "${KIT_OUT:-models/koclip-tiny}" --minutes "${KIT_MINUTES:-50}" --require-targets 2>&1 | tee build/tiny-lit.log
+  $KIT lit --package "${KIT_OUT:-models/koclip-tiny}" --steps "${KIT_STEPS:-4000}" 2>&1 | tee build/tiny-lit.log
   exit "${PIPESTATUS[0]}"
 fi
 mkdir -p build

@@ -322,12 +322,13 @@ def run_lit(a: argparse.Namespace) -> None:
     m = lit(
         a.package,
         a.out or a.package,
-        steps=a.steps,
-        minutes=None if a.steps else (a.minutes or 50.0),
+        steps=a.steps or (None if a.minutes else 4000),
+        minutes=a.minutes,
         pool=a.pool,
         batch_size=a.batch_size,
         lr=a.lr,
         seed=a.seed,
+        composition=a.composition,
         require_targets=a.require_targets,
     )
     ev = m["evaluation"]
@@ -517,12 +518,13 @@ def parser() -> argparse.ArgumentParser:
     lt.add_argument("--package", type=package_dir, default="models/koclip-tiny", help="model package folder")
     lt.add_argument("--out", help="package folder to write (default: replace --package in place)")
     lb = lt.add_mutually_exclusive_group()
-    lb.add_argument("--minutes", type=positive_float, help="training time (default 50)")
-    lb.add_argument("--steps", type=positive_int)
+    lb.add_argument("--minutes", type=positive_float, help="train for about this long (the step count is planned)")
+    lb.add_argument("--steps", type=positive_int, help="training steps (default 4000, as the shipped tower)")
     lt.add_argument("--pool", type=positive_int, default=24000, help="training scenes (images embedded once)")
     lt.add_argument("--batch-size", type=positive_int, default=128)
     lt.add_argument("--lr", type=positive_float, default=5e-4)
     lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--composition", type=float, default=0.0, help="weight of the composition term (0: off)")
     lt.add_argument("--require-targets", action="store_true", help="fail when a quality target is missed")
     d = sub.add_parser("distill", help="distil an edge-sized student of a package's text tower")
     d.add_argument("--teacher", type=package_dir, required=True, help="teacher model package folder")

@@ -219,6 +219,28 @@ describe('search quality of koclip-tiny on its demo set (partial Korean queries)
   });
 });
 
+describe('everyday Korean on koclip-tiny (its text tower retrained on paraphrases, koclip_kit.lit)', () => {
+  // The kit measured R-precision over a paraphrase set whose frames training never saw (in the
+  // manifest); here the Worker's own int8 tower and index answer count queries phrased as people
+  // type them (other colour and shape words, counters, spacing, a typo) with that count first.
+  const evaluation = manifest.evaluation as { paraphrases?: { onnx_int8: { r_precision: number } } };
+  it.skipIf(!evaluation.paraphrases).each([
+    ['초록색 세모 두 개', { colour: 'green', shape: 'triangle', count: 2 }],
+    ['녹색 삼각형 2개 보여주세요', { colour: 'green', shape: 'triangle', count: 2 }],
+    ['핑크 마름모 3개', { colour: 'pink', shape: 'diamond', count: 3 }],
+    ['분홍빛 마름모꼴 셋', { colour: 'pink', shape: 'diamond', count: 3 }],
+    ['보라색 동그라미 하나', { colour: 'purple', shape: 'circle', count: 1 }],
+    ['보라 원형 한개만 있는 사진', { colour: 'purple', shape: 'circle', count: 1 }],
+    ['빨강 원 세 개', { colour: 'red', shape: 'circle', count: 3 }],
+    ['빨깐 동그라미 세개', { colour: 'red', shape: 'circle', count: 3 }],
+  ])('%s -> the first hit is %j', async (text, wanted) => {
+    expect(demo.items.some((i) => Object.entries(wanted).every(([f, v]) => i.metadata[f] === v))).toBe(true);
+    const { status, body } = await get({ text, k: '3' });
+    expect(status).toBe(200);
+    expect(body.results[0]?.metadata).toMatchObject(wanted);
+  });
+});
+
 describe('search by image', () => {
   it('by indexed id: the stored vector, without the image itself', async () => {
     const { status, body } = await get({ image_id: 'demo-0100', k: '10' });
