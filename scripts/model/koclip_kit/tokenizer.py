@@ -1,9 +1,10 @@
 """BERT-style WordPiece tokenizer: vocabulary builder, tokenizer.json writer and an encoder.
 
-The encoder here mirrors Hugging Face's BertNormalizer (no lower-casing, no accent stripping) +
-BertPreTokenizer + WordPiece, so that training needs no extra library. The build cross-checks
-it against the maintained JavaScript implementation (@huggingface/tokenizers) on every run
-(scripts/model/onnx-run.mjs), and the TypeScript tests check the golden ids again.
+The encoder here mirrors Hugging Face's BertNormalizer (no lower-casing; accent stripping when the
+tokenizer.json asks for it) + BertPreTokenizer + WordPiece, so that training needs no extra
+library. The build cross-checks it against the maintained JavaScript implementation
+(@huggingface/tokenizers) on every run (scripts/model/onnx-run.mjs), and the TypeScript tests check
+the golden ids again.
 """
 
 from __future__ import annotations
@@ -169,13 +170,20 @@ def build_jamo_vocab(captions: list[str]) -> list[str]:
     return pieces
 
 
+def strip_accents(text: str) -> str:
+    """BertNormalizer's strip_accents: NFD, then nonspacing marks dropped (Hangul becomes jamo)."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
+
+
 class WordPiece:
-    def __init__(self, vocab: list[str]):
+    def __init__(self, vocab: list[str], decompose: bool = False, max_chars: int = MAX_CHARS_PER_WORD):
+        """`decompose`: the tokenizer strips accents (tokenizer_json(..., decompose=True))."""
         self.vocab = {t: i for i, t in enumerate(vocab)}
         self.tokens = list(vocab)
+        self.decompose, self.max_chars = decompose, max_chars
 
     def _word(self, word: str) -> list[int]:
-        if len(word) > MAX_CHARS_PER_WORD:
+        if len(word) > self.max_chars:
             return [UNK_ID]
         ids, start = [], 0
         while start < len(word):
@@ -194,7 +202,8 @@ class WordPiece:
 
     def encode(self, text: str, max_length: int) -> list[int]:
         """[CLS] + pieces cut to max_length - 2 + [SEP] (the package's tokenisation rule)."""
-        ids = [i for w in pre_tokenize(normalize(text)) for i in self._word(w)]
+        norm = strip_accents(normalize(text)) if self.decompose else normalize(text)
+        ids = [i for w in pre_tokenize(norm) for i in self._word(w)]
         return [CLS_ID, *ids[: max_length - 2], SEP_ID]
 
     def batch(self, texts: list[str], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
@@ -276,5 +285,10 @@ def tokenizer_config(max_length: int) -> dict[str, Any]:
 
 def load(path: str) -> WordPiece:
     with open(path, encoding="utf-8") as f:
-        vocab = json.load(f)["model"]["vocab"]
-    return WordPiece([t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])])
+        doc = json.load(f)
+    vocab = doc["model"]["vocab"]
+    return WordPiece(
+        [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])],
+        decompose=bool((doc.get("normalizer") or {}).get("strip_accents")),
+        max_chars=int(doc["model"].get("max_input_chars_per_word", MAX_CHARS_PER_WORD)),
+    )
