@@ -133,6 +133,81 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     await shot(page, 'more-like-this');
   });
 
+  it('"More like this, but…" searches a result\'s image with a text and shows how the query was built', async () => {
+    const page = await open();
+    await page.fill('#q', '빨간 원');
+    await page.click('#search-form button[type=submit]');
+    await page.waitForSelector('#results li.card');
+    // A red circle of the demo set (not an upload of another test).
+    const source = (await resultIds(page)).find(
+      (id) => meta.get(id)?.colour === 'red' && meta.get(id)?.shape === 'circle',
+    ) as string;
+    const card = `#results li.card[data-id="${source}"]`;
+    expect(await page.isVisible(`${card} .but-form`)).toBe(false);
+    await page.click(`${card} button:has-text("Like this, but")`);
+    expect(await page.getAttribute(`${card} button:has-text("Like this, but")`, 'aria-expanded')).toBe(
+      'true',
+    );
+    // The opened form passes axe too.
+    expect(await axe(page)).toEqual([]);
+    await page.fill(`${card} .but-form input[name="but"]`, '파란');
+    const posted = (more: boolean) =>
+      page.waitForResponse(
+        (r) =>
+          r.url().endsWith('/v1/search') &&
+          r.request().method() === 'POST' &&
+          'cursor' in (r.request().postDataJSON() as object) === more,
+      );
+    const answered = posted(false);
+    await page.click(`${card} .but-form button[type="submit"]`);
+    const body = (await (await answered).json()) as {
+      query: { kind: string; positive: unknown[] };
+      results: { id: string }[];
+    };
+    expect(body.query).toMatchObject({
+      kind: 'composite',
+      positive: [
+        { kind: 'image_id', id: source, weight: 1 },
+        { kind: 'text', text: '파란', weight: 1 },
+      ],
+    });
+    const first = body.results[0]?.id as string;
+    await page.waitForFunction(
+      (id) => document.querySelector('#results li.card')?.getAttribute('data-id') === id,
+      first,
+    );
+    // This red circle, but blue: blue images first, never the image itself (how well the shape
+    // is kept is the Worker test's table: test/edge/search/composite.routes.test.ts).
+    for (const id of (await resultIds(page)).slice(0, 5)) expect(meta.get(id)?.colour).toBe('blue');
+    expect(await resultIds(page)).not.toContain(source);
+    const line = (await page.textContent('#search-query')) ?? '';
+    expect(line).toContain('Composite query');
+    expect(line).toContain(source);
+    expect(line).toContain('"파란" ×1');
+    expect(line).toContain('centred-sum');
+    // "More" continues the composite (the same POST with its cursor).
+    const shown = (await resultIds(page)).length;
+    const paged = posted(true);
+    await page.click('#more');
+    expect((await paged).status()).toBe(200);
+    await page.waitForFunction((n) => document.querySelectorAll('#results li.card').length > n, shown);
+    await shot(page, 'more-like-this-but');
+    // A text to avoid goes in as a negative part.
+    const next = `#results li.card[data-id="${first}"]`;
+    await page.click(`${next} button:has-text("Like this, but")`);
+    await page.fill(`${next} .but-form input[name="but"]`, '작은');
+    await page.fill(`${next} .but-form input[name="not"]`, '빨간');
+    const negated = posted(false);
+    await page.click(`${next} .but-form button[type="submit"]`);
+    expect(((await (await negated).json()) as { query: unknown }).query).toMatchObject({
+      positive: [{ id: first }, { text: '작은' }],
+      negative: [{ kind: 'text', text: '빨간', weight: 1 }],
+    });
+    await page.waitForFunction(() =>
+      document.querySelector('#search-query')?.textContent?.includes('− "빨간" ×1'),
+    );
+  });
+
   it('scores captions as a bar chart, and a repeated score is a cache hit', async () => {
     const page = await open('#score');
     await page.fill('#score-image-id', redCircle?.id as string);
