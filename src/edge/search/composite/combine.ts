@@ -16,7 +16,7 @@
  *   "빨간 원, not 큰" made "원, not 빨간" rank blue and purple stars above circles (the colour's
  *   opposite outweighed the shape); without the shared part one strength served both.
  * - TEXT_SCALE: an image part is close to many indexed images (its own neighbours score 0.7-1.0),
- *   so a text part of equal weight was outvoted ("this yellow circle + 별" answered yellow circles).
+ *   so a text part of equal weight was outvoted ("this blue diamond + 빨간" kept blue diamonds).
  * - Normalising p before the negatives: a negative's strength does not depend on how many
  *   positive parts there are. Projection removal (q = p - (p.n)n) was measured too: it makes the
  *   query indifferent to a negative but never pushes away from it, so large red circles stayed.
