@@ -101,6 +101,27 @@ describe('demo page (headless Chromium, wrangler dev, real encoder)', () => {
     await shot(page, 'search');
   });
 
+  it('shows the asked count first for a count query typed as people type it', async () => {
+    // koclip-tiny's text tower knows everyday counters (두 개, 2개, 둘), colour and shape words.
+    const page = await open();
+    for (const [text, count] of [
+      ['초록색 세모 두 개', 2],
+      ['핑크 마름모 3개', 3],
+    ] as const) {
+      const answered = page.waitForResponse(
+        (r) => r.url().includes('/v1/search?') && new URL(r.url()).searchParams.get('q') === text,
+      );
+      await page.fill('#q', text);
+      await page.click('#search-form button[type=submit]');
+      const top = ((await (await answered).json()) as { results: { id: string }[] }).results[0]?.id;
+      await page.waitForFunction(
+        (id) => document.querySelector('#results li.card')?.getAttribute('data-id') === id,
+        top,
+      );
+      expect(meta.get(top as string)).toMatchObject({ count });
+    }
+  });
+
   it('pages with "more", filters, and finds images like a result', async () => {
     const page = await open();
     await page.fill('#q', '원');
