@@ -121,6 +121,16 @@ class Tok:
         self.tok = tok
         self.vocab_size = tok.get_vocab_size()
 
+    def manifest_entry(self) -> Json:
+        """The manifest's `tokenizer` section for this tokenizer, saved as tokenizer.json."""
+        return {
+            "file": "tokenizer.json",
+            "pad_token_id": self.pad,
+            "cls_token_id": self.cls,
+            "sep_token_id": self.sep,
+            "unk_token_id": self.unk,
+        }
+
     def encode(self, text: str, max_length: int) -> list[int]:
         body = self.tok.encode(text, add_special_tokens=False).ids[: max_length - 2]
         return [self.cls, *body, self.sep]
@@ -481,13 +491,7 @@ def write_manifest(
         "projection_dim": cfg.projection_dim,
         "logit_scale": round(logit_scale, 6),
         "prompt_template": PROMPT_TEMPLATE,
-        "tokenizer": {
-            "file": "tokenizer.json",
-            "pad_token_id": tok.pad,
-            "cls_token_id": tok.cls,
-            "sep_token_id": tok.sep,
-            "unk_token_id": tok.unk,
-        },
+        "tokenizer": tok.manifest_entry(),
         "text": {
             "placement": placement,
             "max_length": max_length,

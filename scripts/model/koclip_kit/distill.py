@@ -290,13 +290,7 @@ def distill(
             "projection_dim": tm["projection_dim"],
             "logit_scale": tm["logit_scale"],
             "prompt_template": tm.get("prompt_template", PROMPT_TEMPLATE),
-            "tokenizer": {
-                "file": "tokenizer.json",
-                "pad_token_id": tok.pad,
-                "cls_token_id": tok.cls,
-                "sep_token_id": tok.sep,
-                "unk_token_id": tok.unk,
-            },
+            "tokenizer": tok.manifest_entry(),
             "text": {
                 "placement": "edge",
                 "max_length": teacher.max_length,

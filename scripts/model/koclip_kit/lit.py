@@ -488,13 +488,7 @@ def lit(
             "description": "Embedded default: KoCLIP architecture at a small size (RoBERTa text tower, small "
             "convolutional image tower), trained by scripts/model on synthetic Korean shape captions; text tower "
             "retrained on everyday Korean against the same image tower (koclip_kit.lit).",
-            "tokenizer": {
-                "file": "tokenizer.json",
-                "pad_token_id": tok.pad,
-                "cls_token_id": tok.cls,
-                "sep_token_id": tok.sep,
-                "unk_token_id": tok.unk,
-            },
+            "tokenizer": tok.manifest_entry(),
             "text": {
                 **{k: v for k, v in tm["text"].items() if k not in ("files", "external_data", "architecture")},
                 "files": dict(TEXT_FILES),
