@@ -139,6 +139,9 @@ async function attempt(
   return undefined;
 }
 
+/** The most a group leader's budget ends before the caller stops waiting for it. */
+const GROUP_MARGIN_MS = 500;
+
 /** Splits `parts` into `n` contiguous groups of nearly equal size. */
 function groups<T>(items: readonly T[], n: number): T[][] {
   const out: T[][] = [];
@@ -182,9 +185,15 @@ export async function fanOut(
           // A first leader that hangs must leave its replacement one shard timeout.
           const limit = i < leaders.length - 1 ? left - deps.settings.SHARD_TIMEOUT_MS : left;
           if (limit <= 0) continue;
+          // The leader's own budget ends a margin before ours, so a member that times out inside
+          // it still leaves the leader time to merge and answer (50 ms lost whole groups under load).
+          const margin = Math.min(GROUP_MARGIN_MS, Math.max(50, limit * 0.1));
           try {
             return await withTimeout(
-              rpcStub(deps.env, name).searchGroup({ ...search, budgetMs: Math.max(0, limit - 50) }, ordered),
+              rpcStub(deps.env, name).searchGroup(
+                { ...search, budgetMs: Math.max(0, limit - margin) },
+                ordered,
+              ),
               limit,
             );
           } catch (error) {
