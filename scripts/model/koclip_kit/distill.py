@@ -27,10 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-import numpy as np
 import torch
 
-from . import data
 from .common import F32, Json, cosines, file_sha256
 from .contract import FP32_MIN_COSINE, INT8_MIN_COSINE, PROMPT_TEMPLATE
 from .convert import Tok, onnx_text, peak_rss_mb, return_freed_memory
@@ -48,7 +46,6 @@ __all__ = ["Recipe", "StudentShape", "distill"]
 
 TEXT_FILES = {"fp32": "text-fp32.onnx", "int8": "text-int8.onnx"}
 RECALL_RATIO_TARGET = 0.95  # the student keeps >= 95% of the teacher's t2i recall@5 (issue 10)
-IMAGE_CHUNK = 240  # gallery images rendered and embedded at once (~145 MB of pixels)
 DEFAULT_SHAPE, DEFAULT_RECIPE = StudentShape(), Recipe()
 
 
@@ -95,17 +92,9 @@ def check_tokenizer_js(tok: Tok, path: str, texts: list[str], max_length: int, t
 def synthetic_recall(teacher: Teacher, student_text: Callable[[list[str]], F32], log: LOG) -> Json:
     """Teacher and student on the synthetic test split the teacher was evaluated on, against the
     teacher's own (fp32 ONNX) image embeddings: the student searches the teacher's index."""
-    ev = teacher.manifest.get("evaluation", {})
-    seed = int(str(ev.get("split", "seed 3")).rstrip(")").split()[-1]) if "seed" in str(ev.get("split", "")) else 3
-    n = int((ev.get("onnx_int8") or ev.get("onnx_fp32") or {}).get("gallery_images", 2400))
+    seed, n = teacher.synthetic_split()
     scenes = gallery(n, seed)
-    image = teacher.session(os.path.join(teacher.folder, teacher.manifest["image"]["file"]))
-    img = np.concatenate(
-        [
-            image.run(["image_embeds"], {"pixel_values": data.pixel_batch(scenes[i : i + IMAGE_CHUNK])})[0]
-            for i in range(0, len(scenes), IMAGE_CHUNK)
-        ]
-    )
+    img = teacher.embed_scenes(scenes)
     log(f"gallery of {n} images embedded by the teacher's image tower")
     teacher_ev = evaluate(teacher.embed, img, scenes, seed)
     student_ev = evaluate(student_text, img, scenes, seed)

@@ -66,7 +66,6 @@ from .tokenizer import build_jamo_vocab, tokenizer_config, tokenizer_json
 from .train import AUX, AuxHeads, contrastive_loss, mean_loss
 
 R_PRECISION_TARGET = 0.95
-IMAGE_CHUNK = 240
 
 
 def scene_pool(teacher: Teacher, n: int, seed: int, cache_dir: str | None, log: Any) -> tuple[list[data.Scene], F32]:
@@ -82,13 +81,7 @@ def scene_pool(teacher: Teacher, n: int, seed: int, cache_dir: str | None, log: 
         emb = np.fromfile(path, dtype=np.float32).reshape(n, dim)
         log(f"scene pool: {n} image embeddings from {path}")
         return scenes, emb
-    session = teacher.session(image_file)
-    parts = []
-    for i in range(0, n, IMAGE_CHUNK):
-        parts.append(session.run(["image_embeds"], {"pixel_values": data.pixel_batch(scenes[i : i + IMAGE_CHUNK])})[0])
-        if (i // IMAGE_CHUNK) % 20 == 0:
-            log(f"scene pool: {i + IMAGE_CHUNK}/{n} images embedded")
-    emb = np.concatenate(parts).astype(np.float32)
+    emb = teacher.embed_scenes(scenes, lambda msg: log(f"scene pool: {msg}"))
     if path:
         os.makedirs(cache_dir or ".", exist_ok=True)
         emb.tofile(path + ".tmp")
@@ -198,12 +191,10 @@ def everyday_probe() -> list[str]:
     return [everyday.train_caption(data.sample_scene(rng, "train"), rng)[0] for _ in range(64)] + list(GOLDEN_CAPTIONS)
 
 
-def paraphrase_eval(package_dir: str, embed: Any) -> Json:
-    """R-precision of the paraphrase set over the package's demo index (its embeddings as the
-    service indexes them), with `embed` (texts -> normalised embeddings)."""
-    with open(os.path.join(package_dir, "demo", "index.json"), encoding="utf-8") as f:
-        items = json.load(f)["items"]
-    img = np.fromfile(os.path.join(package_dir, "demo", "embeddings.f32"), dtype="<f4").reshape(len(items), -1)
+def paraphrase_eval(demo: tuple[list[dict[str, Any]], F32], embed: Any) -> Json:
+    """R-precision of the paraphrase set over a package's demo index (`demo_index`: its items and
+    embeddings as the service indexes them), with `embed` (texts -> normalised embeddings)."""
+    items, img = demo
     queries = everyday.paraphrase_set(items)
     sims = embed([q["text"] for q in queries]) @ img.T
     out = everyday.r_precision(sims, queries, [it["metadata"] for it in items])
@@ -403,7 +394,8 @@ def lit(
             "@huggingface/tokenizers at export",
             text_from="PyTorch text tower (fp32) at export (koclip_kit.lit)",
         )
-        probe = [q["text"] for q in everyday.paraphrase_set(_demo_items(package_dir))]
+        demo = demo_index(package_dir)
+        probe = [q["text"] for q in everyday.paraphrase_set(demo[0])]
         check_tokenizer_js(tok, os.path.join(out, "tokenizer.json"), GOLDEN_STRINGS + probe, max_length, tmp)
         ptexts = GOLDEN_CAPTIONS + GOLDEN_STRINGS + probe
         ref = torch_embed(student, tok, ptexts, max_length)
@@ -423,18 +415,9 @@ def lit(
         def fp32(texts: list[str]) -> F32:
             return onnx_text(text32, tok, texts, max_length, tmp)
 
-        ev_old = tm.get("evaluation", {})
-        split = str(ev_old.get("split", "test (balanced synthetic, seed 3)"))
-        eval_seed = int(split.rstrip(")").split()[-1]) if "seed" in split else 3
-        n = int((ev_old.get("onnx_int8") or {}).get("gallery_images", 2400))
+        eval_seed, n = teacher.synthetic_split()
         g_scenes = gallery(n, eval_seed)
-        session = teacher.session(os.path.join(teacher.folder, tm["image"]["file"]))
-        g_img = np.concatenate(
-            [
-                session.run(["image_embeds"], {"pixel_values": data.pixel_batch(g_scenes[i : i + IMAGE_CHUNK])})[0]
-                for i in range(0, n, IMAGE_CHUNK)
-            ]
-        )
+        g_img = teacher.embed_scenes(g_scenes)
         evaluation: Json = {
             "split": f"test (balanced synthetic, seed {eval_seed})",
             "parity": parity,
@@ -445,9 +428,9 @@ def lit(
         }
         evaluation["targets_int8"] = targets(evaluation["onnx_int8"])
         para = {
-            "onnx_int8": paraphrase_eval(package_dir, int8),
-            "onnx_fp32": paraphrase_eval(package_dir, fp32),
-            "previous_text_tower_fp32": paraphrase_eval(package_dir, teacher.embed),
+            "onnx_int8": paraphrase_eval(demo, int8),
+            "onnx_fp32": paraphrase_eval(demo, fp32),
+            "previous_text_tower_fp32": paraphrase_eval(demo, teacher.embed),
         }
         evaluation["paraphrases"] = para
         evaluation["targets_int8"][f"paraphrase_r_precision>={R_PRECISION_TARGET}"] = (
@@ -524,7 +507,9 @@ def previous_training(manifest: Json) -> Json:
     return t.get("image_tower_training") or {k: v for k, v in t.items() if k not in ("loss_log", "log_tail")}
 
 
-def _demo_items(package_dir: str) -> list[dict[str, Any]]:
+def demo_index(package_dir: str) -> tuple[list[dict[str, Any]], F32]:
+    """The package's demo set: its items (id, metadata) and their image embeddings."""
     with open(os.path.join(package_dir, "demo", "index.json"), encoding="utf-8") as f:
         items: list[dict[str, Any]] = json.load(f)["items"]
-    return items
+    img = np.fromfile(os.path.join(package_dir, "demo", "embeddings.f32"), dtype="<f4").reshape(len(items), -1)
+    return items, img

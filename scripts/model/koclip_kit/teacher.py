@@ -65,6 +65,9 @@ def split_corpus(lines: list[str], seed: int) -> tuple[list[str], list[str]]:
 # ---------------------------------------------------------------- teacher
 
 
+SCENE_CHUNK = 240  # scenes rendered and embedded at once (~145 MB of pixels)
+
+
 class Teacher:
     """A model package as teacher: its manifest, tokenizer and fp32 text tower (onnxruntime)."""
 
@@ -113,6 +116,27 @@ class Teacher:
             feeds = {"input_ids": np.array(ids, dtype=np.int64), "attention_mask": np.array(mask, dtype=np.int64)}
             out[idx] = self._session.run(["text_embeds"], feeds)[0]
         return out
+
+    def synthetic_split(self) -> tuple[int, int]:
+        """(seed, gallery size) of the synthetic test split the package was evaluated on (3, 2400
+        when its manifest does not say)."""
+        ev = self.manifest.get("evaluation", {})
+        split = str(ev.get("split", ""))
+        seed = int(split.rstrip(")").split()[-1]) if "seed" in split else 3
+        n = int((ev.get("onnx_int8") or ev.get("onnx_fp32") or {}).get("gallery_images", 2400))
+        return seed, n
+
+    def embed_scenes(self, scenes: list[data.Scene], log: Any = None) -> F32:
+        """The package's fp32 image tower (onnxruntime) on rendered scenes, SCENE_CHUNK at a time."""
+        image = self.session(os.path.join(self.folder, self.manifest["image"]["file"]))
+        parts = []
+        for i in range(0, len(scenes), SCENE_CHUNK):
+            parts.append(
+                image.run(["image_embeds"], {"pixel_values": data.pixel_batch(scenes[i : i + SCENE_CHUNK])})[0]
+            )
+            if log is not None and (i // SCENE_CHUNK) % 20 == 0:
+                log(f"{min(i + SCENE_CHUNK, len(scenes))}/{len(scenes)} images embedded")
+        return np.concatenate(parts).astype(np.float32)
 
     def release(self) -> None:
         """Frees the text tower's onnxruntime session (embed opens a new one when called again)."""
